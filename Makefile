@@ -1,0 +1,55 @@
+# hydra-dashboard — build, run and test. Every target installs the tools it needs when they
+# are missing (scripts/install-tools.sh) and skips what is already there.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+BIN  := target/release/hydra-dashboard
+DB   ?= checkpoints/training.db
+ADDR ?= 127.0.0.1:8765
+SOURCES := $(shell find src style public -type f 2>/dev/null) Cargo.toml Cargo.lock
+
+.PHONY: build run test tools tools-test lint unit e2e clean
+
+## build: one self-contained binary with the site embedded → target/release/hydra-dashboard
+build: $(BIN)
+
+$(BIN): $(SOURCES) | tools
+	# --precompress builds the front end before the server, so `embed` bakes in the new site.
+	cargo leptos build --release --precompress
+	@touch $(BIN)
+	@ls -lh $(BIN) | awk '{print "built " $$NF " (" $$5 ")"}'
+
+## run: the dashboard on $(DB) when it exists, otherwise the live demo
+run: $(BIN)
+	@if [ -f "$(DB)" ]; then \
+	  exec $(BIN) serve --db "$(DB)" --addr "$(ADDR)"; \
+	else \
+	  echo "No $(DB) here: starting the demo (a simulated trainer writing a fresh database)."; \
+	  exec $(BIN) demo --addr "$(ADDR)"; \
+	fi
+
+## test: formatting, lints for both builds, native and integration tests, then the browser tests
+test: tools-test lint unit e2e
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --features ssr --all-targets -- -D warnings
+	cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+unit:
+	cargo test --features ssr
+
+e2e: $(BIN)
+	cd end2end && npx playwright test
+
+tools:
+	@scripts/install-tools.sh build
+
+tools-test:
+	@scripts/install-tools.sh test
+
+clean:
+	cargo clean
+	rm -rf end2end/test-results end2end/artifacts end2end/.fixtures

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Writes the browser tests' database with the independent fixture writer, then serves it with
+# the release binary. Two models: `500m` with two runs (a resume) and the awkward cases, and
+# `100m` with one old-format run.
+set -euo pipefail
+cd "$(dirname "$0")"
+port="$1"
+fixtures="${HYDRA_FIXTURES:-../../shared/fixtures}"
+dir=.fixtures
+rm -rf "$dir" && mkdir -p "$dir"
+python3 "$fixtures/make_training_db.py" "$dir/training.db" --steps 20000 --runs 2 --nan --collapse --moe --layers 8
+python3 "$fixtures/make_training_db.py" "$dir/training.db" --model 100m --steps 3000 --runs 1 --seed 7
+exec ../target/release/hydra-dashboard serve --db "$dir/training.db" --addr "127.0.0.1:$port"

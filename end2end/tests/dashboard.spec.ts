@@ -1,0 +1,66 @@
+import { test, expect, Page } from '@playwright/test';
+
+// What a person sees: real data in the first HTML, a page that hydrates without console
+// errors, and selectors that switch what is shown.
+
+type Run = { run_id: string; model_id: string; start_step: number };
+
+async function runsOf(page: Page, model: string): Promise<Run[]> {
+  const res = await page.request.get(`/api/runs/${encodeURIComponent(model)}`);
+  expect(res.status()).toBe(200);
+  return res.json();
+}
+
+async function hydrated(page: Page) {
+  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+}
+
+test('the server sends real data before any WASM runs', async ({ request }) => {
+  const runs: Run[] = await (await request.get('/api/runs/500m')).json();
+  const html = await (await request.get(`/run/${encodeURIComponent(runs[1].run_id)}`)).text();
+  expect(html).toContain(runs[1].run_id);
+  expect(html).toContain('data-card="step"');
+  // The last logged step of the resumed run, formatted as the card shows it.
+  expect(html).toContain('19,990');
+  expect(html).toContain('of 20,000');
+});
+
+test('the page hydrates without console errors and the run selector switches runs', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  const runs = await runsOf(page, '500m');
+  expect(runs.length).toBe(2);
+  await page.goto('/');
+  await hydrated(page);
+  // `/` shows the newest run of the most recently active model.
+  await expect(page.locator('.run-id')).toHaveText(runs[1].run_id);
+  await expect(page.locator('[data-card="step"] .card-value')).toHaveText('19,990');
+  await page.screenshot({ path: 'artifacts/dashboard.png', fullPage: true });
+
+  await page.selectOption('#run-select', runs[0].run_id);
+  await expect(page).toHaveURL(new RegExp(`/run/${runs[0].run_id}$`));
+  await expect(page.locator('.run-id')).toHaveText(runs[0].run_id);
+  // The first run ended at step 9,990 of the 20,000 planned.
+  await expect(page.locator('[data-card="step"] .card-value')).toHaveText('9,990');
+  // The first run holds the NaN and Inf losses the fixture wrote.
+  await expect(page.locator('[data-card="loss"] .card-warning')).toContainText('NaN/Inf');
+  await page.screenshot({ path: 'artifacts/first-run.png', fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('the model selector jumps to that model\'s newest run', async ({ page }) => {
+  const runs = await runsOf(page, '100m');
+  await page.goto('/');
+  await hydrated(page);
+  await page.selectOption('#model-select', '100m');
+  await expect(page.locator('.run-id')).toHaveText(runs[runs.length - 1].run_id);
+  await expect(page.locator('[data-section="model"]')).toContainText('HYDRA 100M');
+});
+
+test('an unknown run is a clear message, not a crash', async ({ page }) => {
+  const res = await page.goto('/run/no-such-run');
+  expect(res?.status()).toBeLessThan(500);
+  await expect(page.locator('[role="alert"]')).toContainText('no run "no-such-run"');
+});

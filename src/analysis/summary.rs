@@ -1,0 +1,166 @@
+//! One pass over a run's steps, in step order, gathering what the stats cards show.
+
+use super::time::parse_iso8601;
+use crate::model::{Run, RunConfig, RunSummary, Step};
+
+/// Accumulates a [`RunSummary`] from steps fed in ascending step order, page by page, so
+/// the store never has to hold a whole run in memory.
+pub struct SummaryBuilder {
+    summary: RunSummary,
+    previous_step: Option<i64>,
+    /// Optimizer steps per row when the first row has nothing before it.
+    log_interval: i64,
+    grad_accum: f64,
+    tokens: f64,
+    saw_token_columns: bool,
+}
+
+impl SummaryBuilder {
+    pub fn new(config: &RunConfig) -> Self {
+        Self {
+            summary: RunSummary::default(),
+            previous_step: None,
+            log_interval: config.count("log_interval").unwrap_or(1),
+            grad_accum: config.count("grad_accum_steps").unwrap_or(1) as f64,
+            tokens: 0.0,
+            saw_token_columns: false,
+        }
+    }
+
+    pub fn push(&mut self, step: &Step) {
+        let s = &mut self.summary;
+        s.step_count += 1;
+        s.first_step.get_or_insert(step.step);
+        s.last_step = Some(step.step);
+        s.last_loss = step.loss_total;
+        match step.finite_loss() {
+            Some(loss) if s.best_loss.is_none_or(|best| loss < best) => {
+                s.best_loss = Some(loss);
+                s.best_loss_step = Some(step.step);
+            }
+            Some(_) => {}
+            None => s.nonfinite_losses += 1,
+        }
+        if let Some(ts) = step.timestamp.as_ref().filter(|t| !t.is_empty()) {
+            s.first_timestamp.get_or_insert_with(|| ts.clone());
+            s.last_timestamp = Some(ts.clone());
+        }
+        if let Some(tps) = step.tokens_per_sec.filter(|v| v.is_finite() && *v > 0.0) {
+            s.last_tokens_per_sec = Some(tps);
+        }
+        if let Some(vram) = step.vram_gb.filter(|v| v.is_finite() && *v > 0.0) {
+            s.last_vram_gb = Some(vram);
+        }
+        let steps_covered = match self.previous_step {
+            Some(prev) => (step.step - prev).max(0),
+            None => self.log_interval,
+        };
+        if let (Some(batch), Some(seq)) = (step.batch_size, step.seq_len) {
+            if batch > 0 && seq > 0 {
+                self.saw_token_columns = true;
+                self.tokens += batch as f64 * seq as f64 * self.grad_accum * steps_covered as f64;
+            }
+        }
+        self.previous_step = Some(step.step);
+    }
+
+    pub fn finish(mut self, run: &Run) -> RunSummary {
+        let start = run
+            .start_time
+            .as_deref()
+            .and_then(parse_iso8601)
+            .or_else(|| {
+                self.summary
+                    .first_timestamp
+                    .as_deref()
+                    .and_then(parse_iso8601)
+            });
+        let end = run.end_time.as_deref().and_then(parse_iso8601).or_else(|| {
+            self.summary
+                .last_timestamp
+                .as_deref()
+                .and_then(parse_iso8601)
+        });
+        self.summary.elapsed_seconds = match (start, end) {
+            (Some(a), Some(b)) if b >= a => Some(b - a),
+            _ => None,
+        };
+        self.summary.tokens_estimate = self.saw_token_columns.then_some(self.tokens);
+        self.summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(n: i64, loss: Option<f64>, ts: &str) -> Step {
+        Step {
+            step: n,
+            run_id: "r".into(),
+            model_id: "m".into(),
+            timestamp: Some(ts.into()),
+            loss_total: loss,
+            loss_ce: None,
+            loss_aux: None,
+            loss_ponder: None,
+            loss_advantage: None,
+            lr: None,
+            grad_norm: None,
+            grad_norm_pre_clip: None,
+            ema_short: None,
+            ema_medium: None,
+            ema_long: None,
+            tokens_per_sec: Some(12_000.0),
+            vram_gb: Some(22.5),
+            batch_size: Some(8),
+            seq_len: Some(512),
+            nonfinite: Default::default(),
+        }
+    }
+
+    fn run(config: &str) -> Run {
+        Run {
+            run_id: "r".into(),
+            model_id: "m".into(),
+            start_step: Some(0),
+            end_step: Some(0),
+            start_time: Some("2026-01-09T14:00:00".into()),
+            end_time: None,
+            total_tokens: None,
+            best_loss: None,
+            best_loss_step: None,
+            config_json: Some(config.into()),
+        }
+    }
+
+    #[test]
+    fn best_loss_skips_nan_and_inf_and_counts_them() {
+        let r = run(r#"{"log_interval": 10, "grad_accum_steps": 2}"#);
+        let mut b = SummaryBuilder::new(&r.config());
+        b.push(&step(0, Some(5.0), "2026-01-09T14:00:00"));
+        b.push(&step(10, None, "2026-01-09T14:00:06"));
+        b.push(&step(20, Some(f64::INFINITY), "2026-01-09T14:00:12"));
+        b.push(&step(30, Some(3.0), "2026-01-09T14:00:18"));
+        b.push(&step(40, Some(4.0), "2026-01-09T14:01:00"));
+        let s = b.finish(&r);
+        assert_eq!(s.step_count, 5);
+        assert_eq!((s.best_loss, s.best_loss_step), (Some(3.0), Some(30)));
+        assert_eq!(s.nonfinite_losses, 2);
+        assert_eq!((s.first_step, s.last_step), (Some(0), Some(40)));
+        assert_eq!(s.last_loss, Some(4.0));
+        assert_eq!(s.elapsed_seconds, Some(60.0));
+        // Five rows, each covering 10 optimizer steps of 8 × 512 tokens × 2 accumulation.
+        assert_eq!(s.tokens_estimate, Some(5.0 * 10.0 * 8.0 * 512.0 * 2.0));
+    }
+
+    #[test]
+    fn an_empty_run_has_no_numbers() {
+        let r = run("not json");
+        let s = SummaryBuilder::new(&r.config()).finish(&r);
+        assert_eq!(s.step_count, 0);
+        assert_eq!(s.best_loss, None);
+        assert_eq!(s.tokens_estimate, None);
+        assert_eq!(s.elapsed_seconds, None);
+    }
+}

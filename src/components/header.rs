@@ -1,0 +1,100 @@
+//! The header: brand, model and run selectors, and whether the run is still training.
+
+use crate::analysis::format::{path_segment, thousands};
+use crate::model::{Dashboard, Run};
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+#[component]
+pub fn Header(data: Dashboard) -> impl IntoView {
+    let navigate = use_navigate();
+    let current_model = data.model.as_ref().map(|m| m.model_id.clone());
+    let current_run = data.run.as_ref().map(|r| r.run_id.clone());
+    let latest_runs: Vec<(String, Option<String>)> = data
+        .models
+        .iter()
+        .map(|c| (c.model.model_id.clone(), c.latest_run_id.clone()))
+        .collect();
+
+    let go = navigate.clone();
+    let on_model = move |ev: leptos::ev::Event| {
+        let model_id = event_target_value(&ev);
+        let target = match latest_runs.iter().find(|(m, _)| *m == model_id) {
+            Some((_, Some(run_id))) => format!("/run/{}", path_segment(run_id)),
+            _ => format!("/?model={}", path_segment(&model_id)),
+        };
+        go(&target, Default::default());
+    };
+    let on_run = move |ev: leptos::ev::Event| {
+        let run_id = event_target_value(&ev);
+        navigate(
+            &format!("/run/{}", path_segment(&run_id)),
+            Default::default(),
+        );
+    };
+
+    let status = data.run.as_ref().map(|r| {
+        if r.is_running() {
+            view! { <span class="badge running" title="end_time not written yet">"● training"</span> }
+                .into_any()
+        } else {
+            view! { <span class="badge finished">"finished"</span> }.into_any()
+        }
+    });
+
+    view! {
+        <header class="header">
+            <a class="brand" href="/">"HYDRA"<span class="brand-sub">" training"</span></a>
+            <label class="selector">
+                <span>"Model"</span>
+                <select id="model-select" on:change=on_model disabled=data.models.is_empty()>
+                    {data
+                        .models
+                        .iter()
+                        .map(|c| {
+                            let id = c.model.model_id.clone();
+                            let selected = current_model.as_deref() == Some(id.as_str());
+                            let label = match &c.model.name {
+                                Some(name) if name != &id => format!("{id} — {name}"),
+                                _ => id.clone(),
+                            };
+                            view! { <option value=id selected=selected>{label}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <label class="selector">
+                <span>"Run"</span>
+                <select id="run-select" on:change=on_run disabled=data.runs.is_empty()>
+                    {data
+                        .runs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            let selected = current_run.as_deref() == Some(r.run_id.as_str());
+                            view! {
+                                <option value=r.run_id.clone() selected=selected>
+                                    {run_label(i, r)}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            {status}
+        </header>
+    }
+    .into_any()
+}
+
+/// `#2 500m_20260109_144733 · from step 10,000 · training`.
+fn run_label(index: usize, run: &Run) -> String {
+    let mut label = format!("#{} {}", index + 1, run.run_id);
+    if let Some(start) = run.start_step {
+        label.push_str(&format!(" · from step {}", thousands(start)));
+    }
+    if run.is_running() {
+        label.push_str(" · training");
+    }
+    label
+}

@@ -1,0 +1,151 @@
+//! The `hydra-dashboard` command: serve a training database, or run the demo.
+
+#[cfg(feature = "ssr")]
+mod cli {
+    use clap::{Parser, Subcommand};
+    use hydra_dashboard::server::{self, demo, store::Store, AppState};
+    use std::path::PathBuf;
+
+    /// Real-time dashboard for HYDRA LLM training runs.
+    ///
+    /// Reads the trainer's SQLite database read-only while training runs and serves the
+    /// dashboard, a REST API (docs/api.md) and server-rendered pages. It never writes to the
+    /// database.
+    #[derive(Parser)]
+    #[command(name = "hydra-dashboard", version, about, long_about)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Subcommand)]
+    enum Command {
+        /// Serve the dashboard for an existing training database.
+        Serve {
+            /// The trainer's database (opened read-only, never modified).
+            #[arg(long, env = "HYDRA_DB", default_value = "checkpoints/training.db")]
+            db: PathBuf,
+            /// Address to listen on. Keep it on 127.0.0.1 and reach it through an SSH tunnel
+            /// unless you mean to expose the run.
+            #[arg(long, env = "HYDRA_ADDR", default_value = "127.0.0.1:8765")]
+            addr: String,
+        },
+        /// Run a simulated HYDRA trainer into a fresh database and serve it.
+        Demo {
+            /// Address to listen on.
+            #[arg(long, env = "HYDRA_ADDR", default_value = "127.0.0.1:8765")]
+            addr: String,
+            /// Directory for the demo's training.db (default: a new temporary directory).
+            #[arg(long, env = "HYDRA_DEMO_DIR")]
+            dir: Option<PathBuf>,
+            /// Logged steps per second the simulated trainer writes.
+            #[arg(long, default_value_t = 4.0)]
+            rate: f64,
+        },
+    }
+
+    pub async fn main() -> Result<(), String> {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "hydra_dashboard=info,warn".into()),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+        match Cli::parse().command {
+            Command::Serve { db, addr } => {
+                let store = Store::open(&db).await.map_err(|e| e.to_string())?;
+                run(store, &addr, None).await
+            }
+            Command::Demo { addr, dir, rate } => {
+                let dir = dir.unwrap_or_else(fresh_temp_dir);
+                let db = demo::prepare(&dir).await?;
+                eprintln!("demo: simulated trainer writing {}", db.display());
+                let trainer_db = db.clone();
+                let trainer = tokio::spawn(async move {
+                    if let Err(e) = demo::train(&trainer_db, rate).await {
+                        tracing::error!("demo trainer stopped: {e}");
+                    }
+                });
+                let store = Store::open(&db).await.map_err(|e| e.to_string())?;
+                let result = run(store, &addr, Some(trainer)).await;
+                result
+            }
+        }
+    }
+
+    fn fresh_temp_dir() -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        std::env::temp_dir().join(format!("hydra-demo-{}-{nanos}", std::process::id()))
+    }
+
+    async fn run(
+        store: Store,
+        addr: &str,
+        trainer: Option<tokio::task::JoinHandle<()>>,
+    ) -> Result<(), String> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AddrInUse => format!(
+                    "cannot listen on {addr}: the address is already in use (another dashboard?); choose another with --addr"
+                ),
+                _ => format!("cannot listen on {addr}: {e}"),
+            })?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let state = AppState {
+            leptos_options: server::leptos_options(local),
+            store: store.clone(),
+        };
+        // The one line scripts and tests read to find us.
+        println!(
+            "hydra-dashboard: serving {} on http://{local}",
+            store.path().display()
+        );
+        axum::serve(listener, server::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| format!("server stopped: {e}"))?;
+        if let Some(t) = trainer {
+            t.abort();
+        }
+        store.close().await;
+        Ok(())
+    }
+
+    async fn shutdown_signal() {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate => {},
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+#[tokio::main]
+async fn main() {
+    if let Err(message) = cli::main().await {
+        eprintln!("hydra-dashboard: {message}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(not(feature = "ssr"))]
+fn main() {
+    // The browser build is a library; the server binary needs `--features ssr`.
+}

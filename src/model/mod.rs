@@ -1,0 +1,394 @@
+//! Shared data types: what the store reads, the REST API sends and the page shows.
+//!
+//! Field names are the trainer's column names (`spec/training-db.md`), so the JSON stays
+//! compatible with the seed's API and with scripts written against it. This module does no
+//! I/O and compiles for the browser as well as the server.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A model lineage: one `models` row (e.g. `500m`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub model_id: String,
+    pub name: Option<String>,
+    pub params_millions: Option<f64>,
+    pub architecture_json: Option<String>,
+    pub created_at: Option<String>,
+}
+
+/// One training session of a model: a `runs` row. A resume starts a new run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub run_id: String,
+    pub model_id: String,
+    pub start_step: Option<i64>,
+    pub end_step: Option<i64>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub total_tokens: Option<i64>,
+    pub best_loss: Option<f64>,
+    pub best_loss_step: Option<i64>,
+    pub config_json: Option<String>,
+}
+
+impl Run {
+    /// The trainer's configuration, parsed; malformed JSON is kept as text, never an error.
+    pub fn config(&self) -> RunConfig {
+        RunConfig::parse(self.config_json.as_deref())
+    }
+
+    /// A run is still training while the trainer has not written its `end_time`.
+    pub fn is_running(&self) -> bool {
+        self.end_time.as_deref().is_none_or(str::is_empty)
+    }
+}
+
+/// `runs.config_json`, as far as it could be understood.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunConfig {
+    /// NULL or empty.
+    Missing,
+    /// A JSON object (anything else valid is wrapped as `{"value": …}`).
+    Parsed(serde_json::Map<String, Value>),
+    /// Not JSON: shown verbatim with the parser's complaint.
+    Malformed { text: String, error: String },
+}
+
+impl RunConfig {
+    pub fn parse(text: Option<&str>) -> Self {
+        let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+            return Self::Missing;
+        };
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => Self::Parsed(map),
+            Ok(other) => {
+                let mut map = serde_json::Map::new();
+                map.insert("value".into(), other);
+                Self::Parsed(map)
+            }
+            Err(e) => Self::Malformed {
+                text: text.to_string(),
+                error: e.to_string(),
+            },
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Self::Parsed(map) => map.get(key),
+            _ => None,
+        }
+    }
+
+    /// A numeric key, accepting numbers written as strings (`"5e-4"`), as config files do.
+    pub fn number(&self, key: &str) -> Option<f64> {
+        match self.get(key)? {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .filter(|v: &f64| v.is_finite())
+    }
+
+    /// A positive integer key such as `max_steps`.
+    pub fn count(&self, key: &str) -> Option<i64> {
+        self.number(key)
+            .filter(|v| *v >= 1.0 && *v < 9.0e15)
+            .map(|v| v as i64)
+    }
+
+    /// Every key with its value as display text, sorted by key, for the run-config panel.
+    pub fn entries(&self) -> Vec<(String, String)> {
+        match self {
+            Self::Parsed(map) => {
+                let mut entries: Vec<_> = map
+                    .iter()
+                    .map(|(k, v)| {
+                        let shown = match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (k.clone(), shown)
+                    })
+                    .collect();
+                entries.sort();
+                entries
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// JSON for the API: the object, or `null` when missing or malformed.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Parsed(map) => Value::Object(map.clone()),
+            _ => Value::Null,
+        }
+    }
+
+    /// Why the config could not be read, if it could not.
+    pub fn error(&self) -> Option<String> {
+        match self {
+            Self::Malformed { error, .. } => {
+                Some(format!("config_json is not valid JSON: {error}"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Why a metric has no number: JSON cannot carry NaN or ±Inf, so the API sends `null` and
+/// names the cause here, letting charts mark the step where training diverged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NonFinite {
+    #[serde(rename = "nan")]
+    Nan,
+    #[serde(rename = "inf")]
+    Inf,
+    #[serde(rename = "-inf")]
+    NegInf,
+}
+
+/// One logged optimizer step: a `steps` row, every column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub step: i64,
+    pub run_id: String,
+    pub model_id: String,
+    pub timestamp: Option<String>,
+    pub loss_total: Option<f64>,
+    pub loss_ce: Option<f64>,
+    pub loss_aux: Option<f64>,
+    pub loss_ponder: Option<f64>,
+    pub loss_advantage: Option<f64>,
+    pub lr: Option<f64>,
+    pub grad_norm: Option<f64>,
+    pub grad_norm_pre_clip: Option<f64>,
+    pub ema_short: Option<f64>,
+    pub ema_medium: Option<f64>,
+    pub ema_long: Option<f64>,
+    /// The four newest columns are absent from old files; then the key is left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_sec: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vram_gb: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_len: Option<i64>,
+    /// Metrics whose stored value was NaN or ±Inf (sent as `null`). Absent when none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nonfinite: BTreeMap<String, NonFinite>,
+}
+
+impl Step {
+    /// The real-valued metrics by column name, in table order.
+    pub fn metrics(&self) -> [(&'static str, Option<f64>); 13] {
+        [
+            ("loss_total", self.loss_total),
+            ("loss_ce", self.loss_ce),
+            ("loss_aux", self.loss_aux),
+            ("loss_ponder", self.loss_ponder),
+            ("loss_advantage", self.loss_advantage),
+            ("lr", self.lr),
+            ("grad_norm", self.grad_norm),
+            ("grad_norm_pre_clip", self.grad_norm_pre_clip),
+            ("ema_short", self.ema_short),
+            ("ema_medium", self.ema_medium),
+            ("ema_long", self.ema_long),
+            ("tokens_per_sec", self.tokens_per_sec),
+            ("vram_gb", self.vram_gb),
+        ]
+    }
+
+    /// Fills `nonfinite` from the values as read. SQLite stores a NaN as NULL, and the
+    /// trainer always writes a loss, so a NULL `loss_total` means the loss was NaN; other
+    /// NULL columns are just unrecorded.
+    pub fn mark_nonfinite(&mut self) {
+        let mut marks = BTreeMap::new();
+        if self.loss_total.is_none() {
+            marks.insert("loss_total".to_string(), NonFinite::Nan);
+        }
+        for (name, value) in self.metrics() {
+            match value {
+                Some(v) if v.is_nan() => marks.insert(name.to_string(), NonFinite::Nan),
+                Some(v) if v == f64::INFINITY => marks.insert(name.to_string(), NonFinite::Inf),
+                Some(v) if v == f64::NEG_INFINITY => {
+                    marks.insert(name.to_string(), NonFinite::NegInf)
+                }
+                _ => None,
+            };
+        }
+        self.nonfinite = marks;
+    }
+
+    /// The loss if it is a real number.
+    pub fn finite_loss(&self) -> Option<f64> {
+        self.loss_total.filter(|v| v.is_finite())
+    }
+}
+
+/// Mixture-of-Depths router state of one layer at one step (`routing_mod`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoutingMod {
+    pub step: i64,
+    pub run_id: String,
+    pub model_id: String,
+    pub layer: i64,
+    pub selected_frac: Option<f64>,
+    pub compute_savings_pct: Option<f64>,
+    pub probs_mean: Option<f64>,
+    pub probs_std: Option<f64>,
+    pub status: Option<String>,
+}
+
+/// Mixture-of-Recursions depth of one layer at one step (`routing_mor`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoutingMor {
+    pub step: i64,
+    pub run_id: String,
+    pub model_id: String,
+    pub layer: i64,
+    pub avg_depth: Option<f64>,
+    pub expected_depth: Option<f64>,
+    pub router_probs_mean: Option<f64>,
+    pub status: Option<String>,
+}
+
+/// Mixture-of-Experts router state at one step (`routing_moe`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoutingMoe {
+    pub step: i64,
+    pub run_id: String,
+    pub model_id: String,
+    pub entropy: Option<f64>,
+    pub divergence: Option<f64>,
+    pub util_expert_0: Option<f64>,
+    pub util_expert_1: Option<f64>,
+    pub util_expert_2: Option<f64>,
+    pub util_expert_3: Option<f64>,
+}
+
+/// `GET /api/stats/{model_id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelStats {
+    pub model_id: String,
+    pub step_count: i64,
+    pub min_step: Option<i64>,
+    pub max_step: Option<i64>,
+    /// Lowest finite `loss_total` of the lineage.
+    pub best_loss: Option<f64>,
+    /// Mean of the finite losses; NaN and Inf steps are left out rather than poisoning it.
+    pub avg_loss: Option<f64>,
+    pub run_count: i64,
+}
+
+/// `GET /api/metrics/{run_id}`: one page of a run's steps, in step order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepPage {
+    pub run_id: String,
+    pub model_id: String,
+    pub steps: Vec<Step>,
+    /// Rows in this page.
+    pub count: usize,
+    /// The run's newest step (not this page's), so a client knows how far there is to go.
+    pub max_step: Option<i64>,
+    /// Pass as `start_step` to get the next page; `null` on the last page.
+    pub next_start_step: Option<i64>,
+}
+
+/// `GET /api/routing/{mod,mor,moe}/{run_id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoutingPage<T> {
+    pub run_id: String,
+    pub data: Vec<T>,
+    /// Pass as `start_step` for the next page; `null` on the last page.
+    pub next_start_step: Option<i64>,
+}
+
+/// `GET /api/run/{run_id}`: the run row plus its parsed config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunDetail {
+    #[serde(flatten)]
+    pub run: Run,
+    /// `config_json` parsed; `null` when missing or malformed.
+    pub config: Value,
+    /// Set when `config_json` is not valid JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
+}
+
+/// `GET /api/milestones/{model_id}`: the best loss so far at every multiple of `interval`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Milestones {
+    pub model_id: String,
+    pub interval: i64,
+    pub milestones: BTreeMap<i64, f64>,
+}
+
+/// Row count of one table of the trainer's file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableRows {
+    pub table: String,
+    pub rows: i64,
+}
+
+/// What the sidebar says about the database file itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DbInfo {
+    pub path: String,
+    pub file_size_bytes: u64,
+    pub journal_mode: String,
+    pub tables: Vec<TableRows>,
+    /// Wall time of the newest logged step of any model.
+    pub newest_step_time: Option<String>,
+    /// Optional tables and columns this file does not have (an older trainer wrote it).
+    pub missing: Vec<String>,
+}
+
+/// A model in the selector, with the run the selector jumps to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelChoice {
+    pub model: Model,
+    pub run_count: i64,
+    pub latest_run_id: Option<String>,
+}
+
+/// Facts about one run gathered in a single pass over its steps.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub step_count: i64,
+    pub first_step: Option<i64>,
+    pub last_step: Option<i64>,
+    pub last_loss: Option<f64>,
+    pub best_loss: Option<f64>,
+    pub best_loss_step: Option<i64>,
+    /// Steps whose loss was NaN or ±Inf.
+    pub nonfinite_losses: i64,
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+    /// Seconds from the run's start to its newest step (or its end), when the times parse.
+    pub elapsed_seconds: Option<f64>,
+    /// Σ batch_size × seq_len × grad_accum_steps × steps since the previous row.
+    pub tokens_estimate: Option<f64>,
+    pub last_tokens_per_sec: Option<f64>,
+    pub last_vram_gb: Option<f64>,
+}
+
+/// Everything the dashboard page shows for one run, fetched in one server call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub models: Vec<ModelChoice>,
+    /// The model shown; `None` when the file has no models yet.
+    pub model: Option<Model>,
+    /// The model's runs, oldest first.
+    pub runs: Vec<Run>,
+    /// The run shown; `None` when the model has no runs yet.
+    pub run: Option<Run>,
+    pub summary: Option<RunSummary>,
+    /// Newest steps first.
+    pub recent_steps: Vec<Step>,
+    pub db: DbInfo,
+}

@@ -1,0 +1,3 @@
+//! Whole pages, one per route.
+
+pub mod dashboard;

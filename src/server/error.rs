@@ -1,0 +1,88 @@
+//! The one application error. What a person may read is its `Display`; the causes that only
+//! belong in the server log stay inside and are logged where the error is answered.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("no {what} {id:?} in this database")]
+    NotFound { what: &'static str, id: String },
+    #[error("no API endpoint {path} (the endpoints are listed in docs/api.md)")]
+    NoRoute { path: String },
+    #[error("bad parameter `{name}`: {reason}")]
+    BadParam { name: &'static str, reason: String },
+    #[error("{path} does not exist; point the dashboard at the trainer's file with --db PATH (or HYDRA_DB), or try `hydra-dashboard demo`")]
+    DbMissing { path: String },
+    #[error("{path} is not a HYDRA training database: {why}")]
+    NotHydra { path: String, why: String },
+    #[error("the training database stayed busy (the trainer is writing); try again in a moment")]
+    Busy,
+    #[error("could not read the training database (details in the server log)")]
+    Database(#[source] sqlx::Error),
+}
+
+impl AppError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotFound { .. } | Self::NoRoute { .. } => StatusCode::NOT_FOUND,
+            Self::BadParam { .. } => StatusCode::BAD_REQUEST,
+            Self::DbMissing { .. } | Self::NotHydra { .. } | Self::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn bad_param(name: &'static str, reason: impl Into<String>) -> Self {
+        Self::BadParam {
+            name,
+            reason: reason.into(),
+        }
+    }
+
+    /// For a server function: logged here, shown to the person as its message.
+    pub fn into_server_error(self) -> leptos::prelude::ServerFnError {
+        self.log();
+        leptos::prelude::ServerFnError::ServerError(self.to_string())
+    }
+
+    /// Logs the internal cause once, at the edge where the error is answered.
+    pub fn log(&self) {
+        match self {
+            Self::Database(e) => tracing::error!("database error: {e}"),
+            Self::NotHydra { .. } | Self::DbMissing { .. } | Self::Busy => {
+                tracing::warn!("{self}")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The SQLite result code behind a sqlx error, if there is one.
+pub fn sqlite_code(e: &sqlx::Error) -> Option<i32> {
+    match e {
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse().ok()),
+        _ => None,
+    }
+}
+
+/// Busy and locked (and their extended codes) mean "try again", never "fail".
+pub fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(sqlite_code(e).map(|c| c & 0xff), Some(5 | 6))
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let mut body = serde_json::json!({
+            "error": self.to_string(),
+            "status": self.status_code().as_u16(),
+        });
+        if let Self::BadParam { name, .. } = &self {
+            body["parameter"] = (*name).into();
+        }
+        (self.status_code(), Json(body)).into_response()
+    }
+}

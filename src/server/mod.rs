@@ -1,0 +1,61 @@
+//! Everything that touches the database, HTTP and the network. Server only: the browser
+//! build never sees this module.
+
+pub mod assets;
+pub mod demo;
+pub mod error;
+pub mod params;
+pub mod rest;
+pub mod store;
+
+use crate::app::{shell, App};
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::Router;
+use leptos::prelude::{provide_context, LeptosOptions};
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use store::Store;
+
+/// What every handler can reach: the one store, and Leptos' options for rendering.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub leptos_options: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// Options for a binary that runs alone: nothing is read from Cargo.toml at run time.
+pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("hydra-dashboard")
+        .site_root(std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()))
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
+}
+
+/// The whole application: REST API, server functions, SSR pages and the site's files.
+pub fn router(state: AppState) -> Router {
+    let store = state.store.clone();
+    let options = state.leptos_options.clone();
+    Router::new()
+        .merge(rest::routes())
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            move || provide_context(store.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(site_file)
+        .with_state(state)
+}
+
+async fn site_file(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    assets::serve(uri.path(), &state.leptos_options.site_root, &headers)
+}

@@ -1,0 +1,109 @@
+//! Query-string parsing for the REST API: lenient about what it ignores, strict about what
+//! it reads. A bad value is a 400 that names the parameter and why, never a 5xx.
+
+use super::error::AppError;
+use std::collections::HashMap;
+
+/// The query parameters of one request. Unknown keys are ignored (newer clients may send
+/// more); for a repeated key the first value counts.
+pub struct Query(HashMap<String, String>);
+
+impl Query {
+    /// Parses a raw query string; malformed percent-escapes are kept as written, as
+    /// browsers do, rather than failing the request.
+    pub fn parse(raw: Option<&str>) -> Self {
+        let mut map = HashMap::new();
+        for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        }
+        Self(map)
+    }
+
+    /// An optional integer. Absent or empty means "not given".
+    pub fn int(&self, name: &'static str) -> Result<Option<i64>, AppError> {
+        match self.0.get(name).map(|v| v.trim()) {
+            None | Some("") => Ok(None),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+                let shown: String = v.chars().take(40).collect();
+                AppError::bad_param(name, format!("must be an integer, got {shown:?}"))
+            }),
+        }
+    }
+
+    /// An integer in `min..=max`, `default` when not given.
+    pub fn int_in(
+        &self,
+        name: &'static str,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, AppError> {
+        let v = self.int(name)?.unwrap_or(default);
+        if (min..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(AppError::bad_param(
+                name,
+                format!("must be between {min} and {max}, got {v}"),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(e: AppError) -> (String, String) {
+        match e {
+            AppError::BadParam { name, reason } => (name.to_string(), reason),
+            other => panic!("expected a bad parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_integers_and_defaults() {
+        let q = Query::parse(Some("start_step=100&limit=50&unknown=x&limit=7"));
+        assert_eq!(q.int("start_step").unwrap(), Some(100));
+        assert_eq!(q.int_in("limit", 1000, 1, 10_000).unwrap(), 50);
+        assert_eq!(q.int("missing").unwrap(), None);
+        assert_eq!(
+            Query::parse(None).int_in("limit", 1000, 1, 10_000).unwrap(),
+            1000
+        );
+        assert_eq!(
+            Query::parse(Some("start_step=")).int("start_step").unwrap(),
+            None
+        );
+        assert_eq!(
+            Query::parse(Some("start_step=-5"))
+                .int("start_step")
+                .unwrap(),
+            Some(-5)
+        );
+    }
+
+    #[test]
+    fn names_the_parameter_and_why() {
+        let (name, why) = reason(Query::parse(Some("limit=abc")).int("limit").unwrap_err());
+        assert_eq!(name, "limit");
+        assert!(why.contains("integer") && why.contains("abc"), "{why}");
+        let (name, why) = reason(
+            Query::parse(Some("limit=10001"))
+                .int_in("limit", 1000, 1, 10_000)
+                .unwrap_err(),
+        );
+        assert_eq!(name, "limit");
+        assert!(why.contains("between 1 and 10000"), "{why}");
+        for bad in [
+            "1e3",
+            "99999999999999999999",
+            "%00",
+            "1;DROP TABLE steps",
+            "½",
+        ] {
+            let q = Query::parse(Some(&format!("start_step={bad}")));
+            assert!(q.int("start_step").is_err(), "{bad}");
+        }
+    }
+}

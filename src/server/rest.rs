@@ -1,0 +1,116 @@
+//! The REST API, path- and shape-compatible with the seed's backend (`docs/api.md`).
+//! Each handler parses, calls one store function and answers; errors become JSON with a
+//! proper status.
+
+use super::error::AppError;
+use super::params::Query;
+use super::store::MAX_PAGE;
+use super::AppState;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+type ApiResult<T> = Result<Json<T>, AppError>;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/models", get(models_list))
+        .route("/api/runs/{model_id}", get(runs_list))
+        .route("/api/stats/{model_id}", get(stats_get))
+        .route("/api/metrics/{run_id}", get(metrics_get))
+        .route("/api/routing/{kind}/{run_id}", get(routing_get))
+        .route("/api/run/{run_id}", get(run_get))
+        .route("/api/milestones/{model_id}", get(milestones_get))
+        .route("/api", get(api_not_found))
+        .route("/api/", get(api_not_found))
+        .route("/api/{*rest}", get(api_not_found))
+}
+
+/// Path segments arrive percent-decoded; one that does not decode to UTF-8 is the
+/// client's mistake.
+fn segment<T>(path: Result<Path<T>, PathRejection>) -> Result<T, AppError> {
+    path.map(|Path(v)| v)
+        .map_err(|e| AppError::bad_param("path", e.body_text()))
+}
+
+async fn models_list(State(s): State<AppState>) -> ApiResult<Vec<crate::model::Model>> {
+    Ok(Json(s.store.models().await?))
+}
+
+async fn runs_list(
+    State(s): State<AppState>,
+    model_id: Result<Path<String>, PathRejection>,
+) -> ApiResult<Vec<crate::model::Run>> {
+    Ok(Json(s.store.runs(&segment(model_id)?).await?))
+}
+
+async fn stats_get(
+    State(s): State<AppState>,
+    model_id: Result<Path<String>, PathRejection>,
+) -> ApiResult<crate::model::ModelStats> {
+    Ok(Json(s.store.model_stats(&segment(model_id)?).await?))
+}
+
+async fn metrics_get(
+    State(s): State<AppState>,
+    run_id: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<crate::model::StepPage> {
+    let run_id = segment(run_id)?;
+    let q = Query::parse(raw.as_deref());
+    let start_step = q.int("start_step")?;
+    let limit = q.int_in("limit", 1000, 1, MAX_PAGE)?;
+    Ok(Json(s.store.steps(&run_id, start_step, limit).await?))
+}
+
+async fn routing_get(
+    State(s): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let (kind, run_id) = segment(path)?;
+    let q = Query::parse(raw.as_deref());
+    let start_step = q.int("start_step")?;
+    let limit = q.int_in("limit", 1000, 1, MAX_PAGE)?;
+    fn json<T: Serialize>(v: T) -> Response {
+        Json(v).into_response()
+    }
+    Ok(match kind.as_str() {
+        "mod" => json(s.store.routing_mod(&run_id, start_step, limit).await?),
+        "mor" => json(s.store.routing_mor(&run_id, start_step, limit).await?),
+        "moe" => json(s.store.routing_moe(&run_id, start_step, limit).await?),
+        _ => {
+            return Err(AppError::NoRoute {
+                path: format!(
+                    "/api/routing/{}/… (the kinds are mod, mor and moe)",
+                    kind.chars().take(40).collect::<String>()
+                ),
+            })
+        }
+    })
+}
+
+async fn run_get(
+    State(s): State<AppState>,
+    run_id: Result<Path<String>, PathRejection>,
+) -> ApiResult<crate::model::RunDetail> {
+    Ok(Json(s.store.run_detail(&segment(run_id)?).await?))
+}
+
+async fn milestones_get(
+    State(s): State<AppState>,
+    model_id: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<crate::model::Milestones> {
+    let model_id = segment(model_id)?;
+    let interval = Query::parse(raw.as_deref()).int_in("interval", 10_000, 1, i64::MAX)?;
+    Ok(Json(s.store.milestones(&model_id, interval).await?))
+}
+
+async fn api_not_found(uri: axum::http::Uri) -> AppError {
+    let path: String = uri.path().chars().take(200).collect();
+    AppError::NoRoute { path }
+}

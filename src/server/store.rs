@@ -1,0 +1,1016 @@
+//! The trainer's database, read-only: the one store behind REST, server functions and the
+//! page.
+//!
+//! The file belongs to the trainer (`spec/training-db.md`). We open it `mode=ro`, never
+//! create, migrate or add an index, and keep every read short and bounded: in the default
+//! rollback-journal mode a reader holding the file blocks the trainer's commit, and the
+//! trainer gives up after 5 s with `database is locked`. Large ranges are read in pages by
+//! `step`, each page its own short statement, so the trainer can commit in between.
+//!
+//! Queries filter a run through the `(model_id, step)` primary key and test `+run_id`
+//! without its index: there is no `(run_id, step)` index, and using `idx_steps_run` would
+//! read and sort the whole run for every page.
+
+use super::error::{is_busy, sqlite_code, AppError};
+use crate::analysis::summary::SummaryBuilder;
+use crate::model::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::Row;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Rows per statement when a whole run or model must be scanned.
+const SCAN_PAGE: i64 = 5_000;
+/// How long the schema we detected is trusted before `PRAGMA schema_version` is checked.
+const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
+/// Most rows one API page may ask for.
+pub const MAX_PAGE: i64 = 10_000;
+
+/// Tables every HYDRA database has; without them the file is something else.
+const REQUIRED_TABLES: [&str; 3] = ["models", "runs", "steps"];
+/// Tables older trainers did not write: absent means an empty series.
+const OPTIONAL_TABLES: [&str; 4] = ["routing_mod", "routing_mor", "routing_moe", "adaptive_lr"];
+
+const STEP_COLUMNS: [&str; 19] = [
+    "step",
+    "run_id",
+    "model_id",
+    "timestamp",
+    "loss_total",
+    "loss_ce",
+    "loss_aux",
+    "loss_ponder",
+    "loss_advantage",
+    "lr",
+    "grad_norm",
+    "grad_norm_pre_clip",
+    "ema_short",
+    "ema_medium",
+    "ema_long",
+    "tokens_per_sec",
+    "vram_gb",
+    "batch_size",
+    "seq_len",
+];
+const RUN_COLUMNS: [&str; 10] = [
+    "run_id",
+    "model_id",
+    "start_step",
+    "end_step",
+    "start_time",
+    "end_time",
+    "total_tokens",
+    "best_loss",
+    "best_loss_step",
+    "config_json",
+];
+const MODEL_COLUMNS: [&str; 5] = [
+    "model_id",
+    "name",
+    "params_millions",
+    "architecture_json",
+    "created_at",
+];
+const MOD_COLUMNS: [&str; 9] = [
+    "step",
+    "run_id",
+    "model_id",
+    "layer",
+    "selected_frac",
+    "compute_savings_pct",
+    "probs_mean",
+    "probs_std",
+    "status",
+];
+const MOR_COLUMNS: [&str; 8] = [
+    "step",
+    "run_id",
+    "model_id",
+    "layer",
+    "avg_depth",
+    "expected_depth",
+    "router_probs_mean",
+    "status",
+];
+const MOE_COLUMNS: [&str; 9] = [
+    "step",
+    "run_id",
+    "model_id",
+    "entropy",
+    "divergence",
+    "util_expert_0",
+    "util_expert_1",
+    "util_expert_2",
+    "util_expert_3",
+];
+
+/// Which tables and columns this file has, as of `version` (`PRAGMA schema_version`).
+#[derive(Debug, Default)]
+struct Schema {
+    version: i64,
+    columns: HashMap<String, HashSet<String>>,
+}
+
+impl Schema {
+    fn has_table(&self, table: &str) -> bool {
+        self.columns.contains_key(table)
+    }
+
+    /// `a, b, NULL AS c`: every expected column, absent ones as NULL, so old files decode
+    /// the same way as new ones.
+    fn select_list(&self, table: &str, expected: &[&str]) -> String {
+        let present = self.columns.get(table);
+        expected
+            .iter()
+            .map(|c| match present {
+                Some(cols) if cols.contains(*c) => format!("\"{c}\""),
+                _ => format!("NULL AS \"{c}\""),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+struct Cached {
+    schema: Arc<Schema>,
+    checked: Instant,
+}
+
+/// A read-only handle on one training database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: SqlitePool,
+    path: PathBuf,
+    schema: Mutex<Cached>,
+}
+
+/// Where a run's rows lie in its model's step numbering.
+struct RunSpan {
+    run: Run,
+    low: i64,
+    high: i64,
+}
+
+impl Store {
+    /// Opens `path` read-only and checks that it is a HYDRA database.
+    pub async fn open(path: &Path) -> Result<Self, AppError> {
+        let shown = path.display().to_string();
+        match tokio::fs::metadata(path).await {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(AppError::NotHydra {
+                    path: shown,
+                    why: "it is a directory, not a file".into(),
+                })
+            }
+            Err(_) => return Err(AppError::DbMissing { path: shown }),
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .create_if_missing(false)
+            // A writer's commit holds the file for milliseconds; wait that out rather than fail.
+            .busy_timeout(Duration::from_secs(5))
+            .statement_cache_capacity(64);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            // Let idle connections go soon: in WAL mode the trainer's final checkpoint (and the
+            // removal of its -wal file) only happens when it closes the last connection.
+            .idle_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| classify_open_error(&shown, e))?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                pool,
+                path: path.to_path_buf(),
+                schema: Mutex::new(Cached {
+                    schema: Arc::new(Schema {
+                        version: i64::MIN,
+                        ..Default::default()
+                    }),
+                    checked: Instant::now() - SCHEMA_RECHECK * 2,
+                }),
+            }),
+        };
+        let schema = store.schema().await?;
+        let missing: Vec<_> = REQUIRED_TABLES
+            .iter()
+            .filter(|t| !schema.has_table(t))
+            .map(|t| format!("no table `{t}`"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(AppError::NotHydra {
+                path: shown,
+                why: missing.join(", "),
+            });
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Closes every connection, so nothing of ours keeps the trainer's file open.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    /// The schema, re-read when the trainer changed it (new tables, added columns).
+    async fn schema(&self) -> Result<Arc<Schema>, AppError> {
+        {
+            let cached = self.inner.schema.lock().expect("schema lock");
+            if cached.checked.elapsed() < SCHEMA_RECHECK {
+                return Ok(cached.schema.clone());
+            }
+        }
+        let version: i64 = self
+            .retry(|| sqlx::query_scalar("PRAGMA schema_version").fetch_one(&self.inner.pool))
+            .await?;
+        let current = self
+            .inner
+            .schema
+            .lock()
+            .expect("schema lock")
+            .schema
+            .clone();
+        let schema = if current.version == version {
+            current
+        } else {
+            Arc::new(self.read_schema(version).await?)
+        };
+        *self.inner.schema.lock().expect("schema lock") = Cached {
+            schema: schema.clone(),
+            checked: Instant::now(),
+        };
+        Ok(schema)
+    }
+
+    async fn read_schema(&self, version: i64) -> Result<Schema, AppError> {
+        let rows: Vec<(String, String)> = self
+            .retry(|| {
+                sqlx::query_as(
+                    "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p \
+                     WHERE m.type = 'table'",
+                )
+                .fetch_all(&self.inner.pool)
+            })
+            .await?;
+        let mut columns: HashMap<String, HashSet<String>> = HashMap::new();
+        for (table, column) in rows {
+            columns.entry(table).or_default().insert(column);
+        }
+        Ok(Schema { version, columns })
+    }
+
+    /// Runs a read, retrying while the trainer holds the file. SQLite's busy timeout already
+    /// waits inside each attempt; this covers the cases it returns early.
+    async fn retry<T, F, Fut>(&self, read: F) -> Result<T, AppError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match read().await {
+                Ok(v) => return Ok(v),
+                Err(e) if is_busy(&e) && attempt < 4 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) if is_busy(&e) => return Err(AppError::Busy),
+                Err(e) => return Err(classify_error(&self.inner.path.display().to_string(), e)),
+            }
+        }
+    }
+
+    async fn fetch_all(&self, sql: &str, binds: &[Bind<'_>]) -> Result<Vec<SqliteRow>, AppError> {
+        self.retry(|| {
+            // Our SQL is assembled only from constant table and column names; values are bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for b in binds {
+                q = match b {
+                    Bind::Int(v) => q.bind(*v),
+                    Bind::Text(v) => q.bind(*v),
+                };
+            }
+            q.fetch_all(&self.inner.pool)
+        })
+        .await
+    }
+
+    // ---- models and runs -------------------------------------------------------------
+
+    /// Every model, oldest first.
+    pub async fn models(&self) -> Result<Vec<Model>, AppError> {
+        let schema = self.schema().await?;
+        let sql = format!(
+            "SELECT {} FROM models ORDER BY created_at, model_id",
+            schema.select_list("models", &MODEL_COLUMNS)
+        );
+        Ok(self
+            .fetch_all(&sql, &[])
+            .await?
+            .iter()
+            .map(model_from)
+            .collect())
+    }
+
+    pub async fn model(&self, model_id: &str) -> Result<Model, AppError> {
+        let schema = self.schema().await?;
+        let sql = format!(
+            "SELECT {} FROM models WHERE model_id = ?1",
+            schema.select_list("models", &MODEL_COLUMNS)
+        );
+        self.fetch_all(&sql, &[Bind::Text(model_id)])
+            .await?
+            .first()
+            .map(model_from)
+            .ok_or_else(|| AppError::NotFound {
+                what: "model",
+                id: model_id.into(),
+            })
+    }
+
+    /// A model's runs, oldest first. Unknown model → 404.
+    pub async fn runs(&self, model_id: &str) -> Result<Vec<Run>, AppError> {
+        self.model(model_id).await?;
+        self.runs_where("WHERE model_id = ?1", &[Bind::Text(model_id)])
+            .await
+    }
+
+    /// Every run of every model, oldest first.
+    pub async fn all_runs(&self) -> Result<Vec<Run>, AppError> {
+        self.runs_where("", &[]).await
+    }
+
+    async fn runs_where(&self, filter: &str, binds: &[Bind<'_>]) -> Result<Vec<Run>, AppError> {
+        let schema = self.schema().await?;
+        let sql = format!(
+            "SELECT {} FROM runs {filter} ORDER BY COALESCE(start_step, 0), start_time, rowid",
+            schema.select_list("runs", &RUN_COLUMNS)
+        );
+        Ok(self
+            .fetch_all(&sql, binds)
+            .await?
+            .iter()
+            .map(run_from)
+            .collect())
+    }
+
+    pub async fn run(&self, run_id: &str) -> Result<Run, AppError> {
+        self.runs_where("WHERE run_id = ?1", &[Bind::Text(run_id)])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::NotFound {
+                what: "run",
+                id: run_id.into(),
+            })
+    }
+
+    pub async fn run_detail(&self, run_id: &str) -> Result<RunDetail, AppError> {
+        let run = self.run(run_id).await?;
+        let config = run.config();
+        Ok(RunDetail {
+            config: config.to_json(),
+            config_error: config.error(),
+            run,
+        })
+    }
+
+    /// The run and the step range its rows can be in. A run's rows start at its
+    /// `start_step` (the trainer's contract) and, once it ended, stop at its `end_step`;
+    /// bounding the scan keeps a finished run's query from walking its successors.
+    async fn run_span(&self, run_id: &str) -> Result<RunSpan, AppError> {
+        let run = self.run(run_id).await?;
+        let low = run.start_step.unwrap_or(i64::MIN);
+        let high = match run.end_step {
+            Some(end) if !run.is_running() && end >= low => end,
+            _ => i64::MAX,
+        };
+        Ok(RunSpan { run, low, high })
+    }
+
+    // ---- steps -----------------------------------------------------------------------
+
+    /// One page of a run's steps from `start_step` on, at most `limit` rows.
+    pub async fn steps(
+        &self,
+        run_id: &str,
+        start_step: Option<i64>,
+        limit: i64,
+    ) -> Result<StepPage, AppError> {
+        let span = self.run_span(run_id).await?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let from = start_step.unwrap_or(i64::MIN).max(span.low);
+        let mut steps = self.step_rows(&span, from, limit, false).await?;
+        let max_step = self.run_max_step(&span).await?;
+        let next_start_step = (steps.len() as i64 == limit)
+            .then(|| steps.last().map(|s| s.step + 1))
+            .flatten()
+            .filter(|next| max_step.is_some_and(|m| *next <= m));
+        for s in &mut steps {
+            s.mark_nonfinite();
+        }
+        Ok(StepPage {
+            run_id: span.run.run_id.clone(),
+            model_id: span.run.model_id.clone(),
+            count: steps.len(),
+            steps,
+            max_step,
+            next_start_step,
+        })
+    }
+
+    /// The run's newest rows, newest first.
+    pub async fn recent_steps(&self, run_id: &str, n: i64) -> Result<Vec<Step>, AppError> {
+        let span = self.run_span(run_id).await?;
+        let mut steps = self.step_rows(&span, span.high, n, true).await?;
+        for s in &mut steps {
+            s.mark_nonfinite();
+        }
+        Ok(steps)
+    }
+
+    /// Up to `limit` rows of the run from `from` upward, or from `from` downward when
+    /// `descending`.
+    async fn step_rows(
+        &self,
+        span: &RunSpan,
+        from: i64,
+        limit: i64,
+        descending: bool,
+    ) -> Result<Vec<Step>, AppError> {
+        let schema = self.schema().await?;
+        let (range, order) = if descending {
+            ("step >= ?3 AND step <= ?2", "DESC")
+        } else {
+            ("step >= ?2 AND step <= ?3", "ASC")
+        };
+        let (a, b) = if descending {
+            (from, span.low)
+        } else {
+            (from, span.high)
+        };
+        let sql = format!(
+            "SELECT {} FROM steps WHERE model_id = ?1 AND {range} AND +run_id = ?4 \
+             ORDER BY step {order} LIMIT ?5",
+            schema.select_list("steps", &STEP_COLUMNS)
+        );
+        let rows = self
+            .fetch_all(
+                &sql,
+                &[
+                    Bind::Text(&span.run.model_id),
+                    Bind::Int(a),
+                    Bind::Int(b),
+                    Bind::Text(&span.run.run_id),
+                    Bind::Int(limit),
+                ],
+            )
+            .await?;
+        Ok(rows.iter().map(step_from).collect())
+    }
+
+    async fn run_max_step(&self, span: &RunSpan) -> Result<Option<i64>, AppError> {
+        // Walks down from the top of the span: for the live run that is its newest row.
+        let rows = self
+            .fetch_all(
+                "SELECT step FROM steps WHERE model_id = ?1 AND step >= ?2 AND step <= ?3 \
+                 AND +run_id = ?4 ORDER BY step DESC LIMIT 1",
+                &[
+                    Bind::Text(&span.run.model_id),
+                    Bind::Int(span.low),
+                    Bind::Int(span.high),
+                    Bind::Text(&span.run.run_id),
+                ],
+            )
+            .await?;
+        Ok(rows.first().and_then(|r| int(r, "step")))
+    }
+
+    /// One pass over the run's steps, page by page, into the stats-card summary.
+    pub async fn run_summary(&self, run: &Run) -> Result<RunSummary, AppError> {
+        let span = self.run_span(&run.run_id).await?;
+        let mut builder = SummaryBuilder::new(&span.run.config());
+        let mut from = span.low;
+        loop {
+            let page = self.step_rows(&span, from, SCAN_PAGE, false).await?;
+            for s in &page {
+                builder.push(s);
+            }
+            match page.last() {
+                Some(last) if page.len() as i64 == SCAN_PAGE && last.step < i64::MAX => {
+                    from = last.step + 1
+                }
+                _ => break,
+            }
+        }
+        Ok(builder.finish(&span.run))
+    }
+
+    /// Calls `visit(step, loss_total)` for every row of a model, in step order, page by page.
+    async fn scan_model_losses(
+        &self,
+        model_id: &str,
+        mut visit: impl FnMut(i64, Option<f64>),
+    ) -> Result<(), AppError> {
+        let mut after = i64::MIN;
+        loop {
+            let rows = self
+                .fetch_all(
+                    "SELECT step, loss_total FROM steps WHERE model_id = ?1 AND step > ?2 \
+                     ORDER BY step LIMIT ?3",
+                    &[Bind::Text(model_id), Bind::Int(after), Bind::Int(SCAN_PAGE)],
+                )
+                .await?;
+            for r in &rows {
+                if let Some(step) = int(r, "step") {
+                    visit(step, real(r, "loss_total"));
+                    after = step;
+                }
+            }
+            if (rows.len() as i64) < SCAN_PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    /// `/api/stats/{model_id}`: counts and losses over the whole lineage.
+    pub async fn model_stats(&self, model_id: &str) -> Result<ModelStats, AppError> {
+        let run_count = self.runs(model_id).await?.len() as i64;
+        let mut stats = ModelStats {
+            model_id: model_id.into(),
+            step_count: 0,
+            min_step: None,
+            max_step: None,
+            best_loss: None,
+            avg_loss: None,
+            run_count,
+        };
+        let (mut sum, mut finite) = (0.0, 0u64);
+        self.scan_model_losses(model_id, |step, loss| {
+            stats.step_count += 1;
+            stats.min_step.get_or_insert(step);
+            stats.max_step = Some(step);
+            if let Some(l) = loss.filter(|l| l.is_finite()) {
+                sum += l;
+                finite += 1;
+                if stats.best_loss.is_none_or(|b| l < b) {
+                    stats.best_loss = Some(l);
+                }
+            }
+        })
+        .await?;
+        stats.avg_loss = (finite > 0).then(|| sum / finite as f64);
+        Ok(stats)
+    }
+
+    /// `/api/milestones/{model_id}`: at each multiple of `interval` the run has reached, the
+    /// best finite loss of all steps up to it.
+    pub async fn milestones(&self, model_id: &str, interval: i64) -> Result<Milestones, AppError> {
+        self.model(model_id).await?;
+        let interval = interval.max(1);
+        let mut milestones = BTreeMap::new();
+        let mut best: Option<f64> = None;
+        let mut next = interval;
+        let mut last_step = None;
+        self.scan_model_losses(model_id, |step, loss| {
+            // Every row seen so far is <= `next`, so `best` is exactly the best up to it.
+            while step > next {
+                if let Some(b) = best {
+                    milestones.insert(next, b);
+                }
+                next = next.saturating_add(interval);
+            }
+            if let Some(l) = loss.filter(|l| l.is_finite()) {
+                best = Some(best.map_or(l, |b: f64| b.min(l)));
+            }
+            last_step = Some(step);
+        })
+        .await?;
+        if let (Some(b), Some(last)) = (best, last_step) {
+            if last == next {
+                milestones.insert(next, b);
+            }
+        }
+        Ok(Milestones {
+            model_id: model_id.into(),
+            interval,
+            milestones,
+        })
+    }
+
+    // ---- routing ---------------------------------------------------------------------
+
+    /// Rows of a per-layer routing table for a run, whole steps only: a page never ends in
+    /// the middle of a step's layers, so `next_start_step` loses nothing.
+    async fn routing_rows(
+        &self,
+        table: &str,
+        columns: &[&str],
+        run_id: &str,
+        start_step: Option<i64>,
+        limit: i64,
+        per_layer: bool,
+    ) -> Result<(Vec<SqliteRow>, Option<i64>), AppError> {
+        let span = self.run_span(run_id).await?;
+        let schema = self.schema().await?;
+        if !schema.has_table(table) {
+            return Ok((Vec::new(), None));
+        }
+        let limit = limit.clamp(1, MAX_PAGE);
+        let order = if per_layer { "step, layer" } else { "step" };
+        let sql = format!(
+            "SELECT {} FROM {table} WHERE model_id = ?1 AND step >= ?2 AND step <= ?3 \
+             AND +run_id = ?4 ORDER BY {order} LIMIT ?5",
+            schema.select_list(table, columns)
+        );
+        let from = start_step.unwrap_or(i64::MIN).max(span.low);
+        // One row more than asked tells whether the page ends between two steps.
+        let mut rows = self
+            .fetch_all(
+                &sql,
+                &[
+                    Bind::Text(&span.run.model_id),
+                    Bind::Int(from),
+                    Bind::Int(span.high),
+                    Bind::Text(&span.run.run_id),
+                    Bind::Int(limit + 1),
+                ],
+            )
+            .await?;
+        if rows.len() as i64 <= limit {
+            return Ok((rows, None));
+        }
+        let following = int(&rows[limit as usize], "step");
+        rows.truncate(limit as usize);
+        let first = rows.first().and_then(|r| int(r, "step"));
+        let last = rows.last().and_then(|r| int(r, "step"));
+        if !per_layer || last != following {
+            return Ok((rows, following));
+        }
+        if first != last {
+            // The trailing step's other layers did not fit: leave it for the next page.
+            rows.retain(|r| int(r, "step") != last);
+            return Ok((rows, last));
+        }
+        // One step has more layers than `limit`: a cursor by step cannot split it, so this
+        // page carries that whole step (bounded by the layer count).
+        let step = first.unwrap_or_default();
+        let whole = self
+            .fetch_all(
+                &sql,
+                &[
+                    Bind::Text(&span.run.model_id),
+                    Bind::Int(step),
+                    Bind::Int(step),
+                    Bind::Text(&span.run.run_id),
+                    Bind::Int(MAX_PAGE),
+                ],
+            )
+            .await?;
+        Ok((whole, step.checked_add(1)))
+    }
+
+    pub async fn routing_mod(
+        &self,
+        run_id: &str,
+        start_step: Option<i64>,
+        limit: i64,
+    ) -> Result<RoutingPage<RoutingMod>, AppError> {
+        let (rows, next) = self
+            .routing_rows("routing_mod", &MOD_COLUMNS, run_id, start_step, limit, true)
+            .await?;
+        Ok(RoutingPage {
+            run_id: run_id.into(),
+            data: rows.iter().map(mod_from).collect(),
+            next_start_step: next,
+        })
+    }
+
+    pub async fn routing_mor(
+        &self,
+        run_id: &str,
+        start_step: Option<i64>,
+        limit: i64,
+    ) -> Result<RoutingPage<RoutingMor>, AppError> {
+        let (rows, next) = self
+            .routing_rows("routing_mor", &MOR_COLUMNS, run_id, start_step, limit, true)
+            .await?;
+        Ok(RoutingPage {
+            run_id: run_id.into(),
+            data: rows.iter().map(mor_from).collect(),
+            next_start_step: next,
+        })
+    }
+
+    pub async fn routing_moe(
+        &self,
+        run_id: &str,
+        start_step: Option<i64>,
+        limit: i64,
+    ) -> Result<RoutingPage<RoutingMoe>, AppError> {
+        let (rows, next) = self
+            .routing_rows(
+                "routing_moe",
+                &MOE_COLUMNS,
+                run_id,
+                start_step,
+                limit,
+                false,
+            )
+            .await?;
+        Ok(RoutingPage {
+            run_id: run_id.into(),
+            data: rows.iter().map(moe_from).collect(),
+            next_start_step: next,
+        })
+    }
+
+    // ---- the file itself -------------------------------------------------------------
+
+    /// Size, journal mode, row counts and freshness, for the sidebar.
+    pub async fn db_info(&self) -> Result<DbInfo, AppError> {
+        let schema = self.schema().await?;
+        let file_size_bytes = tokio::fs::metadata(&self.inner.path)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let journal_mode: String = self
+            .retry(|| sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&self.inner.pool))
+            .await?;
+        let mut tables = Vec::new();
+        for table in REQUIRED_TABLES.iter().chain(OPTIONAL_TABLES.iter()) {
+            if schema.has_table(table) {
+                let sql = format!("SELECT COUNT(*) AS n FROM \"{table}\"");
+                let rows = self.fetch_all(&sql, &[]).await?;
+                tables.push(TableRows {
+                    table: table.to_string(),
+                    rows: rows.first().and_then(|r| int(r, "n")).unwrap_or(0),
+                });
+            }
+        }
+        let mut missing: Vec<String> = OPTIONAL_TABLES
+            .iter()
+            .filter(|t| !schema.has_table(t))
+            .map(|t| format!("table {t}"))
+            .collect();
+        if let Some(cols) = schema.columns.get("steps") {
+            missing.extend(
+                STEP_COLUMNS
+                    .iter()
+                    .filter(|c| !cols.contains(**c))
+                    .map(|c| format!("steps.{c}")),
+            );
+        }
+        let mut newest_step_time: Option<(f64, String)> = None;
+        for model in self.models().await? {
+            let rows = self
+                .fetch_all(
+                    "SELECT timestamp FROM steps WHERE model_id = ?1 ORDER BY step DESC LIMIT 1",
+                    &[Bind::Text(&model.model_id)],
+                )
+                .await?;
+            if let Some(ts) = rows.first().and_then(|r| text(r, "timestamp")) {
+                let t = crate::analysis::time::parse_iso8601(&ts).unwrap_or(f64::MIN);
+                if newest_step_time.as_ref().is_none_or(|(best, _)| t > *best) {
+                    newest_step_time = Some((t, ts));
+                }
+            }
+        }
+        Ok(DbInfo {
+            path: self.inner.path.display().to_string(),
+            file_size_bytes,
+            journal_mode,
+            tables,
+            newest_step_time: newest_step_time.map(|(_, ts)| ts),
+            missing,
+        })
+    }
+
+    /// Everything the dashboard page shows, for `run_id`, or else the latest run of
+    /// `model_id`, or else the latest run of the most recently active model.
+    pub async fn dashboard(
+        &self,
+        run_id: Option<&str>,
+        model_id: Option<&str>,
+    ) -> Result<Dashboard, AppError> {
+        let models = self.models().await?;
+        let all_runs = self.all_runs().await?;
+        let run = match run_id {
+            Some(id) => Some(self.run(id).await?),
+            None => None,
+        };
+        if let Some(id) = model_id.filter(|_| run.is_none()) {
+            self.model(id).await?;
+        }
+        let latest_of = |model_id: &str| {
+            all_runs
+                .iter()
+                .filter(|r| r.model_id == model_id)
+                .max_by(|a, b| run_recency(a).cmp(&run_recency(b)))
+        };
+        let choices: Vec<ModelChoice> = models
+            .iter()
+            .map(|m| ModelChoice {
+                model: m.clone(),
+                run_count: all_runs.iter().filter(|r| r.model_id == m.model_id).count() as i64,
+                latest_run_id: latest_of(&m.model_id).map(|r| r.run_id.clone()),
+            })
+            .collect();
+        let model = match (&run, model_id) {
+            (Some(r), _) => models.iter().find(|m| m.model_id == r.model_id).cloned(),
+            (None, Some(id)) => models.iter().find(|m| m.model_id == id).cloned(),
+            (None, None) => models
+                .iter()
+                .max_by(|a, b| {
+                    let key = |m: &Model| {
+                        (
+                            latest_of(&m.model_id).map(run_recency),
+                            m.created_at.clone(),
+                        )
+                    };
+                    key(a).cmp(&key(b))
+                })
+                .cloned(),
+        };
+        let run = run.or_else(|| model.as_ref().and_then(|m| latest_of(&m.model_id).cloned()));
+        let runs: Vec<Run> = match (&model, &run) {
+            (Some(m), _) => all_runs
+                .iter()
+                .filter(|r| r.model_id == m.model_id)
+                .cloned()
+                .collect(),
+            (None, Some(r)) => vec![r.clone()],
+            (None, None) => Vec::new(),
+        };
+        let (summary, recent_steps) = match &run {
+            Some(r) => (
+                Some(self.run_summary(r).await?),
+                self.recent_steps(&r.run_id, 8).await?,
+            ),
+            None => (None, Vec::new()),
+        };
+        Ok(Dashboard {
+            models: choices,
+            model,
+            runs,
+            run,
+            summary,
+            recent_steps,
+            db: self.db_info().await?,
+        })
+    }
+}
+
+/// Later start wins; ties go to the later start step.
+fn run_recency(r: &Run) -> (i64, i64) {
+    let t = r
+        .start_time
+        .as_deref()
+        .and_then(crate::analysis::time::parse_iso8601)
+        .unwrap_or(f64::MIN);
+    (t as i64, r.start_step.unwrap_or(0))
+}
+
+enum Bind<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+fn classify_open_error(path: &str, e: sqlx::Error) -> AppError {
+    match sqlite_code(&e).map(|c| c & 0xff) {
+        Some(14) => AppError::DbMissing { path: path.into() },
+        _ => classify_error(path, e),
+    }
+}
+
+fn classify_error(path: &str, e: sqlx::Error) -> AppError {
+    match sqlite_code(&e).map(|c| c & 0xff) {
+        Some(26) => AppError::NotHydra {
+            path: path.into(),
+            why: "it is not an SQLite database".into(),
+        },
+        Some(11) => AppError::NotHydra {
+            path: path.into(),
+            why: "the file is corrupt or truncated".into(),
+        },
+        _ => AppError::Database(e),
+    }
+}
+
+// Rows are decoded leniently: SQLite is dynamically typed, and a value of an unexpected type
+// in the user's file should read as "no value", never fail the whole page.
+fn text(row: &SqliteRow, col: &str) -> Option<String> {
+    row.try_get_unchecked::<Option<String>, _>(col)
+        .ok()
+        .flatten()
+}
+fn real(row: &SqliteRow, col: &str) -> Option<f64> {
+    row.try_get_unchecked::<Option<f64>, _>(col).ok().flatten()
+}
+fn int(row: &SqliteRow, col: &str) -> Option<i64> {
+    row.try_get_unchecked::<Option<i64>, _>(col).ok().flatten()
+}
+
+fn model_from(r: &SqliteRow) -> Model {
+    Model {
+        model_id: text(r, "model_id").unwrap_or_default(),
+        name: text(r, "name"),
+        params_millions: real(r, "params_millions"),
+        architecture_json: text(r, "architecture_json"),
+        created_at: text(r, "created_at"),
+    }
+}
+
+fn run_from(r: &SqliteRow) -> Run {
+    Run {
+        run_id: text(r, "run_id").unwrap_or_default(),
+        model_id: text(r, "model_id").unwrap_or_default(),
+        start_step: int(r, "start_step"),
+        end_step: int(r, "end_step"),
+        start_time: text(r, "start_time"),
+        end_time: text(r, "end_time"),
+        total_tokens: int(r, "total_tokens"),
+        best_loss: real(r, "best_loss"),
+        best_loss_step: int(r, "best_loss_step"),
+        config_json: text(r, "config_json"),
+    }
+}
+
+fn step_from(r: &SqliteRow) -> Step {
+    Step {
+        step: int(r, "step").unwrap_or_default(),
+        run_id: text(r, "run_id").unwrap_or_default(),
+        model_id: text(r, "model_id").unwrap_or_default(),
+        timestamp: text(r, "timestamp"),
+        loss_total: real(r, "loss_total"),
+        loss_ce: real(r, "loss_ce"),
+        loss_aux: real(r, "loss_aux"),
+        loss_ponder: real(r, "loss_ponder"),
+        loss_advantage: real(r, "loss_advantage"),
+        lr: real(r, "lr"),
+        grad_norm: real(r, "grad_norm"),
+        grad_norm_pre_clip: real(r, "grad_norm_pre_clip"),
+        ema_short: real(r, "ema_short"),
+        ema_medium: real(r, "ema_medium"),
+        ema_long: real(r, "ema_long"),
+        tokens_per_sec: real(r, "tokens_per_sec"),
+        vram_gb: real(r, "vram_gb"),
+        batch_size: int(r, "batch_size"),
+        seq_len: int(r, "seq_len"),
+        nonfinite: Default::default(),
+    }
+}
+
+fn mod_from(r: &SqliteRow) -> RoutingMod {
+    RoutingMod {
+        step: int(r, "step").unwrap_or_default(),
+        run_id: text(r, "run_id").unwrap_or_default(),
+        model_id: text(r, "model_id").unwrap_or_default(),
+        layer: int(r, "layer").unwrap_or_default(),
+        selected_frac: real(r, "selected_frac"),
+        compute_savings_pct: real(r, "compute_savings_pct"),
+        probs_mean: real(r, "probs_mean"),
+        probs_std: real(r, "probs_std"),
+        status: text(r, "status"),
+    }
+}
+
+fn mor_from(r: &SqliteRow) -> RoutingMor {
+    RoutingMor {
+        step: int(r, "step").unwrap_or_default(),
+        run_id: text(r, "run_id").unwrap_or_default(),
+        model_id: text(r, "model_id").unwrap_or_default(),
+        layer: int(r, "layer").unwrap_or_default(),
+        avg_depth: real(r, "avg_depth"),
+        expected_depth: real(r, "expected_depth"),
+        router_probs_mean: real(r, "router_probs_mean"),
+        status: text(r, "status"),
+    }
+}
+
+fn moe_from(r: &SqliteRow) -> RoutingMoe {
+    RoutingMoe {
+        step: int(r, "step").unwrap_or_default(),
+        run_id: text(r, "run_id").unwrap_or_default(),
+        model_id: text(r, "model_id").unwrap_or_default(),
+        entropy: real(r, "entropy"),
+        divergence: real(r, "divergence"),
+        util_expert_0: real(r, "util_expert_0"),
+        util_expert_1: real(r, "util_expert_1"),
+        util_expert_2: real(r, "util_expert_2"),
+        util_expert_3: real(r, "util_expert_3"),
+    }
+}

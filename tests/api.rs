@@ -1,0 +1,252 @@
+//! The REST API and the SSR page, against the real binary on loopback.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+const ODD_RUN: &str = "odd/run ?ü #2";
+const ODD_RUN_PATH: &str = "odd%2Frun%20%3F%C3%BC%20%232";
+
+/// A real-format database with the awkward cases: NaN and Inf losses, MoE, a run id that
+/// needs percent-encoding, a run without steps, a model without runs, broken config JSON.
+fn odd_db() -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = temp_dir("api");
+    let db = make_db(&dir, &["--nan", "--moe", "--collapse"]);
+    sql(
+        &db,
+        &format!(
+            "UPDATE steps SET run_id = '{ODD_RUN}' WHERE run_id = (SELECT run_id FROM runs WHERE start_step = 10000);
+             UPDATE routing_mod SET run_id = '{ODD_RUN}' WHERE step >= 10000;
+             UPDATE routing_mor SET run_id = '{ODD_RUN}' WHERE step >= 10000;
+             UPDATE routing_moe SET run_id = '{ODD_RUN}' WHERE step >= 10000;
+             UPDATE runs SET run_id = '{ODD_RUN}' WHERE start_step = 10000;
+             UPDATE runs SET config_json = '{{broken' WHERE start_step = 0;
+             INSERT INTO runs (run_id, model_id, start_step, end_step, start_time) VALUES ('empty run', '500m', 20000, 0, '2026-01-10T00:00:00');
+             INSERT INTO models (model_id, name) VALUES ('lonely', 'no runs yet');"
+        ),
+    );
+    (dir, db)
+}
+
+fn error_of(v: &Value) -> &str {
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {v}"))
+}
+
+#[test]
+fn every_endpoint_answers_with_the_seed_shapes() {
+    let (dir, db) = odd_db();
+    let before = snapshot(&dir);
+    let s = Server::start(&db);
+
+    let (status, models) = s.json("/api/models");
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["500m", "lonely"]);
+    assert_eq!(models[0]["params_millions"], 512.3);
+
+    let (status, runs) = s.json("/api/runs/500m");
+    assert_eq!(status, 200);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[1]["run_id"], ODD_RUN, "oldest first");
+    let first = runs[0]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(s.json("/api/runs/lonely"), (200, Value::Array(vec![])));
+
+    let (status, stats) = s.json("/api/stats/500m");
+    assert_eq!(status, 200);
+    for key in [
+        "model_id",
+        "step_count",
+        "min_step",
+        "max_step",
+        "best_loss",
+        "avg_loss",
+        "run_count",
+    ] {
+        assert!(stats.get(key).is_some(), "stats lacks {key}");
+    }
+    assert_eq!(stats["run_count"], 3);
+    assert_eq!(stats["max_step"], 19_990);
+
+    let (status, page) = s.json(&format!("/api/metrics/{first}?limit=5"));
+    assert_eq!(status, 200);
+    assert_eq!(page["count"], 5);
+    assert_eq!(page["max_step"], 9_990);
+    assert_eq!(page["next_start_step"], 41, "the last step of the page + 1");
+    assert_eq!(page["run_id"], first.as_str());
+    assert_eq!(page["model_id"], "500m");
+    let row = &page["steps"][0];
+    for key in [
+        "step",
+        "run_id",
+        "model_id",
+        "timestamp",
+        "loss_total",
+        "loss_ce",
+        "lr",
+        "grad_norm",
+        "grad_norm_pre_clip",
+        "ema_short",
+        "ema_medium",
+        "ema_long",
+        "tokens_per_sec",
+        "vram_gb",
+        "batch_size",
+        "seq_len",
+    ] {
+        assert!(row.get(key).is_some(), "step row lacks {key}");
+    }
+
+    let (_, page) = s.json(&format!("/api/metrics/{first}?start_step=6660&limit=2"));
+    assert!(page["steps"][0]["loss_total"].is_null());
+    assert_eq!(page["steps"][0]["nonfinite"]["loss_total"], "nan");
+    assert_eq!(page["steps"][1]["nonfinite"]["loss_total"], "inf");
+
+    let (status, page) = s.json(&format!("/api/metrics/{ODD_RUN_PATH}?limit=10000"));
+    assert_eq!(status, 200);
+    assert_eq!(page["count"], 1001);
+    assert_eq!(page["run_id"], ODD_RUN);
+    assert!(page["next_start_step"].is_null());
+
+    let (status, page) = s.json("/api/metrics/empty%20run");
+    assert_eq!(status, 200);
+    assert_eq!(page["count"], 0);
+    assert!(page["max_step"].is_null());
+
+    let (status, r) = s.json(&format!("/api/routing/mod/{first}?limit=16"));
+    assert_eq!(status, 200);
+    assert_eq!(r["data"].as_array().unwrap().len(), 16);
+    assert_eq!(r["data"][15]["layer"], 7);
+    let (_, r) = s.json(&format!(
+        "/api/routing/mor/{ODD_RUN_PATH}?start_step=15000&limit=8"
+    ));
+    assert_eq!(r["data"][0]["status"], "collapsed");
+    let (_, r) = s.json(&format!("/api/routing/moe/{first}"));
+    assert_eq!(r["data"].as_array().unwrap().len(), 200);
+
+    let (status, run) = s.json(&format!("/api/run/{ODD_RUN_PATH}"));
+    assert_eq!(status, 200);
+    assert_eq!(run["config"]["max_steps"], 20_000);
+    assert!(run["config_json"].is_string());
+    let (status, run) = s.json(&format!("/api/run/{first}"));
+    assert_eq!(status, 200);
+    assert!(run["config"].is_null());
+    assert!(run["config_error"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
+
+    let (status, m) = s.json("/api/milestones/500m?interval=5000");
+    assert_eq!(status, 200);
+    assert_eq!(m["milestones"].as_object().unwrap().len(), 3);
+    assert!(m["milestones"]["10000"].is_f64());
+
+    drop(s);
+    assert_eq!(
+        snapshot(&dir),
+        before,
+        "the database and its directory are unchanged"
+    );
+}
+
+#[test]
+fn client_mistakes_are_4xx_json_naming_what_is_wrong() {
+    let (_dir, db) = odd_db();
+    let s = Server::start(&db);
+    let cases: &[(&str, u16, &str)] = &[
+        ("/api/runs/nope", 404, "no model \"nope\""),
+        ("/api/stats/nope", 404, "no model"),
+        ("/api/milestones/nope", 404, "no model"),
+        ("/api/metrics/nope", 404, "no run \"nope\""),
+        ("/api/run/nope", 404, "no run"),
+        ("/api/routing/mod/nope", 404, "no run"),
+        ("/api/routing/xyz/nope", 404, "mod, mor and moe"),
+        ("/api/nope", 404, "docs/api.md"),
+        ("/api/", 404, "docs/api.md"),
+        ("/api/metrics/empty%20run?limit=0", 400, "limit"),
+        (
+            "/api/metrics/empty%20run?limit=10001",
+            400,
+            "between 1 and 10000",
+        ),
+        (
+            "/api/metrics/empty%20run?limit=abc",
+            400,
+            "must be an integer",
+        ),
+        ("/api/metrics/empty%20run?start_step=1.5", 400, "start_step"),
+        (
+            "/api/metrics/empty%20run?start_step=99999999999999999999",
+            400,
+            "start_step",
+        ),
+        ("/api/metrics/empty%20run?start_step=%00", 400, "start_step"),
+        ("/api/routing/moe/empty%20run?limit=-1", 400, "limit"),
+        ("/api/milestones/500m?interval=0", 400, "interval"),
+        ("/api/milestones/500m?interval=ten", 400, "interval"),
+        ("/api/metrics/%FF%FE", 400, "path"),
+        ("/api/runs/'%20OR%201=1--", 404, "no model"),
+    ];
+    for (path, want, says) in cases {
+        let (status, body) = s.json(path);
+        assert_eq!(status, *want, "{path}: {body}");
+        assert!(error_of(&body).contains(says), "{path}: {body}");
+        if *want == 400 {
+            assert!(
+                body["parameter"].is_string(),
+                "{path}: names the parameter: {body}"
+            );
+        }
+    }
+    // A negative start is no error: it simply starts at the run's first step.
+    assert_eq!(s.json("/api/metrics/empty%20run?start_step=-5").0, 200);
+}
+
+#[test]
+fn the_page_is_server_rendered_with_real_data() {
+    let (_dir, db) = odd_db();
+    let s = Server::start(&db);
+    let (status, html) = s.get("/");
+    assert_eq!(status, 200);
+    // `/` shows the newest run: here the run without steps, with its empty state.
+    assert!(html.contains("empty run"), "{html:.500}");
+    assert!(html.contains("This run has logged no steps yet"));
+
+    let (status, html) = s.get(&format!("/run/{ODD_RUN_PATH}"));
+    assert_eq!(status, 200);
+    assert!(html.contains(ODD_RUN), "the odd run id is shown as written");
+    assert!(html.contains("19,990"), "current step card");
+    assert!(html.contains("of 20,000"), "max_steps from config");
+    assert!(
+        html.contains("mod_capacity"),
+        "every config key in the sidebar"
+    );
+    assert!(html.contains("journal"), "database facts in the sidebar");
+
+    let (status, html) = s.get("/run/nope");
+    assert!(status < 500);
+    assert!(
+        html.contains("no run \"nope\"") || html.contains("no run &quot;nope&quot;"),
+        "{html:.2000}"
+    );
+
+    let (status, html) = s.get("/?model=lonely");
+    assert_eq!(status, 200);
+    assert!(html.contains("has no runs yet"));
+
+    for path in [
+        "/pkg/../../Cargo.toml",
+        "/pkg/..%2F..%2FCargo.toml",
+        "/.git/config",
+        "/etc/passwd",
+    ] {
+        assert_eq!(s.get(path).0, 404, "{path}");
+    }
+}

@@ -1,0 +1,163 @@
+//! The command line: clear one-line errors and a non-zero exit for what a user gets wrong.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_missing_database_says_how_to_point_at_one() {
+    let dir = temp_dir("cli-missing");
+    let db = dir.join("checkpoints/training.db");
+    let (code, err) = run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("does not exist") && err.contains("--db") && err.contains("demo"),
+        "{err}"
+    );
+    assert!(!dir.join("checkpoints").exists(), "nothing created");
+}
+
+#[test]
+fn a_file_that_is_not_a_hydra_database_is_named() {
+    let dir = temp_dir("cli-nothydra");
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "hello ".repeat(1000)).unwrap();
+    let (code, err) = run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--db",
+        notes.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not an SQLite database"), "{err}");
+
+    let empty = dir.join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, err) = run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--db",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no table `models`"), "{err}");
+    assert_eq!(
+        std::fs::metadata(&empty).unwrap().len(),
+        0,
+        "still untouched"
+    );
+}
+
+#[test]
+fn an_address_in_use_is_one_clear_line() {
+    let dir = temp_dir("cli-addr");
+    let db = make_db(&dir, &["--steps", "500"]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, err) = run(&["serve", "--addr", &addr, "--db", db.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("already in use") && err.contains("--addr"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--db", "HYDRA_DB", "--addr", "HYDRA_ADDR", "read-only"] {
+        assert!(help.contains(needle), "serve --help lacks {needle}: {help}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
+        .args(["demo", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--addr", "--dir", "--rate"] {
+        assert!(help.contains(needle), "demo --help lacks {needle}: {help}");
+    }
+}
+
+#[test]
+fn the_demo_trains_a_resumed_run_while_serving_it() {
+    let dir = temp_dir("demo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
+        .args(["demo", "--addr", "127.0.0.1:0", "--rate", "20", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .expect("URL line")
+        .trim()
+        .to_string();
+    let json = |path: &str| -> serde_json::Value {
+        serde_json::from_str(&http(&addr, "GET", path).1).unwrap()
+    };
+    let models = json("/api/models");
+    let model = models[0]["model_id"].as_str().unwrap().to_string();
+    let runs = json(&format!("/api/runs/{model}"));
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        2,
+        "a finished run and its resume"
+    );
+    assert!(runs[0]["end_time"].is_string());
+    let live = runs[1]["run_id"].as_str().unwrap().to_string();
+    assert!(
+        runs[1]["end_time"].is_null(),
+        "the resumed run is still training"
+    );
+    let newest = |json: &dyn Fn(&str) -> serde_json::Value| {
+        json(&format!("/api/metrics/{live}?limit=1"))["max_step"]
+            .as_i64()
+            .unwrap_or(0)
+    };
+    let first = newest(&json);
+    // It keeps training: wait (bounded) until a newer step is visible.
+    let mut advanced = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if newest(&json) > first {
+            advanced = true;
+            break;
+        }
+    }
+    let (_, moe) = http(&addr, "GET", &format!("/api/routing/moe/{live}"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(advanced, "the demo trainer appends steps");
+    assert!(moe.contains("util_expert_0"), "the demo writes MoE routing");
+}

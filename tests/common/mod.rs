@@ -1,0 +1,170 @@
+//! Test helpers: real-format databases from the independent fixture writer, the real binary
+//! on loopback, and a minimal HTTP client (no client library needed for GETs).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// `../shared/fixtures/make_training_db.py`, or `$HYDRA_FIXTURES/make_training_db.py`.
+pub fn fixture_script() -> PathBuf {
+    let dir = std::env::var("HYDRA_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+    dir.join("make_training_db.py")
+}
+
+/// A fresh empty directory for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "hydra-test-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `dir/training.db` with the fixture writer and the given flags.
+pub fn make_db(dir: &Path, args: &[&str]) -> PathBuf {
+    let db = dir.join("training.db");
+    let status = Command::new("python3")
+        .arg(fixture_script())
+        .arg(&db)
+        .args(args)
+        .status()
+        .expect("python3 runs the fixture writer");
+    assert!(status.success(), "fixture writer failed for {args:?}");
+    db
+}
+
+/// Runs SQL on a test database through Python's sqlite3, as a third party would edit it.
+pub fn sql(db: &Path, script: &str) {
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit(); c.close()",
+        ])
+        .arg(db)
+        .arg(script)
+        .status()
+        .unwrap();
+    assert!(status.success(), "sql failed: {script}");
+}
+
+/// The real binary serving a database on an ephemeral loopback port; killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(db: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no URL in the first line: {line:?}"))
+            .trim()
+            .to_string();
+        Self { child, addr }
+    }
+
+    /// GET `path` (already percent-encoded); returns status and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(&self.addr, "GET", path)
+    }
+
+    /// GET expecting JSON; panics if the body is not strict JSON.
+    pub fn json(&self, path: &str) -> (u16, serde_json::Value) {
+        let (status, body) = self.get(path);
+        let value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{path}: not strict JSON ({e}): {body:.300}"));
+        (status, value)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Every file in `dir` with its size and a hash of its bytes, to prove nothing changed.
+pub fn snapshot(dir: &Path) -> Vec<(String, u64, u64)> {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                bytes.len() as u64,
+                h.finish(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}

@@ -1,0 +1,336 @@
+//! The store against real-format databases written by the independent fixture writer.
+
+mod common;
+use common::*;
+use hydra_dashboard::model::{NonFinite, Run};
+use hydra_dashboard::server::error::AppError;
+use hydra_dashboard::server::store::Store;
+use std::collections::BTreeSet;
+
+async fn runs(store: &Store) -> Vec<Run> {
+    store.runs("500m").await.unwrap()
+}
+
+/// Reads a run's steps page by page the way a client would, following `next_start_step`.
+async fn all_steps(store: &Store, run_id: &str, limit: i64) -> Vec<i64> {
+    let mut steps = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store.steps(run_id, start, limit).await.unwrap();
+        assert_eq!(page.count, page.steps.len());
+        assert!(page.count as i64 <= limit);
+        steps.extend(page.steps.iter().map(|s| s.step));
+        match page.next_start_step {
+            Some(next) => start = Some(next),
+            None => return steps,
+        }
+    }
+}
+
+#[tokio::test]
+async fn paging_returns_every_step_of_a_run_once_in_order() {
+    let dir = temp_dir("paging");
+    let db = make_db(&dir, &[]);
+    let store = Store::open(&db).await.unwrap();
+    let runs = runs(&store).await;
+    assert_eq!(runs.len(), 2, "the fixture resumes once");
+    assert_eq!(
+        (runs[0].start_step, runs[1].start_step),
+        (Some(0), Some(10_000))
+    );
+
+    let first = all_steps(&store, &runs[0].run_id, 333).await;
+    assert_eq!(first, (0..10_000).step_by(10).collect::<Vec<i64>>());
+    let second = all_steps(&store, &runs[1].run_id, 10_000).await;
+    assert_eq!(second, (10_000..20_000).step_by(10).collect::<Vec<i64>>());
+
+    let page = store.steps(&runs[0].run_id, Some(9_000), 5).await.unwrap();
+    assert_eq!(
+        page.max_step,
+        Some(9_990),
+        "max_step is the run's, not the page's"
+    );
+    assert_eq!(
+        page.next_start_step,
+        Some(9_041),
+        "the last step of the page + 1"
+    );
+    assert_eq!(page.steps[0].run_id, runs[0].run_id);
+}
+
+#[tokio::test]
+async fn nan_and_inf_losses_are_marked_and_never_reach_json_as_numbers() {
+    let dir = temp_dir("nan");
+    let db = make_db(&dir, &["--nan"]);
+    let store = Store::open(&db).await.unwrap();
+    let runs = runs(&store).await;
+    let page = store.steps(&runs[0].run_id, Some(6_660), 2).await.unwrap();
+    let (nan, inf) = (&page.steps[0], &page.steps[1]);
+    assert_eq!(nan.step, 6_660);
+    assert_eq!(nan.loss_total, None, "SQLite stores NaN as NULL");
+    assert_eq!(nan.nonfinite.get("loss_total"), Some(&NonFinite::Nan));
+    assert_eq!(inf.loss_total, Some(f64::INFINITY));
+    assert_eq!(inf.nonfinite.get("loss_total"), Some(&NonFinite::Inf));
+
+    let json = serde_json::to_string(&page).unwrap();
+    assert!(
+        !json.contains("NaN") && !json.contains("Infinity"),
+        "strict JSON only"
+    );
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(value["steps"][1]["loss_total"].is_null());
+    assert_eq!(value["steps"][1]["nonfinite"]["loss_total"], "inf");
+
+    let summary = store.run_summary(&runs[0]).await.unwrap();
+    assert_eq!(summary.nonfinite_losses, 2);
+    assert!(summary.best_loss.unwrap().is_finite());
+
+    // The all-NULL row the fixture writes in the second run reads as a step, not an error.
+    let page = store.steps(&runs[1].run_id, Some(10_001), 1).await.unwrap();
+    assert_eq!(page.steps[0].step, 10_001);
+    assert_eq!(page.steps[0].timestamp, None);
+}
+
+#[tokio::test]
+async fn an_old_file_has_absent_metrics_and_empty_series() {
+    let dir = temp_dir("legacy");
+    let db = make_db(&dir, &["--legacy"]);
+    let store = Store::open(&db).await.unwrap();
+    let runs = runs(&store).await;
+    let page = store.steps(&runs[0].run_id, None, 3).await.unwrap();
+    assert_eq!(page.count, 3);
+    assert_eq!(page.steps[0].tokens_per_sec, None);
+    assert_eq!(page.steps[0].seq_len, None);
+    assert!(page.steps[0].loss_total.is_some());
+    let json = serde_json::to_value(&page.steps[0]).unwrap();
+    assert!(
+        json.get("tokens_per_sec").is_none(),
+        "absent column, absent key"
+    );
+
+    let moe = store.routing_moe(&runs[0].run_id, None, 100).await.unwrap();
+    assert!(moe.data.is_empty());
+    let info = store.db_info().await.unwrap();
+    assert!(
+        info.missing.contains(&"table routing_moe".to_string()),
+        "{:?}",
+        info.missing
+    );
+    assert!(info.missing.contains(&"steps.vram_gb".to_string()));
+    let summary = store.run_summary(&runs[0]).await.unwrap();
+    assert_eq!(summary.tokens_estimate, None);
+    assert_eq!(summary.step_count, 1000);
+}
+
+#[tokio::test]
+async fn routing_pages_never_split_a_step_and_keep_every_layer() {
+    let dir = temp_dir("routing");
+    let db = make_db(&dir, &["--collapse", "--moe", "--layers", "24"]);
+    let store = Store::open(&db).await.unwrap();
+    let runs = runs(&store).await;
+    let mut seen = BTreeSet::new();
+    let mut start = None;
+    loop {
+        // 100 is not a multiple of 24 layers: pages must end on whole steps.
+        let page = store
+            .routing_mod(&runs[1].run_id, start, 100)
+            .await
+            .unwrap();
+        for r in &page.data {
+            assert!(
+                seen.insert((r.step, r.layer)),
+                "duplicate {:?}",
+                (r.step, r.layer)
+            );
+        }
+        match page.next_start_step {
+            Some(n) => start = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 200 * 24, "200 routing steps × 24 layers");
+
+    let mor = store
+        .routing_mor(&runs[1].run_id, Some(15_000), 24)
+        .await
+        .unwrap();
+    assert_eq!(mor.data.len(), 24);
+    let layer0 = mor.data.iter().find(|r| r.layer == 0).unwrap();
+    assert_eq!(layer0.status.as_deref(), Some("collapsed"));
+    assert!((layer0.avg_depth.unwrap() - 1.0).abs() < 0.05);
+
+    let moe = store.routing_moe(&runs[0].run_id, None, 10).await.unwrap();
+    assert_eq!(moe.data.len(), 10);
+    let util: f64 = [
+        moe.data[0].util_expert_0,
+        moe.data[0].util_expert_1,
+        moe.data[0].util_expert_2,
+        moe.data[0].util_expert_3,
+    ]
+    .iter()
+    .map(|u| u.unwrap())
+    .sum();
+    assert!((util - 100.0).abs() < 1e-6);
+}
+
+async fn read_everything(db: &std::path::Path) {
+    let store = Store::open(db).await.unwrap();
+    let runs = runs(&store).await;
+    store.dashboard(None, None).await.unwrap();
+    store.model_stats("500m").await.unwrap();
+    store.milestones("500m", 1000).await.unwrap();
+    store
+        .routing_mod(&runs[0].run_id, None, 1000)
+        .await
+        .unwrap();
+    store.steps(&runs[1].run_id, None, 10_000).await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_users_file_is_byte_identical_and_nothing_is_left_beside_it() {
+    // The trainer's default: rollback journal. Not one byte or file changes.
+    let dir = temp_dir("readonly");
+    let db = make_db(&dir, &[]);
+    let before = snapshot(&dir);
+    read_everything(&db).await;
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[tokio::test]
+async fn a_wal_file_is_byte_identical_and_only_sqlites_own_index_files_appear() {
+    // In WAL mode every SQLite reader, read-only or not, needs the `-shm` index and opens
+    // the `-wal`; with no writer attached it creates them (empty) and, being read-only,
+    // cannot remove them. Deleting them ourselves could corrupt a trainer attaching at that
+    // moment, so we leave them: the main file stays byte-identical, the WAL holds no frames.
+    let dir = temp_dir("wal");
+    let db = make_db(&dir, &["--wal"]);
+    let before = snapshot(&dir);
+    read_everything(&db).await;
+    let after = snapshot(&dir);
+    assert_eq!(after[0], before[0], "training.db itself is unchanged");
+    let extra: Vec<_> = after[1..]
+        .iter()
+        .map(|(name, size, _)| (name.as_str(), *size))
+        .collect();
+    for (name, size) in &extra {
+        assert!(
+            (*name == "training.db-wal" && *size == 0) || *name == "training.db-shm",
+            "unexpected file beside the database: {name} ({size} bytes)"
+        );
+    }
+}
+
+#[tokio::test]
+async fn what_is_not_a_hydra_database_is_named() {
+    let dir = temp_dir("nothydra");
+    let missing = Store::open(&dir.join("nope.db")).await.err().unwrap();
+    assert!(matches!(missing, AppError::DbMissing { .. }));
+    assert!(missing.to_string().contains("demo"), "{missing}");
+
+    let text = dir.join("notes.txt");
+    std::fs::write(
+        &text,
+        "this is not a database, it is a note about one\n".repeat(200),
+    )
+    .unwrap();
+    let e = Store::open(&text).await.err().unwrap();
+    assert!(e.to_string().contains("not an SQLite database"), "{e}");
+
+    let other = dir.join("other.db");
+    sql(
+        &other,
+        "CREATE TABLE models (model_id TEXT); CREATE TABLE foo (x);",
+    );
+    let e = Store::open(&other).await.err().unwrap();
+    let message = e.to_string();
+    assert!(
+        message.contains("no table `runs`") && message.contains("no table `steps`"),
+        "{message}"
+    );
+
+    let e = Store::open(&dir).await.err().unwrap();
+    assert!(e.to_string().contains("directory"), "{e}");
+}
+
+#[tokio::test]
+async fn stats_milestones_and_the_dashboard_agree_with_the_file() {
+    let dir = temp_dir("stats");
+    let db = make_db(&dir, &["--nan"]);
+    sql(
+        &db,
+        "UPDATE runs SET config_json = '{broken' WHERE start_step = 0;",
+    );
+    let store = Store::open(&db).await.unwrap();
+    let stats = store.model_stats("500m").await.unwrap();
+    assert_eq!(stats.step_count, 2001, "2000 logged steps and the NULL row");
+    assert_eq!((stats.min_step, stats.max_step), (Some(0), Some(19_990)));
+    assert_eq!(stats.run_count, 2);
+    assert!(
+        stats.avg_loss.unwrap().is_finite(),
+        "NaN and Inf do not poison the mean"
+    );
+    assert!(stats.best_loss.unwrap() < stats.avg_loss.unwrap());
+
+    let m = store.milestones("500m", 5_000).await.unwrap();
+    let steps: Vec<i64> = m.milestones.keys().copied().collect();
+    assert_eq!(steps, vec![5_000, 10_000, 15_000]);
+    let values: Vec<f64> = m.milestones.values().copied().collect();
+    assert!(
+        values.windows(2).all(|w| w[1] <= w[0]),
+        "best-so-far never rises"
+    );
+    assert!(matches!(
+        store.milestones("nope", 10).await,
+        Err(AppError::NotFound { .. })
+    ));
+
+    let runs = runs(&store).await;
+    let detail = store.run_detail(&runs[0].run_id).await.unwrap();
+    assert!(detail.config.is_null());
+    assert!(detail.config_error.unwrap().contains("not valid JSON"));
+    let detail = store.run_detail(&runs[1].run_id).await.unwrap();
+    assert_eq!(detail.config["max_steps"], 20_000);
+
+    let d = store.dashboard(None, None).await.unwrap();
+    assert_eq!(
+        d.run.as_ref().unwrap().run_id,
+        runs[1].run_id,
+        "newest run by default"
+    );
+    let summary = d.summary.unwrap();
+    assert_eq!(summary.last_step, Some(19_990));
+    assert_eq!(summary.step_count, 1001);
+    assert_eq!(d.recent_steps[0].step, 19_990, "newest first");
+    assert_eq!(d.db.journal_mode, "delete");
+    let d = store.dashboard(Some(&runs[0].run_id), None).await.unwrap();
+    assert_eq!(d.summary.unwrap().last_step, Some(9_990));
+}
+
+#[tokio::test]
+async fn a_busy_file_is_waited_for_not_an_error() {
+    let dir = temp_dir("busy");
+    let db = make_db(&dir, &[]);
+    let store = Store::open(&db).await.unwrap();
+    // A writer holds an exclusive lock for a second, as a long trainer commit would.
+    let mut writer = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1]); c.execute('BEGIN EXCLUSIVE'); \
+             print('locked', flush=True); time.sleep(1.0); c.commit(); c.close()",
+        ])
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(writer.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let models = store.models().await.expect("waited for the writer");
+    assert_eq!(models.len(), 1);
+    assert!(writer.wait().unwrap().success());
+}
