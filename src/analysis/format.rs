@@ -79,6 +79,15 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// A trainer timestamp compactly, in UTC: `01-09 18:14:27`; text that is not a time is
+/// shown as written.
+pub fn short_time(text: &str) -> String {
+    match super::time::parse_iso8601(text) {
+        Some(t) => super::time::format_iso8601(t)[5..].replace('T', " "),
+        None => text.to_string(),
+    }
+}
+
 /// File sizes: `512 B`, `3.4 MB`, `1.20 GB`.
 pub fn bytes(n: u64) -> String {
     let f = n as f64;
@@ -147,6 +156,9 @@ mod tests {
         assert_eq!(duration(3725.0), "1h 2m");
         assert_eq!(duration(90_061.0), "1d 1h");
         assert_eq!(bytes(3_400_000), "3.40 MB");
+        assert_eq!(short_time("2026-01-09T18:14:27+00:00"), "01-09 18:14:27");
+        assert_eq!(short_time("2026-01-09T19:14:27.5+01:00"), "01-09 18:14:27");
+        assert_eq!(short_time("soon"), "soon");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The stats cards along the top: step and progress, loss, elapsed time, tokens, throughput.
 
-use crate::analysis::format::{duration, loss, thousands, tokens};
+use crate::analysis::format::{duration, loss, short_time, thousands, tokens};
 use crate::model::{Run, RunSummary};
 use leptos::prelude::*;
 
@@ -32,7 +32,10 @@ pub fn StatsCards(run: Run, summary: RunSummary) -> impl IntoView {
     let elapsed_sub = if run.is_running() {
         "since the run started".to_string()
     } else {
-        format!("ended {}", run.end_time.clone().unwrap_or_default())
+        format!(
+            "ended {} UTC",
+            short_time(run.end_time.as_deref().unwrap_or_default())
+        )
     };
     let throughput = summary
         .last_tokens_per_sec

@@ -1,6 +1,6 @@
 //! The newest logged steps as a table: the numbers behind the cards, exact.
 
-use crate::analysis::format::{loss, metric, thousands};
+use crate::analysis::format::{loss, metric, short_time, thousands};
 use crate::model::Step;
 use leptos::prelude::*;
 
@@ -22,7 +22,7 @@ pub fn RecentSteps(steps: Vec<Step>) -> impl IntoView {
                 <thead>
                     <tr>
                         <th>"step"</th>
-                        <th>"time"</th>
+                        <th>"time (UTC)"</th>
                         <th>"loss"</th>
                         <th>"EMA short"</th>
                         <th>"lr"</th>
@@ -47,7 +47,7 @@ pub fn RecentSteps(steps: Vec<Step>) -> impl IntoView {
                             view! {
                                 <tr class:diverged=diverged>
                                     <td>{thousands(s.step)}</td>
-                                    <td>{s.timestamp.clone().unwrap_or_default()}</td>
+                                    <td>{s.timestamp.as_deref().map(short_time).unwrap_or_default()}</td>
                                     <td>{shown_loss}</td>
                                     <td>{loss(s.ema_short)}</td>
                                     <td>{metric(s.lr)}</td>
