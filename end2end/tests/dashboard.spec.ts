@@ -64,3 +64,16 @@ test('an unknown run is a clear message, not a crash', async ({ page }) => {
   expect(res?.status()).toBeLessThan(500);
   await expect(page.locator('[role="alert"]')).toContainText('no run "no-such-run"');
 });
+
+test('a run id with a slash, a space, ? and unicode survives the selectors and the URL', async ({ page }) => {
+  const odd = 'odd/run ?ü #1';
+  await page.goto('/');
+  await hydrated(page);
+  await page.selectOption('#model-select', 'odd');
+  await expect(page.locator('.run-id')).toHaveText(odd);
+  await expect(page).toHaveURL(/\/run\/odd%2Frun%20%3F%C3%BC%20%231$/);
+  await expect(page.locator('[data-card="step"] .card-value')).toHaveText('990');
+  // Loading that URL directly renders the same run on the server.
+  await page.reload();
+  await expect(page.locator('.run-id')).toHaveText(odd);
+});
