@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod api;
 pub mod app;
+pub mod charts;
 pub mod components;
 pub mod model;
 pub mod pages;

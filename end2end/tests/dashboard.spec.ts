@@ -77,3 +77,48 @@ test('a run id with a slash, a space, ? and unicode survives the selectors and t
   await page.reload();
   await expect(page.locator('.run-id')).toHaveText(odd);
 });
+
+const CHARTS = ['loss', 'lr', 'grad'];
+
+/// Pixels of a canvas that differ from its top-left (background) pixel.
+async function paintedPixels(page: Page, chart: string): Promise<number> {
+  return page.locator(`.chart[data-chart="${chart}"] canvas`).evaluate((c: HTMLCanvasElement) => {
+    const ctx = c.getContext('2d')!;
+    const { data } = ctx.getImageData(0, 0, c.width, c.height);
+    let painted = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i] !== data[0] || data[i + 1] !== data[1] || data[i + 2] !== data[2]) painted++;
+    }
+    return painted;
+  });
+}
+
+test('the charts are SVG in the first HTML and readable without JavaScript', async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto('/');
+  for (const chart of CHARTS) {
+    const svg = page.locator(`.chart[data-chart="${chart}"] .chart-svg svg`);
+    await expect(svg).toBeVisible();
+    expect(await svg.locator('polyline').count()).toBeGreaterThan(1);
+  }
+  await expect(page.locator('.chart[data-chart="loss"] .chart-svg')).toContainText('EMA short');
+  await page.screenshot({ path: 'artifacts/no-javascript.png', fullPage: true });
+  await context.close();
+});
+
+test('after hydration every chart is a drawn canvas in the same place', async ({ page }) => {
+  await page.goto('/');
+  const before = await page.locator('.chart[data-chart="loss"]').boundingBox();
+  await hydrated(page);
+  for (const chart of CHARTS) {
+    await expect(page.locator(`.chart.live[data-chart="${chart}"] canvas`)).toBeVisible();
+    await expect(page.locator(`.chart[data-chart="${chart}"] .chart-svg`)).toBeHidden();
+    expect(await paintedPixels(page, chart)).toBeGreaterThan(5000);
+  }
+  const after = await page.locator('.chart[data-chart="loss"]').boundingBox();
+  expect(Math.abs(after!.height - before!.height)).toBeLessThan(2);
+  // The fixture's spikes are found and counted in the panel header.
+  await expect(page.locator('[data-panel="loss"] .panel-values')).toContainText('spike');
+  await expect(page.locator('[data-panel="grad"] .panel-values')).toContainText('clipped');
+});

@@ -1,6 +1,7 @@
 //! Parts of the dashboard page. Each renders on the server and hydrates in the browser.
 
 pub mod cards;
+pub mod chart;
 pub mod header;
 pub mod panels;
 pub mod sidebar;

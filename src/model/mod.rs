@@ -390,5 +390,35 @@ pub struct Dashboard {
     pub summary: Option<RunSummary>,
     /// Newest steps first.
     pub recent_steps: Vec<Step>,
+    /// The loss, learning-rate and gradient-norm charts' data.
+    pub charts: Option<RunCharts>,
     pub db: DbInfo,
+}
+
+/// `(step, value)` points ready to draw: finite values only, downsampled on the server.
+pub type Points = Vec<(i64, f64)>;
+
+/// What the loss, learning-rate and gradient-norm charts of one run draw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunCharts {
+    pub first_step: i64,
+    pub last_step: i64,
+    pub loss: Points,
+    /// Short, medium and long EMAs (alphas 0.99 / 0.999 / 0.9999).
+    pub ema: [Points; 3],
+    /// True when the file held no EMAs and the dashboard computed them.
+    pub ema_computed: bool,
+    /// Losses the spike detector flagged (full resolution, never downsampled away).
+    pub spikes: Points,
+    /// Steps whose loss was NaN or ±Inf.
+    pub diverged: Vec<(i64, NonFinite)>,
+    pub lr: Points,
+    pub grad_pre_clip: Points,
+    pub grad_post_clip: Points,
+    /// Config `grad_clip`.
+    pub grad_clip: Option<f64>,
+    /// Share of steps whose pre-clip norm exceeded `grad_clip`.
+    pub clipped_share: Option<f64>,
+    /// Config `warmup_steps`.
+    pub warmup_steps: Option<i64>,
 }

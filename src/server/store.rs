@@ -12,6 +12,7 @@
 //! read and sort the whole run for every page.
 
 use super::error::{is_busy, sqlite_code, AppError};
+use crate::analysis::charts::{prepare, RunColumns};
 use crate::analysis::summary::SummaryBuilder;
 use crate::model::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
@@ -25,6 +26,9 @@ use std::time::{Duration, Instant};
 const SCAN_PAGE: i64 = 5_000;
 /// How long the schema we detected is trusted before `PRAGMA schema_version` is checked.
 const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
+/// Buckets per chart series on the page (M4 keeps at most four points per bucket): about
+/// two pixels each on the widest chart.
+const CHART_BUCKETS: usize = 600;
 /// Most rows one API page may ask for.
 pub const MAX_PAGE: i64 = 10_000;
 
@@ -501,13 +505,21 @@ impl Store {
 
     /// One pass over the run's steps, page by page, into the stats-card summary.
     pub async fn run_summary(&self, run: &Run) -> Result<RunSummary, AppError> {
+        Ok(self.run_scan(run).await?.0)
+    }
+
+    /// One pass over the run's steps, page by page: the stats-card summary and the columns
+    /// the charts are prepared from.
+    pub async fn run_scan(&self, run: &Run) -> Result<(RunSummary, RunColumns), AppError> {
         let span = self.run_span(&run.run_id).await?;
         let mut builder = SummaryBuilder::new(&span.run.config());
+        let mut columns = RunColumns::default();
         let mut from = span.low;
         loop {
             let page = self.step_rows(&span, from, SCAN_PAGE, false).await?;
             for s in &page {
                 builder.push(s);
+                columns.push(s);
             }
             match page.last() {
                 Some(last) if page.len() as i64 == SCAN_PAGE && last.step < i64::MAX => {
@@ -516,7 +528,7 @@ impl Store {
                 _ => break,
             }
         }
-        Ok(builder.finish(&span.run))
+        Ok((builder.finish(&span.run), columns))
     }
 
     /// Calls `visit(step, loss_total)` for every row of a model, in step order, page by page.
@@ -855,12 +867,17 @@ impl Store {
             (None, Some(r)) => vec![r.clone()],
             (None, None) => Vec::new(),
         };
-        let (summary, recent_steps) = match &run {
-            Some(r) => (
-                Some(self.run_summary(r).await?),
-                self.recent_steps(&r.run_id, 8).await?,
-            ),
-            None => (None, Vec::new()),
+        let (summary, charts, recent_steps) = match &run {
+            Some(r) => {
+                let (summary, columns) = self.run_scan(r).await?;
+                let charts = prepare(&columns, &r.config(), CHART_BUCKETS);
+                (
+                    Some(summary),
+                    Some(charts),
+                    self.recent_steps(&r.run_id, 8).await?,
+                )
+            }
+            None => (None, None, Vec::new()),
         };
         Ok(Dashboard {
             models: choices,
@@ -869,6 +886,7 @@ impl Store {
             run,
             summary,
             recent_steps,
+            charts,
             db: self.db_info().await?,
         })
     }

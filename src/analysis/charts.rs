@@ -1,0 +1,93 @@
+//! From a run's full-resolution columns to what its charts draw: EMAs back-filled, spikes
+//! and divergence found on every point, then each series downsampled to the chart's width.
+
+use super::downsample::m4_points;
+use super::loss::{ema, ema_missing, spikes, EMA_ALPHAS};
+use crate::model::{NonFinite, RunCharts, RunConfig};
+
+/// A run's metrics column by column, in step order; NaN where a value is NULL.
+#[derive(Clone, Debug, Default)]
+pub struct RunColumns {
+    pub steps: Vec<i64>,
+    pub loss: Vec<f64>,
+    pub ema: [Vec<f64>; 3],
+    pub lr: Vec<f64>,
+    pub grad: Vec<f64>,
+    pub grad_pre_clip: Vec<f64>,
+}
+
+impl RunColumns {
+    pub fn push(&mut self, step: &crate::model::Step) {
+        let v = |x: Option<f64>| x.unwrap_or(f64::NAN);
+        self.steps.push(step.step);
+        self.loss.push(v(step.loss_total));
+        self.ema[0].push(v(step.ema_short));
+        self.ema[1].push(v(step.ema_medium));
+        self.ema[2].push(v(step.ema_long));
+        self.lr.push(v(step.lr));
+        self.grad.push(v(step.grad_norm));
+        self.grad_pre_clip.push(v(step.grad_norm_pre_clip));
+    }
+}
+
+/// Everything the three time-series charts need, at most ~4 × `width` points per series.
+pub fn prepare(columns: &RunColumns, config: &RunConfig, width: usize) -> RunCharts {
+    let steps = &columns.steps;
+    let ema_computed = columns.ema.iter().all(|e| ema_missing(e));
+    let emas: [Vec<f64>; 3] = if ema_computed {
+        EMA_ALPHAS.map(|alpha| ema(&columns.loss, alpha))
+    } else {
+        columns.ema.clone()
+    };
+    let diverged = steps
+        .iter()
+        .zip(&columns.loss)
+        .filter_map(|(&s, &l)| match l {
+            l if l.is_nan() => Some((s, NonFinite::Nan)),
+            l if l == f64::INFINITY => Some((s, NonFinite::Inf)),
+            l if l == f64::NEG_INFINITY => Some((s, NonFinite::NegInf)),
+            _ => None,
+        })
+        .collect();
+    // The trainer writes 0.0 when it did not record the pre-clip norm.
+    let pre_recorded = !columns
+        .grad_pre_clip
+        .iter()
+        .all(|g| !g.is_finite() || *g == 0.0);
+    let grad_clip = config.number("grad_clip").filter(|c| *c > 0.0);
+    let clipped_share = match (grad_clip, pre_recorded) {
+        (Some(clip), true) => {
+            let finite: Vec<f64> = columns
+                .grad_pre_clip
+                .iter()
+                .copied()
+                .filter(|g| g.is_finite())
+                .collect();
+            (!finite.is_empty())
+                .then(|| finite.iter().filter(|g| **g > clip).count() as f64 / finite.len() as f64)
+        }
+        _ => None,
+    };
+    RunCharts {
+        first_step: steps.first().copied().unwrap_or(0),
+        last_step: steps.last().copied().unwrap_or(0),
+        loss: m4_points(steps, &columns.loss, width),
+        ema: [0, 1, 2].map(|i| m4_points(steps, &emas[i], width)),
+        ema_computed,
+        spikes: spikes(&columns.loss)
+            .into_iter()
+            .map(|i| (steps[i], columns.loss[i]))
+            .collect(),
+        diverged,
+        lr: m4_points(steps, &columns.lr, width),
+        grad_pre_clip: if pre_recorded {
+            m4_points(steps, &columns.grad_pre_clip, width)
+        } else {
+            Vec::new()
+        },
+        grad_post_clip: m4_points(steps, &columns.grad, width),
+        grad_clip,
+        clipped_share,
+        warmup_steps: config.count("warmup_steps"),
+    }
+}

@@ -1,0 +1,129 @@
+//! M4 downsampling: for each of N equal step-buckets keep the first, last, lowest and highest
+//! point, and always the latest point. A chart N pixels wide drawn from these looks exactly
+//! like one drawn from every point — every spike and dip survives — while the data stays
+//! bounded by 4·N. Never strides or samples: that is how other dashboards hide spikes.
+
+/// Indices (ascending, unique) of the points to keep from `steps`/`values`, which are sorted
+/// by step. Non-finite values are never chosen as extremes (they are marked separately) but
+/// still count as first/last of their bucket so gaps stay visible.
+pub fn m4_indices(steps: &[i64], values: &[f64], buckets: usize) -> Vec<usize> {
+    let n = steps.len().min(values.len());
+    if n == 0 {
+        return Vec::new();
+    }
+    let buckets = buckets.max(1);
+    if n <= buckets {
+        return (0..n).collect();
+    }
+    let (lo, hi) = (steps[0] as f64, steps[n - 1] as f64);
+    let width = ((hi - lo) / buckets as f64).max(f64::MIN_POSITIVE);
+    let bucket_of = |s: i64| (((s as f64 - lo) / width) as usize).min(buckets - 1);
+
+    let mut keep = Vec::with_capacity(4 * buckets + 1);
+    let mut start = 0;
+    while start < n {
+        let b = bucket_of(steps[start]);
+        let mut end = start + 1;
+        while end < n && bucket_of(steps[end]) == b {
+            end += 1;
+        }
+        let (mut min_i, mut max_i) = (None::<usize>, None::<usize>);
+        for i in start..end {
+            let v = values[i];
+            if !v.is_finite() {
+                continue;
+            }
+            if min_i.is_none_or(|m| v < values[m]) {
+                min_i = Some(i);
+            }
+            if max_i.is_none_or(|m| v > values[m]) {
+                max_i = Some(i);
+            }
+        }
+        let mut four = [Some(start), min_i, max_i, Some(end - 1)];
+        four.sort_unstable();
+        for i in four.into_iter().flatten() {
+            if keep.last() != Some(&i) {
+                keep.push(i);
+            }
+        }
+        start = end;
+    }
+    if keep.last() != Some(&(n - 1)) {
+        keep.push(n - 1);
+    }
+    keep
+}
+
+/// `(step, value)` pairs of the kept finite points, ready to draw.
+pub fn m4_points(steps: &[i64], values: &[f64], buckets: usize) -> Vec<(i64, f64)> {
+    m4_indices(steps, values, buckets)
+        .into_iter()
+        .filter(|&i| values[i].is_finite())
+        .map(|i| (steps[i], values[i]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(n: i64) -> (Vec<i64>, Vec<f64>) {
+        let steps: Vec<i64> = (0..n).map(|s| s * 10).collect();
+        let values = steps
+            .iter()
+            .map(|s| 3.0 + ((*s as f64) / 700.0).sin())
+            .collect();
+        (steps, values)
+    }
+
+    #[test]
+    fn small_series_come_back_raw() {
+        let (steps, values) = series(50);
+        assert_eq!(
+            m4_indices(&steps, &values, 100),
+            (0..50).collect::<Vec<_>>()
+        );
+        assert!(m4_indices(&[], &[], 10).is_empty());
+    }
+
+    #[test]
+    fn output_is_bounded_sorted_and_keeps_ends() {
+        let (steps, values) = series(100_000);
+        for buckets in [1, 7, 640, 2000] {
+            let kept = m4_indices(&steps, &values, buckets);
+            assert!(kept.len() <= 4 * buckets + 1, "{buckets}: {}", kept.len());
+            assert!(kept.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+            assert_eq!(kept[0], 0);
+            assert_eq!(
+                *kept.last().unwrap(),
+                steps.len() - 1,
+                "the latest step is always kept"
+            );
+        }
+    }
+
+    #[test]
+    fn every_spike_and_dip_survives_at_any_budget() {
+        let (steps, mut values) = series(1_000_000);
+        let spikes = [12_345, 500_000, 999_998];
+        for &i in &spikes {
+            values[i] = 50.0 + i as f64 / 1e6;
+        }
+        values[777_777] = -40.0;
+        values[4] = f64::NAN;
+        for buckets in [10, 1000, 2000] {
+            let kept = m4_indices(&steps, &values, buckets);
+            for &i in spikes.iter().chain(&[777_777]) {
+                assert!(kept.contains(&i), "index {i} lost at {buckets} buckets");
+            }
+            let points = m4_points(&steps, &values, buckets);
+            let tallest = points.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+            assert_eq!(
+                tallest, values[999_998],
+                "the tallest spike keeps its full height"
+            );
+            assert!(points.iter().all(|p| p.1.is_finite()));
+        }
+    }
+}

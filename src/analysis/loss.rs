@@ -1,0 +1,210 @@
+//! Loss analysis on full-resolution data, before any downsampling: EMAs the trainer did not
+//! record, and the spike detector.
+
+/// The trainer's EMA smoothing factors: ~100, ~1K and ~10K-step windows.
+pub const EMA_ALPHAS: [f64; 3] = [0.99, 0.999, 0.9999];
+
+/// Trailing window (logged steps) the spike detector compares each loss against.
+pub const SPIKE_WINDOW: usize = 128;
+/// How many standard deviations above the trailing mean make a spike.
+pub const SPIKE_SIGMAS: f64 = 6.0;
+/// A window this full is needed before anything is called a spike (warm-up noise is not).
+const SPIKE_MIN_WINDOW: usize = 32;
+
+/// An EMA of `losses` as the trainer computes it: seeded with the first finite loss, and
+/// holding its value across NaN/Inf steps rather than being poisoned by them.
+pub fn ema(losses: &[f64], alpha: f64) -> Vec<f64> {
+    let mut current: Option<f64> = None;
+    losses
+        .iter()
+        .map(|&x| {
+            if x.is_finite() {
+                current = Some(current.map_or(x, |c| alpha * c + (1.0 - alpha) * x));
+            }
+            current.unwrap_or(f64::NAN)
+        })
+        .collect()
+}
+
+/// True when a recorded EMA column is empty: the trainer writes 0.0 (or nothing) when it did
+/// not track that EMA, and a real EMA of a loss is never exactly 0.
+pub fn ema_missing(recorded: &[f64]) -> bool {
+    recorded.iter().all(|v| !v.is_finite() || *v == 0.0)
+}
+
+/// Indices of spikes: a loss more than `SPIKE_SIGMAS` robust standard deviations above the
+/// median of the previous `SPIKE_WINDOW` finite losses, the robust σ being 1.4826 × the
+/// median absolute deviation. Median and MAD rather than mean and σ because one spike in the
+/// window inflates σ enough to hide every spike behind it for the next 128 steps; the median
+/// barely moves. The window follows the steady decline, so a falling loss is never flagged.
+/// Non-finite losses are not spikes (they are divergence, marked separately) and do not
+/// enter the window. Consecutive flagged steps are one event: only its peak is returned.
+pub fn spikes(losses: &[f64]) -> Vec<usize> {
+    let mut peaks: Vec<usize> = Vec::new();
+    let mut previous: Option<usize> = None;
+    for i in flagged(losses) {
+        match (previous, peaks.last_mut()) {
+            (Some(p), Some(peak)) if i == p + 1 => {
+                if losses[i] > losses[*peak] {
+                    *peak = i;
+                }
+            }
+            _ => peaks.push(i),
+        }
+        previous = Some(i);
+    }
+    peaks
+}
+
+fn flagged(losses: &[f64]) -> Vec<usize> {
+    // The window in arrival order (to know what leaves) and sorted (for median and MAD).
+    let mut arrival = std::collections::VecDeque::with_capacity(SPIKE_WINDOW + 1);
+    let mut sorted: Vec<f64> = Vec::with_capacity(SPIKE_WINDOW + 1);
+    let mut found = Vec::new();
+    for (i, &x) in losses.iter().enumerate() {
+        if !x.is_finite() {
+            continue;
+        }
+        if sorted.len() >= SPIKE_MIN_WINDOW {
+            let (median, mad) = median_and_mad(&sorted);
+            // A floor on σ: a perfectly flat window must not flag rounding noise.
+            let sigma = (1.4826 * mad).max(median.abs() * 1e-3);
+            if x > median + SPIKE_SIGMAS * sigma {
+                found.push(i);
+            }
+        }
+        arrival.push_back(x);
+        let at = sorted.partition_point(|v| *v < x);
+        sorted.insert(at, x);
+        if arrival.len() > SPIKE_WINDOW {
+            if let Some(old) = arrival.pop_front() {
+                let at = sorted.partition_point(|v| *v < old);
+                sorted.remove(at);
+            }
+        }
+    }
+    found
+}
+
+/// Median of a sorted slice and the median absolute deviation from it, in O(n): the
+/// deviations grow as we walk outward from the middle, so merge the two sides.
+fn median_and_mad(sorted: &[f64]) -> (f64, f64) {
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    let (mut lo, mut hi) = (n / 2, n / 2); // next candidates: sorted[lo - 1], sorted[hi]
+    let mut devs = Vec::with_capacity(n / 2 + 1);
+    while devs.len() <= n / 2 {
+        let left = (lo > 0).then(|| median - sorted[lo - 1]);
+        let right = (hi < n).then(|| sorted[hi] - median);
+        match (left, right) {
+            (Some(l), Some(r)) if l <= r => {
+                devs.push(l);
+                lo -= 1;
+            }
+            (_, Some(r)) => {
+                devs.push(r);
+                hi += 1;
+            }
+            (Some(l), None) => {
+                devs.push(l);
+                lo -= 1;
+            }
+            (None, None) => break,
+        }
+    }
+    let mad = if n % 2 == 1 {
+        devs[n / 2]
+    } else {
+        (devs[n / 2 - 1] + devs.get(n / 2).copied().unwrap_or(devs[n / 2 - 1])) / 2.0
+    };
+    (median, mad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noisy_decline(n: usize) -> Vec<f64> {
+        // Deterministic pseudo-noise: no spikes, ±1.5%, on a power-law decline.
+        (0..n)
+            .map(|i| {
+                let base = 2.3 + 8.5 * ((i * 10 + 200) as f64).powf(-0.33);
+                base * (1.0 + 0.015 * ((i as f64 * 12.9898).sin() * 43_758.545).fract())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ema_matches_the_trainer_and_skips_nan() {
+        let e = ema(&[2.0, 4.0, f64::NAN, 4.0], 0.5);
+        assert_eq!(e, vec![2.0, 3.0, 3.0, 3.5]);
+        assert!(ema(&[f64::NAN, 1.0], 0.9)[0].is_nan());
+        assert!(ema_missing(&[0.0, 0.0, f64::NAN]));
+        assert!(!ema_missing(&[0.0, 2.5]));
+    }
+
+    #[test]
+    fn a_clean_curve_has_no_spikes() {
+        assert!(spikes(&noisy_decline(5_000)).is_empty());
+    }
+
+    #[test]
+    fn finds_the_spikes_and_not_the_nan() {
+        let mut loss = noisy_decline(2_000);
+        loss[500] += 1.6;
+        loss[1500] *= 1.8;
+        loss[900] = f64::NAN;
+        loss[901] = f64::INFINITY;
+        loss[10] += 5.0; // inside the warm-up window: not judged yet
+        assert_eq!(spikes(&loss), vec![500, 1500]);
+    }
+
+    #[test]
+    fn median_and_mad_are_exact() {
+        let mut v = vec![1.0, 2.0, 3.0, 4.0, 100.0];
+        assert_eq!(median_and_mad(&v), (3.0, 1.0));
+        v.push(5.0);
+        v.sort_by(f64::total_cmp);
+        // median 3.5; deviations 0.5 0.5 1.5 1.5 2.5 96.5 → MAD 1.5
+        assert_eq!(median_and_mad(&v), (3.5, 1.5));
+        for n in 1..40 {
+            let mut w: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 / 10.0).collect();
+            w.sort_by(f64::total_cmp);
+            let (median, mad) = median_and_mad(&w);
+            let mut devs: Vec<f64> = w.iter().map(|x| (x - median).abs()).collect();
+            devs.sort_by(f64::total_cmp);
+            let expect = if n % 2 == 1 {
+                devs[n / 2]
+            } else {
+                (devs[n / 2 - 1] + devs[n / 2]) / 2.0
+            };
+            assert!((mad - expect).abs() < 1e-12, "n={n}: {mad} vs {expect}");
+        }
+    }
+
+    #[test]
+    fn a_spike_soon_after_another_is_still_found() {
+        // The bug this guards: with mean ± σ, the first spike's decay sat in the window and
+        // inflated σ so far that a second, equally tall spike 50 steps later went unflagged.
+        let mut loss = noisy_decline(1_000);
+        for start in [300, 350] {
+            for k in 0..40 {
+                loss[start + k] += 1.6 * (-(k as f64) / 4.0).exp();
+            }
+        }
+        assert_eq!(spikes(&loss), vec![300, 350]);
+    }
+
+    #[test]
+    fn a_decaying_spike_is_one_event_marked_at_its_peak() {
+        let mut loss = noisy_decline(1_000);
+        for (k, bump) in [0.9, 1.6, 1.2, 0.8, 0.5].iter().enumerate() {
+            loss[600 + k] += bump;
+        }
+        assert_eq!(spikes(&loss), vec![601]);
+    }
+}

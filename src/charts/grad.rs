@@ -1,0 +1,84 @@
+//! The gradient-norm chart: the pre-clip norm as an area, the post-clip norm as a line, and
+//! the clip threshold from the run's config as a dashed line.
+
+use super::theme::Theme;
+use super::{draw_empty, step_label, x_range, y_range, DrawResult};
+use crate::model::RunCharts;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &RunCharts,
+    theme: &Theme,
+) -> DrawResult<DB> {
+    root.fill(&theme.background)?;
+    if data.grad_post_clip.is_empty() && data.grad_pre_clip.is_empty() {
+        return draw_empty(root, theme, "no gradient norm logged");
+    }
+    let clip = data.grad_clip.map(|c| (data.first_step, c));
+    let (_, hi) = y_range(
+        data.grad_pre_clip
+            .iter()
+            .chain(&data.grad_post_clip)
+            .chain(clip.as_ref()),
+    );
+    let (x0, x1) = (data.first_step, data.last_step.max(data.first_step + 1));
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .margin_right(18)
+        .x_label_area_size(26)
+        .y_label_area_size(52)
+        .build_cartesian_2d(x_range(data.first_step, data.last_step), 0.0..hi)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(theme.grid)
+        .light_line_style(theme.background)
+        .axis_style(theme.axis)
+        .label_style(theme.font(14).color(&theme.muted))
+        .x_labels(6)
+        .y_labels(5)
+        .x_label_formatter(&step_label)
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .draw()?;
+    let grad = theme.grad;
+    if !data.grad_pre_clip.is_empty() {
+        chart
+            .draw_series(
+                AreaSeries::new(data.grad_pre_clip.iter().copied(), 0.0, grad.mix(0.22))
+                    .border_style(grad.mix(0.45).stroke_width(1)),
+            )?
+            .label("pre-clip")
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 4), (x + 16, y + 4)], grad.mix(0.3).filled())
+            });
+    }
+    chart
+        .draw_series(LineSeries::new(
+            data.grad_post_clip.iter().copied(),
+            grad.stroke_width(2),
+        ))?
+        .label("post-clip")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], grad.stroke_width(2)));
+    if let Some(c) = data.grad_clip {
+        let color = theme.threshold;
+        let dash = ((x1 - x0) / 60).max(1);
+        chart
+            .draw_series((0..30).map(move |i| {
+                let a = x0 + dash * 2 * i;
+                PathElement::new(vec![(a, c), ((a + dash).min(x1), c)], color.stroke_width(1))
+            }))?
+            .label(format!("clip {c}"))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(1))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(theme.background.mix(0.9))
+        .border_style(theme.axis)
+        .label_font(theme.font(14).color(&theme.text))
+        .draw()?;
+    root.present()
+}

@@ -1,0 +1,136 @@
+//! The loss chart: raw `loss_total` faint, the three EMAs on top, spikes ringed, and a red
+//! line with "NaN"/"Inf" wherever training diverged.
+
+use super::theme::Theme;
+use super::{draw_empty, step_label, x_range, y_range, DrawResult};
+use crate::model::{NonFinite, RunCharts};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub const EMA_NAMES: [&str; 3] = ["EMA short", "EMA medium", "EMA long"];
+
+pub fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &RunCharts,
+    theme: &Theme,
+) -> DrawResult<DB> {
+    root.fill(&theme.background)?;
+    if data.loss.is_empty() && data.diverged.is_empty() {
+        return draw_empty(root, theme, "no loss logged yet");
+    }
+    let (y0, y1) = y_range(
+        data.loss
+            .iter()
+            .chain(data.ema.iter().flatten())
+            .chain(&data.spikes),
+    );
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .margin_right(18)
+        .x_label_area_size(26)
+        .y_label_area_size(52)
+        .build_cartesian_2d(x_range(data.first_step, data.last_step), y0..y1)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(theme.grid)
+        .light_line_style(theme.background)
+        .axis_style(theme.axis)
+        .label_style(theme.font(14).color(&theme.muted))
+        .x_labels(10)
+        .y_labels(6)
+        .x_label_formatter(&step_label)
+        .y_label_formatter(&|v| format!("{v:.2}"))
+        .draw()?;
+
+    let raw = theme.loss;
+    chart
+        .draw_series(LineSeries::new(
+            data.loss.iter().copied(),
+            raw.mix(0.55).stroke_width(1),
+        ))?
+        .label("loss")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], raw.stroke_width(2)));
+    for (i, series) in data.ema.iter().enumerate() {
+        let color = theme.ema[i];
+        let name = if data.ema_computed {
+            format!("{} (computed)", EMA_NAMES[i])
+        } else {
+            EMA_NAMES[i].to_string()
+        };
+        chart
+            .draw_series(LineSeries::new(
+                series.iter().copied(),
+                color.stroke_width(2),
+            ))?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+    }
+    if !data.spikes.is_empty() {
+        let ring = theme.spike;
+        chart
+            .draw_series(
+                data.spikes
+                    .iter()
+                    .map(|&(s, v)| Circle::new((s, v), 5, ring.stroke_width(2))),
+            )?
+            .label(format!("spike ({})", data.spikes.len()))
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, ring.stroke_width(2)));
+    }
+    for &(step, _) in &data.diverged {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(step, y0), (step, y1)],
+            theme.diverged.stroke_width(1),
+        )))?;
+    }
+    // Divergences close together share one label, so "NaN" and "Inf" never overprint.
+    let near = ((data.last_step - data.first_step) / 40).max(1);
+    for (step, label) in divergence_labels(&data.diverged, near) {
+        chart.draw_series(std::iter::once(Text::new(
+            label,
+            (step, y1 - (y1 - y0) * 0.02),
+            theme.font(13).color(&theme.diverged),
+        )))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(theme.background.mix(0.9))
+        .border_style(theme.axis)
+        .label_font(theme.font(14).color(&theme.text))
+        .draw()?;
+    root.present()
+}
+
+/// One label per cluster of divergences less than `near` steps apart: `NaN`, `Inf`, or
+/// `NaN/Inf` with a count when there are several.
+pub fn divergence_labels(diverged: &[(i64, NonFinite)], near: i64) -> Vec<(i64, String)> {
+    let mut clusters: Vec<(i64, i64, Vec<NonFinite>)> = Vec::new();
+    for &(step, kind) in diverged {
+        match clusters.last_mut() {
+            Some((_, last, kinds)) if step - *last < near => {
+                *last = step;
+                kinds.push(kind);
+            }
+            _ => clusters.push((step, step, vec![kind])),
+        }
+    }
+    clusters
+        .into_iter()
+        .map(|(first, _, kinds)| {
+            let name = |k: &NonFinite| match k {
+                NonFinite::Nan => "NaN",
+                NonFinite::Inf => "Inf",
+                NonFinite::NegInf => "-Inf",
+            };
+            let mut names: Vec<&str> = kinds.iter().map(name).collect();
+            names.dedup();
+            let mut label = names.join("/");
+            if kinds.len() > 1 {
+                label.push_str(&format!(" ×{}", kinds.len()));
+            }
+            (first, format!(" {label}"))
+        })
+        .collect()
+}

@@ -1,0 +1,73 @@
+//! The learning-rate chart, with the end of warmup marked so the schedule's phases read at a
+//! glance.
+
+use super::theme::Theme;
+use super::{draw_empty, step_label, x_range, y_range, DrawResult};
+use crate::model::RunCharts;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &RunCharts,
+    theme: &Theme,
+) -> DrawResult<DB> {
+    root.fill(&theme.background)?;
+    if data.lr.is_empty() {
+        return draw_empty(root, theme, "no learning rate logged");
+    }
+    let (_, hi) = y_range(&data.lr);
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .margin_right(18)
+        .x_label_area_size(26)
+        .y_label_area_size(52)
+        .build_cartesian_2d(x_range(data.first_step, data.last_step), 0.0..hi)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(theme.grid)
+        .light_line_style(theme.background)
+        .axis_style(theme.axis)
+        .label_style(theme.font(14).color(&theme.muted))
+        .x_labels(6)
+        .y_labels(5)
+        .x_label_formatter(&step_label)
+        .y_label_formatter(&|v| {
+            if *v == 0.0 {
+                "0".into()
+            } else {
+                format!("{v:.1e}")
+            }
+        })
+        .draw()?;
+    chart.draw_series(LineSeries::new(
+        data.lr.iter().copied(),
+        theme.lr.stroke_width(2),
+    ))?;
+    if let Some(w) = data
+        .warmup_steps
+        .filter(|w| (data.first_step..=data.last_step).contains(w))
+    {
+        chart.draw_series(dashed_vertical(w, 0.0, hi, theme.muted))?;
+        chart.draw_series(std::iter::once(Text::new(
+            " warmup end",
+            (w, hi * 0.9),
+            theme.font(13).color(&theme.muted),
+        )))?;
+    }
+    root.present()
+}
+
+/// A vertical dashed line at `x` from `y0` to `y1`, as 24 dashes.
+pub(crate) fn dashed_vertical(
+    x: i64,
+    y0: f64,
+    y1: f64,
+    color: RGBColor,
+) -> impl Iterator<Item = PathElement<(i64, f64)>> {
+    let dash = (y1 - y0) / 48.0;
+    (0..24).map(move |i| {
+        let a = y0 + dash * (2 * i) as f64;
+        PathElement::new(vec![(x, a), (x, a + dash)], color.stroke_width(1))
+    })
+}
