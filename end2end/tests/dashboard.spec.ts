@@ -78,7 +78,7 @@ test('a run id with a slash, a space, ? and unicode survives the selectors and t
   await expect(page.locator('.run-id')).toHaveText(odd);
 });
 
-const CHARTS = ['loss', 'lr', 'grad'];
+const CHARTS = ['loss', 'lr', 'grad', 'mod', 'mor', 'moe'];
 
 /// Pixels of a canvas that differ from its top-left (background) pixel.
 async function paintedPixels(page: Page, chart: string): Promise<number> {
@@ -121,4 +121,15 @@ test('after hydration every chart is a drawn canvas in the same place', async ({
   // The fixture's spikes are found and counted in the panel header.
   await expect(page.locator('[data-panel="loss"] .panel-values')).toContainText('spike');
   await expect(page.locator('[data-panel="grad"] .panel-values')).toContainText('clipped');
+});
+
+test('a collapsed MoR layer is named with the step it began, on the page and the chart', async ({ page }) => {
+  await page.goto('/');
+  await hydrated(page);
+  // The fixture collapses layer 0 after step 10,000: the first routing record past it is 10,050.
+  const warning = page.locator('[data-warning="collapse"]');
+  await expect(warning).toContainText('layer 0 since step 10,050');
+  await expect(page.locator('[data-panel="moe"] .panel-values')).toContainText('entropy');
+  await page.locator('[data-panel="mor"]').screenshot({ path: 'artifacts/mor-collapse.png' });
+  await page.locator('[data-panel="mod"]').screenshot({ path: 'artifacts/mod-heatmap.png' });
 });

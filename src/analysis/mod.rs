@@ -7,5 +7,6 @@ pub mod charts;
 pub mod downsample;
 pub mod format;
 pub mod loss;
+pub mod routing;
 pub mod summary;
 pub mod time;

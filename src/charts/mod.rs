@@ -5,6 +5,9 @@
 pub mod grad;
 pub mod loss;
 pub mod lr;
+pub mod mod_heatmap;
+pub mod moe;
+pub mod mor_depth;
 pub mod theme;
 
 use plotters::coord::Shift;
@@ -200,6 +203,105 @@ mod tests {
         let svg = svg_of(|root| lr::draw(root, &r, &theme::DARK));
         assert!(svg.contains("stroke=\"#3b82f6\""));
         assert!(svg.contains("> warmup end<"));
+    }
+
+    /// 24 layers over 40 routing steps; layer 0 collapses at step 1000; MoE with four experts.
+    fn routing() -> crate::model::RoutingCharts {
+        use crate::model::{RoutingMod, RoutingMoe, RoutingMor};
+        let (mut mods, mut mors, mut moes) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..40_i64 {
+            let step = i * 50;
+            for layer in 0..24 {
+                let frac = match layer {
+                    1 => 0.58,
+                    2 => 0.9,
+                    _ => 0.5,
+                };
+                mods.push(RoutingMod {
+                    step,
+                    run_id: "r".into(),
+                    model_id: "m".into(),
+                    layer,
+                    selected_frac: Some(if step < 200 { 1.0 } else { frac }),
+                    compute_savings_pct: Some((1.0 - frac) * 100.0),
+                    probs_mean: None,
+                    probs_std: None,
+                    status: Some(if step < 200 { "warmup" } else { "ok" }.into()),
+                });
+                let depth = if layer == 0 && step >= 1000 {
+                    1.0
+                } else {
+                    2.0 + layer as f64 * 0.02
+                };
+                mors.push(RoutingMor {
+                    step,
+                    run_id: "r".into(),
+                    model_id: "m".into(),
+                    layer,
+                    avg_depth: Some(depth),
+                    expected_depth: Some(depth + 0.1),
+                    router_probs_mean: None,
+                    status: Some("ok".into()),
+                });
+            }
+            moes.push(RoutingMoe {
+                step,
+                run_id: "r".into(),
+                model_id: "m".into(),
+                entropy: Some(1.3),
+                divergence: Some(0.05),
+                util_expert_0: Some(40.0),
+                util_expert_1: Some(20.0),
+                util_expert_2: Some(20.0),
+                util_expert_3: Some(20.0),
+            });
+        }
+        let config = RunConfig::parse(Some(r#"{"mod_capacity": 0.5, "mor_min_depth": 1}"#));
+        crate::analysis::routing::prepare(&mods, &mors, &moes, &config, 150)
+    }
+
+    #[test]
+    fn the_mod_heatmap_colours_every_layer_by_distance_from_capacity() {
+        let r = routing();
+        assert_eq!(r.layers.len(), 24);
+        let svg = svg_of(|root| mod_heatmap::draw(root, &r, &theme::DARK));
+        // green on target, yellow drifting (0.58), red off (0.9), grey warmup
+        for color in ["#22c55e", "#eab308", "#ef4444", "#484f58"] {
+            assert!(
+                svg.contains(&format!("fill=\"{color}\"")),
+                "no cell in {color}"
+            );
+        }
+        assert!(
+            svg.matches("<rect").count() >= 24 * 40,
+            "a cell per layer and step"
+        );
+        assert!(svg.contains(">l0<") && svg.contains(">warmup<"));
+    }
+
+    #[test]
+    fn the_mor_chart_names_the_collapsed_layer_where_it_began() {
+        let r = routing();
+        assert_eq!(r.collapses.len(), 1);
+        assert_eq!((r.collapses[0].layer, r.collapses[0].since_step), (0, 1000));
+        let svg = svg_of(|root| mor_depth::draw(root, &r, &theme::DARK));
+        assert!(svg.contains("> l0 collapsed<"), "the marker on the chart");
+        assert!(svg.contains(">l0 collapsed<"), "the legend entry");
+        assert!(
+            svg.matches("<polyline").count() >= 24,
+            "a line for every layer"
+        );
+    }
+
+    #[test]
+    fn the_moe_chart_draws_each_expert() {
+        let r = routing();
+        let svg = svg_of(|root| moe::draw(root, &r, &theme::DARK));
+        for i in 0..4 {
+            assert!(svg.contains(&format!(">expert {i}<")));
+        }
+        let none = crate::model::RoutingCharts::default();
+        assert!(svg_of(|root| moe::draw(root, &none, &theme::DARK)).contains("no moe routing"));
     }
 
     #[test]

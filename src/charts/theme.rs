@@ -36,7 +36,34 @@ pub const DARK: Theme = Theme {
     threshold: RGBColor(0xea, 0xb3, 0x08),
 };
 
+/// Distinct colours for layers and experts, in order; they repeat after twelve.
+pub const PALETTE: [RGBColor; 12] = [
+    RGBColor(0x3b, 0x82, 0xf6),
+    RGBColor(0xf9, 0x73, 0x16),
+    RGBColor(0x22, 0xc5, 0x5e),
+    RGBColor(0xa8, 0x55, 0xf7),
+    RGBColor(0xea, 0xb3, 0x08),
+    RGBColor(0x06, 0xb6, 0xd4),
+    RGBColor(0xec, 0x48, 0x99),
+    RGBColor(0x84, 0xcc, 0x16),
+    RGBColor(0xf4, 0x3f, 0x5e),
+    RGBColor(0x8b, 0x5c, 0xf6),
+    RGBColor(0x14, 0xb8, 0xa6),
+    RGBColor(0xfb, 0xbf, 0x24),
+];
+
 impl Theme {
+    /// `#rrggbb` of the `i`-th layer colour, for keys drawn in HTML.
+    pub fn layer_css(&self, i: usize) -> String {
+        let RGBColor(r, g, b) = self.layer(i);
+        format!("#{r:02x}{g:02x}{b:02x}")
+    }
+
+    /// The colour of the `i`-th layer or expert.
+    pub fn layer(&self, i: usize) -> RGBColor {
+        PALETTE[i % PALETTE.len()]
+    }
+
     pub fn font(&self, size: u32) -> FontDesc<'static> {
         FontDesc::new(FontFamily::SansSerif, size as f64, FontStyle::Normal)
     }

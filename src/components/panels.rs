@@ -2,8 +2,8 @@
 //! charts are drawn into these places by the charts work.
 
 use crate::analysis::format::{loss, metric, thousands};
-use crate::components::chart::{Chart, ChartKind};
-use crate::model::{RunCharts, RunSummary, Step};
+use crate::components::chart::{Chart, ChartSpec};
+use crate::model::{RoutingCharts, RunCharts, RunSummary, Step};
 use leptos::prelude::*;
 
 #[component]
@@ -11,6 +11,7 @@ pub fn ChartPanels(
     recent: Vec<Step>,
     summary: RunSummary,
     charts: Option<RunCharts>,
+    routing: Option<RoutingCharts>,
 ) -> impl IntoView {
     let latest = recent.first().cloned();
     let value = |f: fn(&Step) -> Option<f64>| latest.as_ref().and_then(f);
@@ -47,17 +48,113 @@ pub fn ChartPanels(
             .unwrap_or_else(|| "—".into()),
         metric(summary.last_vram_gb),
     );
+    let mod_line = routing
+        .as_ref()
+        .and_then(|r| r.mod_capacity)
+        .map(|c| format!("target capacity {c}"))
+        .unwrap_or_default();
+    let mor_line = routing
+        .as_ref()
+        .map(|r| format!("{} layers · solid avg, dashed expected", r.layers.len()))
+        .unwrap_or_default();
+    let moe_line = routing
+        .as_ref()
+        .and_then(moe_summary)
+        .unwrap_or_else(|| "this run has no MoE routing".into());
+    let layer_key = routing.clone();
     view! {
         <section class="panels" aria-label="Charts">
-            <Panel id="loss" title="Loss" line=loss_line wide=true chart=Some(ChartKind::Loss) data=charts.clone()/>
-            <Panel id="lr" title="Learning rate" line=lr_line wide=false chart=Some(ChartKind::LearningRate) data=charts.clone()/>
-            <Panel id="grad" title="Gradient norm" line=grad_line wide=false chart=Some(ChartKind::GradNorm) data=charts.clone()/>
+            <CollapseWarning routing=routing.clone()/>
+            <Panel id="loss" title="Loss" line=loss_line wide=true spec=charts.clone().map(ChartSpec::Loss)/>
+            <Panel id="lr" title="Learning rate" line=lr_line wide=false spec=charts.clone().map(ChartSpec::LearningRate)/>
+            <Panel id="grad" title="Gradient norm" line=grad_line wide=false spec=charts.clone().map(ChartSpec::GradNorm)/>
             <Panel id="throughput" title="Throughput & VRAM" line=perf_line wide=false/>
-            <Panel id="mod" title="MoD routing (selected fraction per layer)" line=String::new() wide=false/>
-            <Panel id="mor" title="MoR depth per layer" line=String::new() wide=false/>
-            <Panel id="moe" title="MoE experts" line=String::new() wide=false/>
+            <Panel id="mod" title="MoD routing: selected fraction per layer" line=mod_line wide=false spec=routing.clone().map(ChartSpec::ModHeatmap)/>
+            <Panel id="mor" title="MoR depth per layer" line=mor_line wide=false spec=routing.clone().map(ChartSpec::MorDepth)>
+                <LayerKey routing=layer_key/>
+            </Panel>
+            <Panel id="moe" title="MoE experts" line=moe_line wide=false spec=routing.clone().filter(|r| !r.moe_util.is_empty()).map(ChartSpec::Moe)/>
         </section>
     }
+}
+
+/// Latest entropy and divergence, and an imbalance flag when one expert gets more than
+/// twice the tokens of another.
+fn moe_summary(r: &RoutingCharts) -> Option<String> {
+    let latest: Vec<f64> = r
+        .moe_util
+        .iter()
+        .filter_map(|s| s.last().map(|p| p.1))
+        .collect();
+    if latest.is_empty() {
+        return None;
+    }
+    let (lo, hi) = latest
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), u| (lo.min(*u), hi.max(*u)));
+    let imbalance = if lo <= 0.0 || hi / lo > 2.0 {
+        " · ⚠ imbalanced"
+    } else {
+        ""
+    };
+    Some(format!(
+        "entropy {} · divergence {}{imbalance}",
+        metric(r.moe_entropy.last().map(|p| p.1)),
+        metric(r.moe_divergence.last().map(|p| p.1)),
+    ))
+}
+
+/// Names every collapsed MoR layer and the step its collapse began.
+#[component]
+fn CollapseWarning(routing: Option<RoutingCharts>) -> impl IntoView {
+    let collapses = routing.map(|r| r.collapses).unwrap_or_default();
+    let ongoing: Vec<_> = collapses
+        .iter()
+        .filter(|c| c.recovered_step.is_none())
+        .collect();
+    (!ongoing.is_empty()).then(|| {
+        let names = ongoing
+            .iter()
+            .map(|c| format!("layer {} since step {}", c.layer, thousands(c.since_step)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        view! {
+            <div class="panel wide warning" role="alert" data-warning="collapse">
+                <strong>"MoR collapse: "</strong>
+                {format!("{names} — recursion depth stuck at the minimum.")}
+            </div>
+        }
+    })
+}
+
+/// The colour of each MoR layer's line, collapsed layers flagged.
+#[component]
+fn LayerKey(routing: Option<RoutingCharts>) -> impl IntoView {
+    let Some(r) = routing.filter(|r| !r.mor_depth.is_empty()) else {
+        return ().into_any();
+    };
+    let theme = crate::charts::theme::DARK;
+    view! {
+        <div class="layer-key">
+            {r.mor_depth
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let collapsed = r
+                        .collapses
+                        .iter()
+                        .any(|c| c.layer == l.layer && c.recovered_step.is_none());
+                    view! {
+                        <span class="layer-chip" class:collapsed=collapsed>
+                            <i style=format!("background:{}", theme.layer_css(i))></i>
+                            {format!("L{}", l.layer)}
+                        </span>
+                    }
+                })
+                .collect_view()}
+        </div>
+    }
+    .into_any()
 }
 
 #[component]
@@ -66,12 +163,12 @@ fn Panel(
     title: &'static str,
     line: String,
     wide: bool,
-    #[prop(default = None)] chart: Option<ChartKind>,
-    #[prop(default = None)] data: Option<RunCharts>,
+    #[prop(default = None)] spec: Option<ChartSpec>,
+    #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
-    let body = match (chart, data) {
-        (Some(kind), Some(data)) => view! { <Chart kind data/> }.into_any(),
-        _ => view! {
+    let body = match spec {
+        Some(spec) => view! { <Chart spec/> }.into_any(),
+        None => view! {
             <div class="chart-slot" data-chart=id>
                 <span>"chart not drawn yet"</span>
             </div>
@@ -85,6 +182,7 @@ fn Panel(
                 <span class="panel-values">{line}</span>
             </div>
             {body}
+            {children.map(|c| c())}
         </div>
     }
 }

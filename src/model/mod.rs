@@ -392,6 +392,8 @@ pub struct Dashboard {
     pub recent_steps: Vec<Step>,
     /// The loss, learning-rate and gradient-norm charts' data.
     pub charts: Option<RunCharts>,
+    /// The MoD, MoR and MoE charts' data.
+    pub routing: Option<RoutingCharts>,
     pub db: DbInfo,
 }
 
@@ -421,4 +423,53 @@ pub struct RunCharts {
     pub clipped_share: Option<f64>,
     /// Config `warmup_steps`.
     pub warmup_steps: Option<i64>,
+}
+
+/// One cell of the MoD heatmap: a layer over a range of steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModCell {
+    pub step_lo: i64,
+    pub step_hi: i64,
+    pub layer: i64,
+    /// The bucket's value farthest from the capacity target, so no anomaly is averaged away.
+    pub selected_frac: f64,
+    pub compute_savings_pct: Option<f64>,
+    pub status: Option<String>,
+}
+
+/// A layer's MoR depth over time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerDepth {
+    pub layer: i64,
+    pub avg_depth: Points,
+    pub expected_depth: Points,
+}
+
+/// A layer whose recursion depth collapsed to the minimum.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Collapse {
+    pub layer: i64,
+    /// First step of the collapsed stretch.
+    pub since_step: i64,
+    /// Step it recovered at; `None` while still collapsed.
+    pub recovered_step: Option<i64>,
+}
+
+/// The routing panels' data: MoD heatmap, MoR depth with collapses, MoE experts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoutingCharts {
+    pub first_step: i64,
+    pub last_step: i64,
+    pub layers: Vec<i64>,
+    /// Config `mod_capacity`: the selection fraction the MoD router aims for.
+    pub mod_capacity: Option<f64>,
+    pub mod_cells: Vec<ModCell>,
+    pub mor_depth: Vec<LayerDepth>,
+    /// Config `mor_min_depth` (default 1.0): a layer stuck here has collapsed.
+    pub mor_min_depth: f64,
+    pub collapses: Vec<Collapse>,
+    /// Utilisation per expert (percent of tokens), when the run used MoE.
+    pub moe_util: Vec<Points>,
+    pub moe_entropy: Points,
+    pub moe_divergence: Points,
 }

@@ -97,7 +97,12 @@ fn DashboardView(data: Dashboard) -> impl IntoView {
             let summary = data.summary.clone().unwrap_or_default();
             view! {
                 <StatsCards run=run.clone() summary=summary.clone()/>
-                <ChartPanels recent=data.recent_steps.clone() summary=summary charts=data.charts.clone()/>
+                <ChartPanels
+                    recent=data.recent_steps.clone()
+                    summary=summary
+                    charts=data.charts.clone()
+                    routing=data.routing.clone()
+                />
                 <RecentSteps steps=data.recent_steps.clone()/>
             }
             .into_any()

@@ -29,6 +29,8 @@ const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
 /// Buckets per chart series on the page (M4 keeps at most four points per bucket): about
 /// two pixels each on the widest chart.
 const CHART_BUCKETS: usize = 600;
+/// Step columns of the routing charts (heatmap cells, buckets per layer series).
+const ROUTING_COLUMNS: usize = 150;
 /// Most rows one API page may ask for.
 pub const MAX_PAGE: i64 = 10_000;
 
@@ -750,6 +752,42 @@ impl Store {
         })
     }
 
+    /// Every routing row of a run (MoD, MoR, MoE), page by page.
+    pub async fn run_routing(
+        &self,
+        run_id: &str,
+    ) -> Result<(Vec<RoutingMod>, Vec<RoutingMor>, Vec<RoutingMoe>), AppError> {
+        let (mut mods, mut mors, mut moes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut next = None;
+        loop {
+            let page = self.routing_mod(run_id, next, MAX_PAGE).await?;
+            mods.extend(page.data);
+            match page.next_start_step {
+                Some(n) => next = Some(n),
+                None => break,
+            }
+        }
+        next = None;
+        loop {
+            let page = self.routing_mor(run_id, next, MAX_PAGE).await?;
+            mors.extend(page.data);
+            match page.next_start_step {
+                Some(n) => next = Some(n),
+                None => break,
+            }
+        }
+        next = None;
+        loop {
+            let page = self.routing_moe(run_id, next, MAX_PAGE).await?;
+            moes.extend(page.data);
+            match page.next_start_step {
+                Some(n) => next = Some(n),
+                None => break,
+            }
+        }
+        Ok((mods, mors, moes))
+    }
+
     // ---- the file itself -------------------------------------------------------------
 
     /// Size, journal mode, row counts and freshness, for the sidebar.
@@ -867,17 +905,26 @@ impl Store {
             (None, Some(r)) => vec![r.clone()],
             (None, None) => Vec::new(),
         };
-        let (summary, charts, recent_steps) = match &run {
+        let (summary, charts, routing, recent_steps) = match &run {
             Some(r) => {
                 let (summary, columns) = self.run_scan(r).await?;
                 let charts = prepare(&columns, &r.config(), CHART_BUCKETS);
+                let (mods, mors, moes) = self.run_routing(&r.run_id).await?;
+                let routing = crate::analysis::routing::prepare(
+                    &mods,
+                    &mors,
+                    &moes,
+                    &r.config(),
+                    ROUTING_COLUMNS,
+                );
                 (
                     Some(summary),
                     Some(charts),
+                    Some(routing),
                     self.recent_steps(&r.run_id, 8).await?,
                 )
             }
-            None => (None, None, Vec::new()),
+            None => (None, None, None, Vec::new()),
         };
         Ok(Dashboard {
             models: choices,
@@ -887,6 +934,7 @@ impl Store {
             summary,
             recent_steps,
             charts,
+            routing,
             db: self.db_info().await?,
         })
     }

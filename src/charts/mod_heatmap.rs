@@ -1,0 +1,97 @@
+//! The MoD heatmap: layer × step, each cell coloured by how far the router's selected
+//! fraction is from the `mod_capacity` target — green within 0.05, yellow within 0.10, red
+//! beyond, grey while the router warms up.
+
+use super::theme::Theme;
+use super::{draw_empty, step_label, DrawResult};
+use crate::model::{ModCell, RoutingCharts};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Within this of the capacity a layer is on target…
+pub const ON_TARGET: f64 = 0.05;
+/// …within this it is drifting; beyond, it is off.
+pub const DRIFTING: f64 = 0.10;
+
+/// The colour of a cell, and the words the legend and tooltip use for it.
+pub fn status(cell: &ModCell, capacity: f64, theme: &Theme) -> (RGBColor, &'static str) {
+    let warming = cell
+        .status
+        .as_deref()
+        .is_some_and(|s| s.to_ascii_lowercase().contains("warmup"));
+    let off = (cell.selected_frac - capacity).abs();
+    match () {
+        _ if warming => (theme.axis, "warmup"),
+        _ if off <= ON_TARGET => (theme.ema[2], "on target"),
+        _ if off <= DRIFTING => (theme.ema[1], "drifting"),
+        _ => (theme.loss, "off target"),
+    }
+}
+
+pub fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &RoutingCharts,
+    theme: &Theme,
+) -> DrawResult<DB> {
+    root.fill(&theme.background)?;
+    if data.mod_cells.is_empty() {
+        return draw_empty(root, theme, "no MoD routing logged");
+    }
+    let capacity = data.mod_capacity.unwrap_or(0.5);
+    let (legend, body) = root.split_vertically(24);
+    let swatches = [
+        (theme.ema[2], format!("|frac − {capacity}| ≤ {ON_TARGET}")),
+        (theme.ema[1], format!("≤ {DRIFTING}")),
+        (theme.loss, "beyond".to_string()),
+        (theme.axis, "warmup".to_string()),
+    ];
+    let mut x = 60;
+    for (color, label) in swatches {
+        legend.draw(&Rectangle::new([(x, 8), (x + 12, 20)], color.filled()))?;
+        legend.draw(&Text::new(
+            label.clone(),
+            (x + 16, 8),
+            theme.font(13).color(&theme.text),
+        ))?;
+        x += 28 + 7 * label.chars().count() as i32;
+    }
+
+    let rows = data.layers.len().max(1) as i32;
+    // Layer 0, the input side, at the bottom, as a network is usually drawn.
+    let row_of = |layer: i64| data.layers.iter().position(|l| *l == layer).unwrap_or(0) as i32;
+    let x_end = data
+        .mod_cells
+        .iter()
+        .map(|c| c.step_hi + 1)
+        .max()
+        .unwrap_or(1);
+    let mut chart = ChartBuilder::on(&body)
+        .margin(10)
+        .margin_right(18)
+        .margin_top(2)
+        .x_label_area_size(26)
+        .y_label_area_size(52)
+        .build_cartesian_2d(data.first_step..x_end.max(data.first_step + 1), 0..rows)?;
+    let layers = data.layers.clone();
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .axis_style(theme.axis)
+        .label_style(theme.font(14).color(&theme.muted))
+        .x_labels(6)
+        .y_labels((rows as usize).min(12))
+        .x_label_formatter(&step_label)
+        .y_label_formatter(&move |y| {
+            layers
+                .get(*y as usize)
+                .map(|l| format!("L{l}"))
+                .unwrap_or_default()
+        })
+        .draw()?;
+    chart.draw_series(data.mod_cells.iter().map(|c| {
+        let (color, _) = status(c, capacity, theme);
+        let row = row_of(c.layer);
+        Rectangle::new([(c.step_lo, row), (c.step_hi + 1, row + 1)], color.filled())
+    }))?;
+    root.present()
+}

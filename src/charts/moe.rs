@@ -1,0 +1,70 @@
+//! MoE expert utilisation over time: each expert's share of tokens, with the balanced share
+//! (100 / experts) as a reference line.
+
+use super::theme::Theme;
+use super::{draw_empty, step_label, x_range, DrawResult};
+use crate::model::RoutingCharts;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &RoutingCharts,
+    theme: &Theme,
+) -> DrawResult<DB> {
+    root.fill(&theme.background)?;
+    if data.moe_util.iter().all(|s| s.is_empty()) {
+        return draw_empty(root, theme, "no MoE routing in this run");
+    }
+    let top = data
+        .moe_util
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .fold(0.0, f64::max);
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .margin_right(18)
+        .x_label_area_size(26)
+        .y_label_area_size(52)
+        .build_cartesian_2d(
+            x_range(data.first_step, data.last_step),
+            0.0..(top * 1.15).max(1.0),
+        )?;
+    chart
+        .configure_mesh()
+        .bold_line_style(theme.grid)
+        .light_line_style(theme.background)
+        .axis_style(theme.axis)
+        .label_style(theme.font(14).color(&theme.muted))
+        .x_labels(6)
+        .y_labels(5)
+        .x_label_formatter(&step_label)
+        .y_label_formatter(&|v| format!("{v:.0}%"))
+        .draw()?;
+    let balanced = 100.0 / data.moe_util.len().max(1) as f64;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(data.first_step, balanced), (data.last_step, balanced)],
+        theme.muted.stroke_width(1),
+    )))?;
+    for (i, series) in data.moe_util.iter().enumerate() {
+        let color = theme.layer(i);
+        chart
+            .draw_series(LineSeries::new(
+                series.iter().copied(),
+                color.stroke_width(1),
+            ))?
+            .label(format!("expert {i}"))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(theme.background.mix(0.9))
+        .border_style(theme.axis)
+        .label_font(theme.font(13).color(&theme.text))
+        .draw()?;
+    root.present()
+}

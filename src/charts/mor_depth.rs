@@ -1,0 +1,100 @@
+//! MoR recursion depth per layer: `avg_depth` solid, `expected_depth` dashed in the same
+//! colour, the minimum depth as a floor line, and every collapse marked where it began.
+
+use super::theme::Theme;
+use super::{draw_empty, step_label, x_range, DrawResult};
+use crate::model::RoutingCharts;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &RoutingCharts,
+    theme: &Theme,
+) -> DrawResult<DB> {
+    root.fill(&theme.background)?;
+    if data.mor_depth.is_empty() {
+        return draw_empty(root, theme, "no MoR routing logged");
+    }
+    let top = data
+        .mor_depth
+        .iter()
+        .flat_map(|l| l.avg_depth.iter().chain(&l.expected_depth))
+        .map(|p| p.1)
+        .fold(data.mor_min_depth, f64::max);
+    let (y0, y1) = ((data.mor_min_depth - 0.3).max(0.0), top + 0.25);
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .margin_right(18)
+        .x_label_area_size(26)
+        .y_label_area_size(52)
+        .build_cartesian_2d(x_range(data.first_step, data.last_step), y0..y1)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(theme.grid)
+        .light_line_style(theme.background)
+        .axis_style(theme.axis)
+        .label_style(theme.font(14).color(&theme.muted))
+        .x_labels(6)
+        .y_labels(5)
+        .x_label_formatter(&step_label)
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .draw()?;
+    let floor = data.mor_min_depth;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(data.first_step, floor), (data.last_step, floor)],
+        theme.muted.stroke_width(1),
+    )))?;
+    for (i, layer) in data.mor_depth.iter().enumerate() {
+        let color = theme.layer(i);
+        let collapsed = data
+            .collapses
+            .iter()
+            .any(|c| c.layer == layer.layer && c.recovered_step.is_none());
+        let width = if collapsed { 3 } else { 2 };
+        let series = chart.draw_series(LineSeries::new(
+            layer.avg_depth.iter().copied(),
+            color.stroke_width(width),
+        ))?;
+        // Only collapsed layers in the plot's legend: the full layer key is the page's,
+        // under the chart, where 24 layers fit and never cover a line.
+        if collapsed {
+            series
+                .label(format!(
+                    "L{}{}",
+                    layer.layer,
+                    if collapsed { " collapsed" } else { "" }
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+                });
+        }
+        chart.draw_series(DashedLineSeries::new(
+            layer.expected_depth.iter().copied(),
+            5,
+            4,
+            color.mix(0.7).stroke_width(1),
+        ))?;
+    }
+    for c in &data.collapses {
+        chart.draw_series(super::lr::dashed_vertical(
+            c.since_step,
+            y0,
+            y1,
+            theme.diverged,
+        ))?;
+        chart.draw_series(std::iter::once(Text::new(
+            format!(" L{} collapsed", c.layer),
+            (c.since_step, y1 - (y1 - y0) * 0.04),
+            theme.font(13).color(&theme.diverged),
+        )))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(theme.background.mix(0.9))
+        .border_style(theme.axis)
+        .label_font(theme.font(13).color(&theme.text))
+        .draw()?;
+    root.present()
+}
