@@ -2,7 +2,8 @@
 
 #[cfg(feature = "ssr")]
 mod cli {
-    use clap::{Parser, Subcommand};
+    use clap::{Args, Parser, Subcommand};
+    use hydra_dashboard::model::GaugeSettings;
     use hydra_dashboard::server::{self, demo, store::Store, AppState};
     use std::path::PathBuf;
 
@@ -29,6 +30,8 @@ mod cli {
             /// unless you mean to expose the run.
             #[arg(long, env = "HYDRA_ADDR", default_value = "127.0.0.1:8765")]
             addr: String,
+            #[command(flatten)]
+            gauges: GaugeArgs,
         },
         /// Run a simulated HYDRA trainer into a fresh database and serve it.
         Demo {
@@ -41,7 +44,55 @@ mod cli {
             /// Logged steps per second the simulated trainer writes.
             #[arg(long, default_value_t = 4.0)]
             rate: f64,
+            #[command(flatten)]
+            gauges: GaugeArgs,
         },
+    }
+
+    /// Gauge thresholds; a run's config (`target_tokens_per_sec`, `vram_total_gb`) wins.
+    #[derive(Args)]
+    struct GaugeArgs {
+        /// Throughput target in tokens/s: the gauge is green at 75% of it, yellow at 50%.
+        #[arg(long, env = "HYDRA_TARGET_TPS", default_value_t = 12_000.0)]
+        target_tps: f64,
+        /// VRAM in GB where the gauge turns yellow.
+        #[arg(long, env = "HYDRA_VRAM_WARN", default_value_t = 24.0)]
+        vram_warn: f64,
+        /// VRAM in GB where the gauge turns red.
+        #[arg(long, env = "HYDRA_VRAM_DANGER", default_value_t = 28.0)]
+        vram_danger: f64,
+        /// The GPU's memory in GB: the gauge's full scale.
+        #[arg(long, env = "HYDRA_VRAM_TOTAL", default_value_t = 32.0)]
+        vram_total: f64,
+    }
+
+    impl GaugeArgs {
+        fn settings(&self) -> Result<GaugeSettings, String> {
+            let ok = |v: f64| v.is_finite() && v > 0.0;
+            if ![
+                self.target_tps,
+                self.vram_warn,
+                self.vram_danger,
+                self.vram_total,
+            ]
+            .into_iter()
+            .all(ok)
+            {
+                return Err("--target-tps and the --vram-* flags must be positive numbers".into());
+            }
+            if !(self.vram_warn <= self.vram_danger && self.vram_danger <= self.vram_total) {
+                return Err(format!(
+                    "VRAM zones must rise: --vram-warn {} ≤ --vram-danger {} ≤ --vram-total {}",
+                    self.vram_warn, self.vram_danger, self.vram_total
+                ));
+            }
+            Ok(GaugeSettings {
+                target_tokens_per_sec: self.target_tps,
+                vram_warn_gb: self.vram_warn,
+                vram_danger_gb: self.vram_danger,
+                vram_total_gb: self.vram_total,
+            })
+        }
     }
 
     pub async fn main() -> Result<(), String> {
@@ -53,11 +104,18 @@ mod cli {
             .with_writer(std::io::stderr)
             .init();
         match Cli::parse().command {
-            Command::Serve { db, addr } => {
+            Command::Serve { db, addr, gauges } => {
+                let gauges = gauges.settings()?;
                 let store = Store::open(&db).await.map_err(|e| e.to_string())?;
-                run(store, &addr, None).await
+                run(store, &addr, gauges, None).await
             }
-            Command::Demo { addr, dir, rate } => {
+            Command::Demo {
+                addr,
+                dir,
+                rate,
+                gauges,
+            } => {
+                let gauges = gauges.settings()?;
                 let dir = dir.unwrap_or_else(fresh_temp_dir);
                 let db = demo::prepare(&dir).await?;
                 eprintln!("demo: simulated trainer writing {}", db.display());
@@ -68,8 +126,7 @@ mod cli {
                     }
                 });
                 let store = Store::open(&db).await.map_err(|e| e.to_string())?;
-                let result = run(store, &addr, Some(trainer)).await;
-                result
+                run(store, &addr, gauges, Some(trainer)).await
             }
         }
     }
@@ -85,6 +142,7 @@ mod cli {
     async fn run(
         store: Store,
         addr: &str,
+        gauges: GaugeSettings,
         trainer: Option<tokio::task::JoinHandle<()>>,
     ) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -99,6 +157,7 @@ mod cli {
         let state = AppState {
             leptos_options: server::leptos_options(local),
             store: store.clone(),
+            gauges,
         };
         // The one line scripts and tests read to find us.
         println!(

@@ -89,7 +89,17 @@ fn help_explains_every_flag() {
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for needle in ["--db", "HYDRA_DB", "--addr", "HYDRA_ADDR", "read-only"] {
+    for needle in [
+        "--db",
+        "HYDRA_DB",
+        "--addr",
+        "HYDRA_ADDR",
+        "read-only",
+        "--target-tps",
+        "--vram-warn",
+        "--vram-danger",
+        "--vram-total",
+    ] {
         assert!(help.contains(needle), "serve --help lacks {needle}: {help}");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
@@ -160,4 +170,34 @@ fn the_demo_trains_a_resumed_run_while_serving_it() {
     let _ = child.wait();
     assert!(advanced, "the demo trainer appends steps");
     assert!(moe.contains("util_expert_0"), "the demo writes MoE routing");
+}
+
+#[test]
+fn gauge_zones_that_do_not_rise_are_refused() {
+    let dir = temp_dir("cli-gauges");
+    let db = make_db(&dir, &["--steps", "500"]);
+    let (code, err) = run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--vram-warn",
+        "30",
+        "--vram-danger",
+        "28",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("VRAM zones must rise"), "{err}");
+    let (code, err) = run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--target-tps",
+        "0",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("positive"), "{err}");
 }

@@ -176,7 +176,10 @@ async fn routing_pages_never_split_a_step_and_keep_every_layer() {
 async fn read_everything(db: &std::path::Path) {
     let store = Store::open(db).await.unwrap();
     let runs = runs(&store).await;
-    store.dashboard(None, None).await.unwrap();
+    store
+        .dashboard(None, None, &Default::default())
+        .await
+        .unwrap();
     store.model_stats("500m").await.unwrap();
     store.milestones("500m", 1000).await.unwrap();
     store
@@ -292,7 +295,10 @@ async fn stats_milestones_and_the_dashboard_agree_with_the_file() {
     let detail = store.run_detail(&runs[1].run_id).await.unwrap();
     assert_eq!(detail.config["max_steps"], 20_000);
 
-    let d = store.dashboard(None, None).await.unwrap();
+    let d = store
+        .dashboard(None, None, &Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         d.run.as_ref().unwrap().run_id,
         runs[1].run_id,
@@ -303,7 +309,10 @@ async fn stats_milestones_and_the_dashboard_agree_with_the_file() {
     assert_eq!(summary.step_count, 1001);
     assert_eq!(d.recent_steps[0].step, 19_990, "newest first");
     assert_eq!(d.db.journal_mode, "delete");
-    let d = store.dashboard(Some(&runs[0].run_id), None).await.unwrap();
+    let d = store
+        .dashboard(Some(&runs[0].run_id), None, &Default::default())
+        .await
+        .unwrap();
     assert_eq!(d.summary.unwrap().last_step, Some(9_990));
 }
 

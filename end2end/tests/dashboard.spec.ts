@@ -78,7 +78,7 @@ test('a run id with a slash, a space, ? and unicode survives the selectors and t
   await expect(page.locator('.run-id')).toHaveText(odd);
 });
 
-const CHARTS = ['loss', 'lr', 'grad', 'mod', 'mor', 'moe'];
+const CHARTS = ['loss', 'lr', 'grad', 'gauges', 'mod', 'mor', 'moe'];
 
 /// Pixels of a canvas that differ from its top-left (background) pixel.
 async function paintedPixels(page: Page, chart: string): Promise<number> {
@@ -100,7 +100,7 @@ test('the charts are SVG in the first HTML and readable without JavaScript', asy
   for (const chart of CHARTS) {
     const svg = page.locator(`.chart[data-chart="${chart}"] .chart-svg svg`);
     await expect(svg).toBeVisible();
-    expect(await svg.locator('polyline').count()).toBeGreaterThan(1);
+    expect(await svg.locator('polyline, polygon, rect').count()).toBeGreaterThan(3);
   }
   await expect(page.locator('.chart[data-chart="loss"] .chart-svg')).toContainText('EMA short');
   await page.screenshot({ path: 'artifacts/no-javascript.png', fullPage: true });

@@ -6,6 +6,7 @@
 pub mod charts;
 pub mod downsample;
 pub mod format;
+pub mod gauges;
 pub mod loss;
 pub mod routing;
 pub mod summary;

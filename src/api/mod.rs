@@ -13,8 +13,9 @@ pub async fn get_dashboard(
 ) -> Result<Dashboard, ServerFnError> {
     let store = use_context::<crate::server::store::Store>()
         .ok_or_else(|| ServerFnError::new("the dashboard has no database open"))?;
+    let gauges = use_context::<crate::model::GaugeSettings>().unwrap_or_default();
     store
-        .dashboard(run_id.as_deref(), model_id.as_deref())
+        .dashboard(run_id.as_deref(), model_id.as_deref(), &gauges)
         .await
         .map_err(crate::server::error::AppError::into_server_error)
 }

@@ -2,6 +2,7 @@
 //! `DrawingBackend`. The same function draws onto a `<canvas>` in the browser and into SVG
 //! on the server (the page before hydration, snapshots); tests draw into SVG and read it.
 
+pub mod gauges;
 pub mod grad;
 pub mod loss;
 pub mod lr;
@@ -302,6 +303,29 @@ mod tests {
         }
         let none = crate::model::RoutingCharts::default();
         assert!(svg_of(|root| moe::draw(root, &none, &theme::DARK)).contains("no moe routing"));
+    }
+
+    #[test]
+    fn the_gauges_fill_in_their_zone_colour_and_tick_the_target() {
+        let g = crate::model::Gauges {
+            tokens_per_sec: Some(7_000.0),
+            tokens_per_sec_mean: Some(8_000.0),
+            target_tokens_per_sec: 12_000.0,
+            vram_gb: Some(29.0),
+            vram_warn_gb: 24.0,
+            vram_danger_gb: 28.0,
+            vram_total_gb: 32.0,
+        };
+        let svg = svg_of(|root| gauges::draw(root, &g, &theme::DARK));
+        assert!(svg.contains(">7,000 tok/s<") && svg.contains(">mean 8,000 · target 12,000<"));
+        assert!(svg.contains(">29.0 gb<") && svg.contains(">of 32 gb<"));
+        // 7,000 of 12,000 is 58%: yellow; 29 GB is past the 28 GB danger line: red.
+        assert!(
+            svg.contains("fill=\"#eab308\" stroke=\"none\"") || svg.contains("fill=\"#eab308\"")
+        );
+        assert!(svg.contains("fill=\"#ef4444\""));
+        let none = crate::model::Gauges::default();
+        assert!(svg_of(|root| gauges::draw(root, &none, &theme::DARK)).contains(">not recorded<"));
     }
 
     #[test]

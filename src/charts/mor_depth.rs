@@ -89,6 +89,9 @@ pub fn draw<DB: DrawingBackend>(
             theme.font(13).color(&theme.diverged),
         )))?;
     }
+    if data.collapses.iter().all(|c| c.recovered_step.is_some()) {
+        return root.present();
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)

@@ -2,8 +2,8 @@
 //! loads and without JavaScript; once hydrated, the same `draw` paints a canvas of the same
 //! size in its place, so nothing jumps. The charts' interaction lives on the canvas.
 
-use crate::charts::{grad, loss, lr, mod_heatmap, moe, mor_depth, theme::DARK, DrawResult};
-use crate::model::{RoutingCharts, RunCharts};
+use crate::charts::{gauges, grad, loss, lr, mod_heatmap, moe, mor_depth, theme::DARK, DrawResult};
+use crate::model::{Gauges, RoutingCharts, RunCharts};
 use leptos::prelude::*;
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, DrawingBackend};
@@ -17,6 +17,7 @@ pub enum ChartSpec {
     ModHeatmap(RoutingCharts),
     MorDepth(RoutingCharts),
     Moe(RoutingCharts),
+    Gauges(Gauges),
 }
 
 impl ChartSpec {
@@ -36,6 +37,7 @@ impl ChartSpec {
             Self::ModHeatmap(_) => "mod",
             Self::MorDepth(_) => "mor",
             Self::Moe(_) => "moe",
+            Self::Gauges(_) => "gauges",
         }
     }
 
@@ -47,6 +49,7 @@ impl ChartSpec {
             Self::ModHeatmap(d) => mod_heatmap::draw(root, d, &DARK),
             Self::MorDepth(d) => mor_depth::draw(root, d, &DARK),
             Self::Moe(d) => moe::draw(root, d, &DARK),
+            Self::Gauges(d) => gauges::draw(root, d, &DARK),
         }
     }
 }

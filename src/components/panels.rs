@@ -3,15 +3,15 @@
 
 use crate::analysis::format::{loss, metric, thousands};
 use crate::components::chart::{Chart, ChartSpec};
-use crate::model::{RoutingCharts, RunCharts, RunSummary, Step};
+use crate::model::{Gauges, RoutingCharts, RunCharts, Step};
 use leptos::prelude::*;
 
 #[component]
 pub fn ChartPanels(
     recent: Vec<Step>,
-    summary: RunSummary,
     charts: Option<RunCharts>,
     routing: Option<RoutingCharts>,
+    gauges: Option<Gauges>,
 ) -> impl IntoView {
     let latest = recent.first().cloned();
     let value = |f: fn(&Step) -> Option<f64>| latest.as_ref().and_then(f);
@@ -40,14 +40,15 @@ pub fn ChartPanels(
         .map(|n| format!(" · {n} spike(s)"))
         .unwrap_or_default();
     let loss_line = format!("{loss_line}{spikes}");
-    let perf_line = format!(
-        "{} tok/s · {} GB",
-        summary
-            .last_tokens_per_sec
-            .map(|t| thousands(t.round() as i64))
-            .unwrap_or_else(|| "—".into()),
-        metric(summary.last_vram_gb),
-    );
+    let perf_line = gauges
+        .as_ref()
+        .map(|g| {
+            format!(
+                "VRAM zones {:.0} / {:.0} of {:.0} GB",
+                g.vram_warn_gb, g.vram_danger_gb, g.vram_total_gb
+            )
+        })
+        .unwrap_or_default();
     let mod_line = routing
         .as_ref()
         .and_then(|r| r.mod_capacity)
@@ -68,7 +69,7 @@ pub fn ChartPanels(
             <Panel id="loss" title="Loss" line=loss_line wide=true spec=charts.clone().map(ChartSpec::Loss)/>
             <Panel id="lr" title="Learning rate" line=lr_line wide=false spec=charts.clone().map(ChartSpec::LearningRate)/>
             <Panel id="grad" title="Gradient norm" line=grad_line wide=false spec=charts.clone().map(ChartSpec::GradNorm)/>
-            <Panel id="throughput" title="Throughput & VRAM" line=perf_line wide=false/>
+            <Panel id="throughput" title="Throughput & VRAM" line=perf_line wide=false spec=gauges.map(ChartSpec::Gauges)/>
             <Panel id="mod" title="MoD routing: selected fraction per layer" line=mod_line wide=false spec=routing.clone().map(ChartSpec::ModHeatmap)/>
             <Panel id="mor" title="MoR depth per layer" line=mor_line wide=false spec=routing.clone().map(ChartSpec::MorDepth)>
                 <LayerKey routing=layer_key/>

@@ -394,6 +394,7 @@ pub struct Dashboard {
     pub charts: Option<RunCharts>,
     /// The MoD, MoR and MoE charts' data.
     pub routing: Option<RoutingCharts>,
+    pub gauges: Option<Gauges>,
     pub db: DbInfo,
 }
 
@@ -472,4 +473,37 @@ pub struct RoutingCharts {
     pub moe_util: Vec<Points>,
     pub moe_entropy: Points,
     pub moe_divergence: Points,
+}
+
+/// Thresholds the gauges use when the run's config does not give them (CLI flags).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GaugeSettings {
+    pub target_tokens_per_sec: f64,
+    pub vram_warn_gb: f64,
+    pub vram_danger_gb: f64,
+    pub vram_total_gb: f64,
+}
+
+impl Default for GaugeSettings {
+    fn default() -> Self {
+        Self {
+            target_tokens_per_sec: 12_000.0,
+            vram_warn_gb: 24.0,
+            vram_danger_gb: 28.0,
+            vram_total_gb: 32.0,
+        }
+    }
+}
+
+/// What the throughput and VRAM gauges show.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Gauges {
+    pub tokens_per_sec: Option<f64>,
+    /// Mean of the last 50 logged steps.
+    pub tokens_per_sec_mean: Option<f64>,
+    pub target_tokens_per_sec: f64,
+    pub vram_gb: Option<f64>,
+    pub vram_warn_gb: f64,
+    pub vram_danger_gb: f64,
+    pub vram_total_gb: f64,
 }

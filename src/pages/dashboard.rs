@@ -99,9 +99,9 @@ fn DashboardView(data: Dashboard) -> impl IntoView {
                 <StatsCards run=run.clone() summary=summary.clone()/>
                 <ChartPanels
                     recent=data.recent_steps.clone()
-                    summary=summary
                     charts=data.charts.clone()
                     routing=data.routing.clone()
+                    gauges=data.gauges.clone()
                 />
                 <RecentSteps steps=data.recent_steps.clone()/>
             }

@@ -22,6 +22,8 @@ use store::Store;
 pub struct AppState {
     pub store: Store,
     pub leptos_options: LeptosOptions,
+    /// The gauges' thresholds from the command line.
+    pub gauges: crate::model::GaugeSettings,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -43,13 +45,17 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
 /// The whole application: REST API, server functions, SSR pages and the site's files.
 pub fn router(state: AppState) -> Router {
     let store = state.store.clone();
+    let gauges = state.gauges.clone();
     let options = state.leptos_options.clone();
     Router::new()
         .merge(rest::routes())
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),
-            move || provide_context(store.clone()),
+            move || {
+                provide_context(store.clone());
+                provide_context(gauges.clone());
+            },
             move || shell(options.clone()),
         )
         .fallback(site_file)

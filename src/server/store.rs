@@ -13,6 +13,7 @@
 
 use super::error::{is_busy, sqlite_code, AppError};
 use crate::analysis::charts::{prepare, RunColumns};
+use crate::analysis::gauges::THROUGHPUT_WINDOW;
 use crate::analysis::summary::SummaryBuilder;
 use crate::model::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
@@ -29,6 +30,8 @@ const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
 /// Buckets per chart series on the page (M4 keeps at most four points per bucket): about
 /// two pixels each on the widest chart.
 const CHART_BUCKETS: usize = 600;
+/// Rows in the page's recent-steps table.
+const RECENT_STEPS: usize = 8;
 /// Step columns of the routing charts (heatmap cells, buckets per layer series).
 const ROUTING_COLUMNS: usize = 150;
 /// Most rows one API page may ask for.
@@ -855,6 +858,7 @@ impl Store {
         &self,
         run_id: Option<&str>,
         model_id: Option<&str>,
+        settings: &GaugeSettings,
     ) -> Result<Dashboard, AppError> {
         let models = self.models().await?;
         let all_runs = self.all_runs().await?;
@@ -905,7 +909,7 @@ impl Store {
             (None, Some(r)) => vec![r.clone()],
             (None, None) => Vec::new(),
         };
-        let (summary, charts, routing, recent_steps) = match &run {
+        let (summary, charts, routing, mut recent_steps) = match &run {
             Some(r) => {
                 let (summary, columns) = self.run_scan(r).await?;
                 let charts = prepare(&columns, &r.config(), CHART_BUCKETS);
@@ -921,11 +925,16 @@ impl Store {
                     Some(summary),
                     Some(charts),
                     Some(routing),
-                    self.recent_steps(&r.run_id, 8).await?,
+                    self.recent_steps(&r.run_id, THROUGHPUT_WINDOW as i64)
+                        .await?,
                 )
             }
             None => (None, None, None, Vec::new()),
         };
+        let gauges = run
+            .as_ref()
+            .map(|r| crate::analysis::gauges::compute(&recent_steps, &r.config(), settings));
+        recent_steps.truncate(RECENT_STEPS);
         Ok(Dashboard {
             models: choices,
             model,
@@ -935,6 +944,7 @@ impl Store {
             recent_steps,
             charts,
             routing,
+            gauges,
             db: self.db_info().await?,
         })
     }
