@@ -2,6 +2,11 @@
 
 use super::time::parse_iso8601;
 use crate::model::{Run, RunConfig, RunSummary, Step};
+use std::collections::VecDeque;
+
+/// The ETA's step rate is measured over this much of the newest logged wall time: long
+/// enough to smooth eval pauses, short enough to follow a sequence-length change.
+pub const RATE_WINDOW_SECONDS: f64 = 300.0;
 
 /// Accumulates a [`RunSummary`] from steps fed in ascending step order, page by page, so
 /// the store never has to hold a whole run in memory.
@@ -13,6 +18,9 @@ pub struct SummaryBuilder {
     grad_accum: f64,
     tokens: f64,
     saw_token_columns: bool,
+    max_steps: Option<i64>,
+    /// `(step, epoch seconds)` of the rows within `RATE_WINDOW_SECONDS` of the newest.
+    recent: VecDeque<(i64, f64)>,
 }
 
 impl SummaryBuilder {
@@ -24,6 +32,8 @@ impl SummaryBuilder {
             grad_accum: config.count("grad_accum_steps").unwrap_or(1) as f64,
             tokens: 0.0,
             saw_token_columns: false,
+            max_steps: config.count("max_steps"),
+            recent: VecDeque::new(),
         }
     }
 
@@ -44,6 +54,16 @@ impl SummaryBuilder {
         if let Some(ts) = step.timestamp.as_ref().filter(|t| !t.is_empty()) {
             s.first_timestamp.get_or_insert_with(|| ts.clone());
             s.last_timestamp = Some(ts.clone());
+            if let Some(t) = parse_iso8601(ts) {
+                self.recent.push_back((step.step, t));
+                while self
+                    .recent
+                    .front()
+                    .is_some_and(|(_, old)| t - old > RATE_WINDOW_SECONDS)
+                {
+                    self.recent.pop_front();
+                }
+            }
         }
         if let Some(tps) = step.tokens_per_sec.filter(|v| v.is_finite() && *v > 0.0) {
             s.last_tokens_per_sec = Some(tps);
@@ -86,6 +106,14 @@ impl SummaryBuilder {
             _ => None,
         };
         self.summary.tokens_estimate = self.saw_token_columns.then_some(self.tokens);
+        if let (Some(&(s0, t0)), Some(&(s1, t1))) = (self.recent.front(), self.recent.back()) {
+            if t1 > t0 && s1 > s0 {
+                let rate = (s1 - s0) as f64 / (t1 - t0);
+                self.summary.steps_per_second = Some(rate);
+                self.summary.eta_seconds =
+                    self.max_steps.map(|max| (max - s1).max(0) as f64 / rate);
+            }
+        }
         self.summary
     }
 }
@@ -155,6 +183,28 @@ mod tests {
     }
 
     #[test]
+    fn eta_uses_the_step_rate_of_the_last_five_minutes() {
+        let r = run(r#"{"max_steps": 10000}"#);
+        let mut b = SummaryBuilder::new(&r.config());
+        // An hour at 1 step/s, then the last ten minutes at 2 steps/s.
+        let mut step = 0;
+        for second in 0..4200 {
+            let ts = crate::analysis::time::format_iso8601(1_767_970_800.0 + second as f64);
+            b.push(&step_at(step, &ts));
+            step += if second < 3600 { 1 } else { 2 };
+        }
+        let s = b.finish(&r);
+        let rate = s.steps_per_second.unwrap();
+        assert!((rate - 2.0).abs() < 1e-9, "{rate}");
+        let last = s.last_step.unwrap();
+        assert_eq!(s.eta_seconds, Some((10_000 - last) as f64 / 2.0));
+    }
+
+    fn step_at(n: i64, ts: &str) -> Step {
+        step(n, Some(3.0), ts)
+    }
+
+    #[test]
     fn an_empty_run_has_no_numbers() {
         let r = run("not json");
         let s = SummaryBuilder::new(&r.config()).finish(&r);
@@ -162,5 +212,6 @@ mod tests {
         assert_eq!(s.best_loss, None);
         assert_eq!(s.tokens_estimate, None);
         assert_eq!(s.elapsed_seconds, None);
+        assert_eq!(s.eta_seconds, None);
     }
 }

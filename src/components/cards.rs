@@ -37,6 +37,24 @@ pub fn StatsCards(run: Run, summary: RunSummary) -> impl IntoView {
             short_time(run.end_time.as_deref().unwrap_or_default())
         )
     };
+    let (eta_value, eta_sub) = match (
+        run.is_running(),
+        summary.eta_seconds,
+        summary.steps_per_second,
+    ) {
+        (false, _, _) => (
+            "finished".to_string(),
+            "the trainer closed this run".to_string(),
+        ),
+        (true, Some(eta), Some(rate)) => (
+            duration(eta),
+            format!("at {rate:.2} steps/s over the last 5 min"),
+        ),
+        (true, _, _) => (
+            "—".to_string(),
+            "needs max_steps and timestamps".to_string(),
+        ),
+    };
     let throughput = summary
         .last_tokens_per_sec
         .map(|t| format!("{} tok/s", thousands(t.round() as i64)))
@@ -63,6 +81,7 @@ pub fn StatsCards(run: Run, summary: RunSummary) -> impl IntoView {
                 })}
             </Card>
             <Card key="elapsed" label="Elapsed" value=summary.elapsed_seconds.map(duration).unwrap_or_else(|| "—".into()) sub=elapsed_sub/>
+            <Card key="eta" label="ETA" value=eta_value sub=eta_sub/>
             <Card key="tokens" label="Tokens" value=token_value sub=token_sub/>
             <Card key="throughput" label="Throughput" value=throughput sub=vram/>
         </section>

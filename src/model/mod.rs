@@ -375,6 +375,10 @@ pub struct RunSummary {
     pub tokens_estimate: Option<f64>,
     pub last_tokens_per_sec: Option<f64>,
     pub last_vram_gb: Option<f64>,
+    /// Optimizer steps per second over the last minutes of logged wall time.
+    pub steps_per_second: Option<f64>,
+    /// Seconds to `max_steps` at that rate.
+    pub eta_seconds: Option<f64>,
 }
 
 /// Everything the dashboard page shows for one run, fetched in one server call.
