@@ -250,3 +250,40 @@ fn the_page_is_server_rendered_with_real_data() {
         assert_eq!(s.get(path).0, 404, "{path}");
     }
 }
+
+#[test]
+fn extreme_steps_and_wrong_methods_are_answered_not_crashed_on() {
+    let dir = temp_dir("api-extreme");
+    let db = make_db(&dir, &["--steps", "2000", "--runs", "1"]);
+    // A row at the very top of i64 (the review found `step + 1` overflowed there) and one
+    // far away, which would make `interval=1` produce a billion milestones.
+    sql(
+        &db,
+        "INSERT INTO steps (step, run_id, model_id, loss_total) SELECT 1000000000, run_id, model_id, 2.0 FROM runs;
+         INSERT INTO steps (step, run_id, model_id, loss_total) SELECT 9223372036854775807, run_id, model_id, 2.0 FROM runs;
+         UPDATE runs SET end_time = NULL, end_step = 0;",
+    );
+    let s = Server::start(&db);
+    let (_, runs) = s.json("/api/runs/500m");
+    let run = runs[0]["run_id"].as_str().unwrap().to_string();
+    let (status, page) = s.json(&format!(
+        "/api/metrics/{run}?start_step=9223372036854775807&limit=1"
+    ));
+    assert_eq!(status, 200);
+    assert_eq!(page["steps"][0]["step"], i64::MAX);
+    assert!(
+        page["next_start_step"].is_null(),
+        "nothing after the last step: {page}"
+    );
+    let (status, body) = s.json("/api/milestones/500m?interval=1");
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(&body).contains("at most 100000"), "{body}");
+    assert_eq!(s.json("/api/milestones/500m?interval=1000000000000000000").0, 200);
+
+    for method in ["POST", "PUT", "DELETE"] {
+        let (status, body) = http(&s.addr, method, "/api/models");
+        assert_eq!(status, 405, "{method}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert!(error_of(&body).contains("read-only"), "{body}");
+    }
+}

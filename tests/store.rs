@@ -343,3 +343,42 @@ async fn a_busy_file_is_waited_for_not_an_error() {
     assert_eq!(models.len(), 1);
     assert!(writer.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn a_crashed_run_is_bounded_by_its_resume_and_is_not_live() {
+    // The trainer died without writing end_time, and a resume started the next run.
+    let dir = temp_dir("crashed");
+    let db = make_db(&dir, &[]);
+    sql(&db, "UPDATE runs SET end_time = NULL, end_step = 0 WHERE start_step = 0; UPDATE runs SET end_time = NULL, end_step = 0 WHERE start_step = 10000;");
+    let store = Store::open(&db).await.unwrap();
+    let runs = runs(&store).await;
+    let first = all_steps(&store, &runs[0].run_id, 400).await;
+    assert_eq!(first.len(), 1000);
+    assert_eq!(*first.last().unwrap(), 9_990);
+    let page = store.steps(&runs[0].run_id, Some(9_990), 10).await.unwrap();
+    assert_eq!(page.max_step, Some(9_990));
+    let settings = Default::default();
+    let crashed = store
+        .dashboard(Some(&runs[0].run_id), None, &settings)
+        .await
+        .unwrap();
+    assert!(!crashed.is_live(), "a later run resumed it");
+    let newest = store
+        .dashboard(Some(&runs[1].run_id), None, &settings)
+        .await
+        .unwrap();
+    assert!(newest.is_live());
+}
+
+#[tokio::test]
+async fn a_file_with_the_tables_but_not_the_columns_is_named() {
+    let dir = temp_dir("columns");
+    let db = dir.join("other.db");
+    sql(&db, "CREATE TABLE models (model_id TEXT); CREATE TABLE runs (run_id TEXT, model_id TEXT); CREATE TABLE steps (step INTEGER, model_id TEXT);");
+    let e = Store::open(&db).await.err().unwrap();
+    assert!(
+        e.to_string()
+            .contains("table `steps` has no column `run_id`"),
+        "{e}"
+    );
+}

@@ -87,24 +87,28 @@ fn mod_cells(
     last: i64,
     columns: usize,
 ) -> Vec<ModCell> {
-    let columns = columns.max(1) as i64;
-    let span = (last - first).max(0) + 1;
-    let width = (span + columns - 1) / columns;
+    // i128: steps may sit anywhere in i64, and their span must not overflow.
+    let columns = columns.max(1) as i128;
+    let span = (last as i128 - first as i128).max(0) + 1;
+    let width = ((span + columns - 1) / columns).max(1);
     let mut cells: BTreeMap<(i64, i64), ModCell> = BTreeMap::new();
     for r in rows {
         let Some(frac) = r.selected_frac.filter(|f| f.is_finite()) else {
             continue;
         };
-        let column = (r.step - first) / width.max(1);
-        let step_lo = first + column * width;
-        let cell = cells.entry((column, r.layer)).or_insert_with(|| ModCell {
-            step_lo,
-            step_hi: (step_lo + width - 1).min(last),
-            layer: r.layer,
-            selected_frac: frac,
-            compute_savings_pct: r.compute_savings_pct,
-            status: r.status.clone(),
-        });
+        let column = (r.step as i128 - first as i128) / width;
+        let step_lo = (first as i128 + column * width) as i64;
+        let step_hi = (first as i128 + (column + 1) * width - 1).min(last as i128) as i64;
+        let cell = cells
+            .entry((column as i64, r.layer))
+            .or_insert_with(|| ModCell {
+                step_lo,
+                step_hi,
+                layer: r.layer,
+                selected_frac: frac,
+                compute_savings_pct: r.compute_savings_pct,
+                status: r.status.clone(),
+            });
         if (frac - capacity).abs() > (cell.selected_frac - capacity).abs() {
             cell.selected_frac = frac;
             cell.compute_savings_pct = r.compute_savings_pct;

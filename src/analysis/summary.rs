@@ -72,7 +72,7 @@ impl SummaryBuilder {
             s.last_vram_gb = Some(vram);
         }
         let steps_covered = match self.previous_step {
-            Some(prev) => (step.step - prev).max(0),
+            Some(prev) => step.step.saturating_sub(prev).max(0),
             None => self.log_interval,
         };
         if let (Some(batch), Some(seq)) = (step.batch_size, step.seq_len) {

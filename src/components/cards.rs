@@ -5,7 +5,7 @@ use crate::model::{Run, RunSummary};
 use leptos::prelude::*;
 
 #[component]
-pub fn StatsCards(run: Run, summary: RunSummary) -> impl IntoView {
+pub fn StatsCards(run: Run, summary: RunSummary, live: bool) -> impl IntoView {
     let config = run.config();
     let max_steps = config.count("max_steps");
     let progress = match (summary.last_step, max_steps) {
@@ -29,7 +29,7 @@ pub fn StatsCards(run: Run, summary: RunSummary) -> impl IntoView {
             ),
             (None, None) => ("—".to_string(), "not recorded".to_string()),
         };
-    let elapsed_sub = if run.is_running() {
+    let elapsed_sub = if live {
         "since the run started".to_string()
     } else {
         format!(

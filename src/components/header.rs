@@ -33,9 +33,14 @@ pub fn Header(data: Dashboard) -> impl IntoView {
         );
     };
 
+    let live = data.is_live();
+    let newest = data.runs.last().map(|r| r.run_id.clone());
     let status = data.run.as_ref().map(|r| {
-        if r.is_running() {
+        if live {
             view! { <span class="badge running" title="end_time not written yet">"● training"</span> }
+                .into_any()
+        } else if r.is_running() {
+            view! { <span class="badge finished" title="no end_time, but a later run resumed">"stopped"</span> }
                 .into_any()
         } else {
             view! { <span class="badge finished">"finished"</span> }.into_any()
@@ -74,7 +79,7 @@ pub fn Header(data: Dashboard) -> impl IntoView {
                             let selected = current_run.as_deref() == Some(r.run_id.as_str());
                             view! {
                                 <option value=r.run_id.clone() selected=selected>
-                                    {run_label(i, r)}
+                                    {run_label(i, r, newest.as_deref() == Some(r.run_id.as_str()))}
                                 </option>
                             }
                         })
@@ -88,12 +93,12 @@ pub fn Header(data: Dashboard) -> impl IntoView {
 }
 
 /// `#2 500m_20260109_144733 · from step 10,000 · training`.
-fn run_label(index: usize, run: &Run) -> String {
+fn run_label(index: usize, run: &Run, newest: bool) -> String {
     let mut label = format!("#{} {}", index + 1, run.run_id);
     if let Some(start) = run.start_step {
         label.push_str(&format!(" · from step {}", thousands(start)));
     }
-    if run.is_running() {
+    if run.is_running() && newest {
         label.push_str(" · training");
     }
     label

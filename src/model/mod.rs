@@ -479,6 +479,20 @@ pub struct RoutingCharts {
     pub moe_divergence: Points,
 }
 
+impl Dashboard {
+    /// The shown run is still training: no `end_time`, and no later run of its model. A run
+    /// that never wrote `end_time` but was followed by a resume crashed; it is not live.
+    pub fn is_live(&self) -> bool {
+        self.run.as_ref().is_some_and(|run| {
+            run.is_running()
+                && self
+                    .runs
+                    .iter()
+                    .all(|r| r.run_id == run.run_id || r.start_step <= run.start_step)
+        })
+    }
+}
+
 /// Thresholds the gauges use when the run's config does not give them (CLI flags).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GaugeSettings {

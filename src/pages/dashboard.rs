@@ -96,7 +96,7 @@ fn DashboardView(data: Dashboard) -> impl IntoView {
         (Some(_), Some(run)) => {
             let summary = data.summary.clone().unwrap_or_default();
             view! {
-                <StatsCards run=run.clone() summary=summary.clone()/>
+                <StatsCards run=run.clone() summary=summary.clone() live=data.is_live()/>
                 <ChartPanels
                     recent=data.recent_steps.clone()
                     charts=data.charts.clone()

@@ -11,6 +11,8 @@ pub enum AppError {
     NotFound { what: &'static str, id: String },
     #[error("no API endpoint {path} (the endpoints are listed in docs/api.md)")]
     NoRoute { path: String },
+    #[error("{method} is not allowed here: the API is read-only, use GET")]
+    MethodNotAllowed { method: String },
     #[error("bad parameter `{name}`: {reason}")]
     BadParam { name: &'static str, reason: String },
     #[error("{path} does not exist; point the dashboard at the trainer's file with --db PATH (or HYDRA_DB), or try `hydra-dashboard demo`")]
@@ -28,6 +30,7 @@ impl AppError {
         match self {
             Self::NotFound { .. } | Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::BadParam { .. } => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::DbMissing { .. } | Self::NotHydra { .. } | Self::Busy => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -27,6 +27,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api", get(api_not_found))
         .route("/api/", get(api_not_found))
         .route("/api/{*rest}", get(api_not_found))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn method_not_allowed(method: axum::http::Method) -> AppError {
+    AppError::MethodNotAllowed {
+        method: method.to_string(),
+    }
 }
 
 /// Path segments arrive percent-decoded; one that does not decode to UTF-8 is the
@@ -72,6 +79,14 @@ async fn routing_get(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let (kind, run_id) = segment(path)?;
+    if !matches!(kind.as_str(), "mod" | "mor" | "moe") {
+        return Err(AppError::NoRoute {
+            path: format!(
+                "/api/routing/{}/… (the kinds are mod, mor and moe)",
+                kind.chars().take(40).collect::<String>()
+            ),
+        });
+    }
     let q = Query::parse(raw.as_deref());
     let start_step = q.int("start_step")?;
     let limit = q.int_in("limit", 1000, 1, MAX_PAGE)?;
@@ -81,15 +96,7 @@ async fn routing_get(
     Ok(match kind.as_str() {
         "mod" => json(s.store.routing_mod(&run_id, start_step, limit).await?),
         "mor" => json(s.store.routing_mor(&run_id, start_step, limit).await?),
-        "moe" => json(s.store.routing_moe(&run_id, start_step, limit).await?),
-        _ => {
-            return Err(AppError::NoRoute {
-                path: format!(
-                    "/api/routing/{}/… (the kinds are mod, mor and moe)",
-                    kind.chars().take(40).collect::<String>()
-                ),
-            })
-        }
+        _ => json(s.store.routing_moe(&run_id, start_step, limit).await?),
     })
 }
 

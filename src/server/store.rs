@@ -30,6 +30,11 @@ const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
 /// Buckets per chart series on the page (M4 keeps at most four points per bucket): about
 /// two pixels each on the widest chart.
 const CHART_BUCKETS: usize = 600;
+/// Rows counted per statement, and how long a table's count is reused.
+const COUNT_PAGE: i64 = 100_000;
+const COUNT_TTL: Duration = Duration::from_secs(30);
+/// The most milestones one request may produce.
+pub const MAX_MILESTONES: i64 = 100_000;
 /// Rows in the page's recent-steps table.
 const RECENT_STEPS: usize = 8;
 /// Step columns of the routing charts (heatmap cells, buckets per layer series).
@@ -39,6 +44,15 @@ pub const MAX_PAGE: i64 = 10_000;
 
 /// Tables every HYDRA database has; without them the file is something else.
 const REQUIRED_TABLES: [&str; 3] = ["models", "runs", "steps"];
+/// Columns every query relies on.
+const REQUIRED_COLUMNS: [(&str, &str); 6] = [
+    ("models", "model_id"),
+    ("runs", "run_id"),
+    ("runs", "model_id"),
+    ("steps", "step"),
+    ("steps", "run_id"),
+    ("steps", "model_id"),
+];
 /// Tables older trainers did not write: absent means an empty series.
 const OPTIONAL_TABLES: [&str; 4] = ["routing_mod", "routing_mor", "routing_moe", "adaptive_lr"];
 
@@ -157,6 +171,7 @@ struct Inner {
     pool: SqlitePool,
     path: PathBuf,
     schema: Mutex<Cached>,
+    counts: Mutex<Option<(Instant, Vec<TableRows>)>>,
 }
 
 /// Where a run's rows lie in its model's step numbering.
@@ -208,14 +223,24 @@ impl Store {
                     }),
                     checked: Instant::now() - SCHEMA_RECHECK * 2,
                 }),
+                counts: Mutex::new(None),
             }),
         };
         let schema = store.schema().await?;
-        let missing: Vec<_> = REQUIRED_TABLES
+        let mut missing: Vec<_> = REQUIRED_TABLES
             .iter()
             .filter(|t| !schema.has_table(t))
             .map(|t| format!("no table `{t}`"))
             .collect();
+        for (table, column) in REQUIRED_COLUMNS {
+            if schema
+                .columns
+                .get(table)
+                .is_some_and(|cols| !cols.contains(column))
+            {
+                missing.push(format!("table `{table}` has no column `{column}`"));
+            }
+        }
         if !missing.is_empty() {
             return Err(AppError::NotHydra {
                 path: shown,
@@ -398,14 +423,23 @@ impl Store {
     }
 
     /// The run and the step range its rows can be in. A run's rows start at its
-    /// `start_step` (the trainer's contract) and, once it ended, stop at its `end_step`;
-    /// bounding the scan keeps a finished run's query from walking its successors.
+    /// `start_step` (the trainer's contract) and stop at its `end_step` once it ended, or
+    /// before the next run's start when it never ended (the trainer crashed and was resumed).
+    /// Bounding the scan keeps one run's query from walking its successors' rows.
     async fn run_span(&self, run_id: &str) -> Result<RunSpan, AppError> {
         let run = self.run(run_id).await?;
         let low = run.start_step.unwrap_or(i64::MIN);
+        let next_start = self
+            .runs_where("WHERE model_id = ?1", &[Bind::Text(&run.model_id)])
+            .await?
+            .into_iter()
+            .filter(|r| r.run_id != run.run_id)
+            .filter_map(|r| r.start_step)
+            .filter(|s| *s > low)
+            .min();
         let high = match run.end_step {
             Some(end) if !run.is_running() && end >= low => end,
-            _ => i64::MAX,
+            _ => next_start.map_or(i64::MAX, |n| n.saturating_sub(1)),
         };
         Ok(RunSpan { run, low, high })
     }
@@ -425,7 +459,7 @@ impl Store {
         let mut steps = self.step_rows(&span, from, limit, false).await?;
         let max_step = self.run_max_step(&span).await?;
         let next_start_step = (steps.len() as i64 == limit)
-            .then(|| steps.last().map(|s| s.step + 1))
+            .then(|| steps.last().and_then(|s| s.step.checked_add(1)))
             .flatten()
             .filter(|next| max_step.is_some_and(|m| *next <= m));
         for s in &mut steps {
@@ -598,13 +632,38 @@ impl Store {
     pub async fn milestones(&self, model_id: &str, interval: i64) -> Result<Milestones, AppError> {
         self.model(model_id).await?;
         let interval = interval.max(1);
+        let ends = |order: &'static str| {
+            let sql =
+                format!("SELECT step FROM steps WHERE model_id = ?1 ORDER BY step {order} LIMIT 1");
+            async move {
+                let rows = self.fetch_all(&sql, &[Bind::Text(model_id)]).await?;
+                Ok::<_, AppError>(rows.first().and_then(|r| int(r, "step")))
+            }
+        };
+        let (first, last) = (ends("ASC").await?, ends("DESC").await?);
+        if let (Some(first), Some(last)) = (first, last) {
+            let count = (last as i128 - first as i128) / interval as i128 + 1;
+            if count > MAX_MILESTONES as i128 {
+                return Err(AppError::bad_param(
+                    "interval",
+                    format!(
+                        "{interval} would give {count} milestones for steps {first}..{last}; at most {MAX_MILESTONES}"
+                    ),
+                ));
+            }
+        }
         let mut milestones = BTreeMap::new();
         let mut best: Option<f64> = None;
-        let mut next = interval;
+        // Milestones are the multiples of `interval` from the first step on (never 0).
+        let start = first.unwrap_or(interval).max(interval);
+        let mut next = start.div_euclid(interval).saturating_mul(interval);
+        if next < start {
+            next = next.saturating_add(interval);
+        }
         let mut last_step = None;
         self.scan_model_losses(model_id, |step, loss| {
             // Every row seen so far is <= `next`, so `best` is exactly the best up to it.
-            while step > next {
+            while step > next && next < i64::MAX {
                 if let Some(b) = best {
                     milestones.insert(next, b);
                 }
@@ -803,17 +862,7 @@ impl Store {
         let journal_mode: String = self
             .retry(|| sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&self.inner.pool))
             .await?;
-        let mut tables = Vec::new();
-        for table in REQUIRED_TABLES.iter().chain(OPTIONAL_TABLES.iter()) {
-            if schema.has_table(table) {
-                let sql = format!("SELECT COUNT(*) AS n FROM \"{table}\"");
-                let rows = self.fetch_all(&sql, &[]).await?;
-                tables.push(TableRows {
-                    table: table.to_string(),
-                    rows: rows.first().and_then(|r| int(r, "n")).unwrap_or(0),
-                });
-            }
-        }
+        let tables = self.table_rows(&schema).await?;
         let mut missing: Vec<String> = OPTIONAL_TABLES
             .iter()
             .filter(|t| !schema.has_table(t))
@@ -850,6 +899,46 @@ impl Store {
             newest_step_time: newest_step_time.map(|(_, ts)| ts),
             missing,
         })
+    }
+
+    /// Row counts of the trainer's tables, counted at most every `COUNT_TTL`: a count walks
+    /// the whole table, so it is done in pages by rowid, never as one long statement.
+    async fn table_rows(&self, schema: &Schema) -> Result<Vec<TableRows>, AppError> {
+        if let Some((at, counts)) = self.inner.counts.lock().expect("counts lock").as_ref() {
+            if at.elapsed() < COUNT_TTL {
+                return Ok(counts.clone());
+            }
+        }
+        let mut tables = Vec::new();
+        for table in REQUIRED_TABLES.iter().chain(OPTIONAL_TABLES.iter()) {
+            if schema.has_table(table) {
+                tables.push(TableRows {
+                    table: table.to_string(),
+                    rows: self.count_rows(table).await?,
+                });
+            }
+        }
+        *self.inner.counts.lock().expect("counts lock") = Some((Instant::now(), tables.clone()));
+        Ok(tables)
+    }
+
+    async fn count_rows(&self, table: &str) -> Result<i64, AppError> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n, MAX(rowid) AS last FROM \
+             (SELECT rowid FROM \"{table}\" WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)"
+        );
+        let (mut total, mut after) = (0, i64::MIN);
+        loop {
+            let rows = self
+                .fetch_all(&sql, &[Bind::Int(after), Bind::Int(COUNT_PAGE)])
+                .await?;
+            let n = rows.first().and_then(|r| int(r, "n")).unwrap_or(0);
+            total += n;
+            match rows.first().and_then(|r| int(r, "last")) {
+                Some(last) if n == COUNT_PAGE => after = last,
+                _ => return Ok(total),
+            }
+        }
     }
 
     /// Everything the dashboard page shows, for `run_id`, or else the latest run of
@@ -973,7 +1062,11 @@ fn classify_open_error(path: &str, e: sqlx::Error) -> AppError {
 }
 
 fn classify_error(path: &str, e: sqlx::Error) -> AppError {
+    if matches!(e, sqlx::Error::PoolTimedOut) {
+        return AppError::Busy;
+    }
     match sqlite_code(&e).map(|c| c & 0xff) {
+        Some(14) => AppError::DbMissing { path: path.into() },
         Some(26) => AppError::NotHydra {
             path: path.into(),
             why: "it is not an SQLite database".into(),
