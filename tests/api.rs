@@ -278,12 +278,115 @@ fn extreme_steps_and_wrong_methods_are_answered_not_crashed_on() {
     let (status, body) = s.json("/api/milestones/500m?interval=1");
     assert_eq!(status, 400, "{body}");
     assert!(error_of(&body).contains("at most 100000"), "{body}");
-    assert_eq!(s.json("/api/milestones/500m?interval=1000000000000000000").0, 200);
+    assert_eq!(
+        s.json("/api/milestones/500m?interval=1000000000000000000")
+            .0,
+        200
+    );
 
     for method in ["POST", "PUT", "DELETE"] {
         let (status, body) = http(&s.addr, method, "/api/models");
         assert_eq!(status, 405, "{method}: {body}");
         let body: Value = serde_json::from_str(&body).unwrap();
         assert!(error_of(&body).contains("read-only"), "{body}");
+    }
+}
+
+#[test]
+fn max_points_keeps_every_extreme_divergence_and_the_latest_step() {
+    let dir = temp_dir("api-m4");
+    let db = make_db(
+        &dir,
+        &["--nan", "--steps", "20000", "--every", "1", "--runs", "1"],
+    );
+    let s = Server::start(&db);
+    let (_, runs) = s.json("/api/runs/500m");
+    let run = runs[0]["run_id"].as_str().unwrap().to_string();
+    // Every raw row, for the truth.
+    let mut raw: Vec<Value> = Vec::new();
+    let mut next = Some(0);
+    while let Some(start) = next {
+        let (_, page) = s.json(&format!(
+            "/api/metrics/{run}?start_step={start}&limit=10000"
+        ));
+        raw.extend(page["steps"].as_array().unwrap().iter().cloned());
+        next = page["next_start_step"].as_i64();
+    }
+    // With --every 1 the fixture's NULL row at 10,001 is replaced by the real step 10,001.
+    assert_eq!(raw.len(), 20_000);
+    let tallest = raw
+        .iter()
+        .filter_map(|r| r["loss_total"].as_f64())
+        .fold(f64::MIN, f64::max);
+
+    let (status, page) = s.json(&format!(
+        "/api/metrics/{run}?max_points=200&metrics=loss_total"
+    ));
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["downsampled"], true);
+    let rows = page["steps"].as_array().unwrap();
+    assert!(rows.len() <= 5 * 200 + 1, "bounded: {}", rows.len());
+    assert!(rows.len() > 200);
+    let keys: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.as_object().unwrap().keys().map(String::as_str))
+        .collect();
+    assert_eq!(
+        keys,
+        ["loss_total", "nonfinite", "step"].into_iter().collect(),
+        "only what was asked"
+    );
+    let kept_tallest = rows
+        .iter()
+        .filter_map(|r| r["loss_total"].as_f64())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(
+        kept_tallest, tallest,
+        "the tallest spike survives at full height"
+    );
+    assert_eq!(
+        rows.last().unwrap()["step"],
+        19_999,
+        "the latest step is always there"
+    );
+    // NaN at 6,666 and Inf at 6,667 share a bucket: its first divergence is kept…
+    let marks: Vec<(i64, &str)> = rows
+        .iter()
+        .filter_map(|r| Some((r["step"].as_i64()?, r["nonfinite"]["loss_total"].as_str()?)))
+        .collect();
+    assert_eq!(marks, vec![(6_666, "nan")]);
+    // …and zooming in shows both.
+    let (_, zoom) = s.json(&format!(
+        "/api/metrics/{run}?max_points=500&start_step=6600&end_step=6700&metrics=loss_total"
+    ));
+    let zoomed: Vec<&str> = zoom["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["nonfinite"]["loss_total"].as_str())
+        .collect();
+    assert_eq!(zoomed, vec!["nan", "inf"]);
+
+    // A zoomed range below the budget comes back raw, whole rows.
+    let (_, page) = s.json(&format!(
+        "/api/metrics/{run}?max_points=1000&start_step=5000&end_step=5499"
+    ));
+    assert_eq!(page["downsampled"], false);
+    assert_eq!(page["count"], 500);
+    assert_eq!(page["steps"][0]["step"], 5000);
+    assert!(
+        page["steps"][0]["lr"].is_f64(),
+        "every column without metrics="
+    );
+
+    for (query, name) in [
+        ("max_points=0", "max_points"),
+        ("max_points=10001", "max_points"),
+        ("max_points=10&metrics=loss_total,bogus", "metrics"),
+        ("max_points=10&start_step=500&end_step=100", "end_step"),
+    ] {
+        let (status, body) = s.json(&format!("/api/metrics/{run}?{query}"));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["parameter"], name, "{query}: {body}");
     }
 }

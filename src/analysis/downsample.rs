@@ -1,11 +1,12 @@
 //! M4 downsampling: for each of N equal step-buckets keep the first, last, lowest and highest
-//! point, and always the latest point. A chart N pixels wide drawn from these looks exactly
+//! point, the first NaN/Inf point if there is one (divergence must stay visible), and always
+//! the latest point. A chart N pixels wide drawn from these looks exactly
 //! like one drawn from every point — every spike and dip survives — while the data stays
 //! bounded by 4·N. Never strides or samples: that is how other dashboards hide spikes.
 
-/// Indices (ascending, unique) of the points to keep from `steps`/`values`, which are sorted
-/// by step. Non-finite values are never chosen as extremes (they are marked separately) but
-/// still count as first/last of their bucket so gaps stay visible.
+/// Indices (ascending, unique, at most 5 per bucket + 1) of the points to keep from
+/// `steps`/`values`, which are sorted by step. Non-finite values are never chosen as extremes,
+/// but the first of each bucket is kept so the divergence can be marked.
 pub fn m4_indices(steps: &[i64], values: &[f64], buckets: usize) -> Vec<usize> {
     let n = steps.len().min(values.len());
     if n == 0 {
@@ -19,7 +20,7 @@ pub fn m4_indices(steps: &[i64], values: &[f64], buckets: usize) -> Vec<usize> {
     let width = ((hi - lo) / buckets as f64).max(f64::MIN_POSITIVE);
     let bucket_of = |s: i64| (((s as f64 - lo) / width) as usize).min(buckets - 1);
 
-    let mut keep = Vec::with_capacity(4 * buckets + 1);
+    let mut keep = Vec::with_capacity(5 * buckets + 1);
     let mut start = 0;
     while start < n {
         let b = bucket_of(steps[start]);
@@ -27,10 +28,11 @@ pub fn m4_indices(steps: &[i64], values: &[f64], buckets: usize) -> Vec<usize> {
         while end < n && bucket_of(steps[end]) == b {
             end += 1;
         }
-        let (mut min_i, mut max_i) = (None::<usize>, None::<usize>);
+        let (mut min_i, mut max_i, mut bad_i) = (None::<usize>, None::<usize>, None::<usize>);
         for i in start..end {
             let v = values[i];
             if !v.is_finite() {
+                bad_i.get_or_insert(i);
                 continue;
             }
             if min_i.is_none_or(|m| v < values[m]) {
@@ -40,9 +42,9 @@ pub fn m4_indices(steps: &[i64], values: &[f64], buckets: usize) -> Vec<usize> {
                 max_i = Some(i);
             }
         }
-        let mut four = [Some(start), min_i, max_i, Some(end - 1)];
-        four.sort_unstable();
-        for i in four.into_iter().flatten() {
+        let mut chosen = [Some(start), min_i, max_i, bad_i, Some(end - 1)];
+        chosen.sort_unstable();
+        for i in chosen.into_iter().flatten() {
             if keep.last() != Some(&i) {
                 keep.push(i);
             }
@@ -92,7 +94,7 @@ mod tests {
         let (steps, values) = series(100_000);
         for buckets in [1, 7, 640, 2000] {
             let kept = m4_indices(&steps, &values, buckets);
-            assert!(kept.len() <= 4 * buckets + 1, "{buckets}: {}", kept.len());
+            assert!(kept.len() <= 5 * buckets + 1, "{buckets}: {}", kept.len());
             assert!(kept.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
             assert_eq!(kept[0], 0);
             assert_eq!(
@@ -112,9 +114,10 @@ mod tests {
         }
         values[777_777] = -40.0;
         values[4] = f64::NAN;
+        values[600_001] = f64::INFINITY;
         for buckets in [10, 1000, 2000] {
             let kept = m4_indices(&steps, &values, buckets);
-            for &i in spikes.iter().chain(&[777_777]) {
+            for &i in spikes.iter().chain(&[777_777, 4, 600_001]) {
                 assert!(kept.contains(&i), "index {i} lost at {buckets} buckets");
             }
             let points = m4_points(&steps, &values, buckets);

@@ -299,6 +299,36 @@ pub struct StepPage {
     pub next_start_step: Option<i64>,
 }
 
+/// `GET /api/metrics/{run_id}?max_points=N`: a range of a run cut to a point budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DownsampledSteps {
+    pub run_id: String,
+    pub model_id: String,
+    pub max_points: usize,
+    /// False when the range held no more than `max_points` rows and all are here.
+    pub downsampled: bool,
+    pub count: usize,
+    pub max_step: Option<i64>,
+    pub steps: Vec<Step>,
+}
+
+/// The metric columns a client may ask for by name (`metrics=`).
+pub const METRICS: [&str; 13] = [
+    "loss_total",
+    "loss_ce",
+    "loss_aux",
+    "loss_ponder",
+    "loss_advantage",
+    "lr",
+    "grad_norm",
+    "grad_norm_pre_clip",
+    "ema_short",
+    "ema_medium",
+    "ema_long",
+    "tokens_per_sec",
+    "vram_gb",
+];
+
 /// `GET /api/routing/{mod,mor,moe}/{run_id}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoutingPage<T> {

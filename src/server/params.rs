@@ -30,6 +30,35 @@ impl Query {
         }
     }
 
+    /// Whether the parameter was given at all (even empty).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// A comma-separated list of metric names (`metrics=loss_total,lr`); every metric when
+    /// not given. Unknown names are a 400 that lists the known ones.
+    pub fn metrics(&self, name: &'static str) -> Result<Vec<&'static str>, AppError> {
+        let known = crate::model::METRICS;
+        let Some(list) = self.0.get(name).filter(|v| !v.trim().is_empty()) else {
+            return Ok(known.to_vec());
+        };
+        let mut chosen = Vec::new();
+        for wanted in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match known.iter().find(|k| **k == wanted) {
+                Some(k) if !chosen.contains(k) => chosen.push(*k),
+                Some(_) => {}
+                None => {
+                    let shown: String = wanted.chars().take(40).collect();
+                    return Err(AppError::bad_param(
+                        name,
+                        format!("unknown metric {shown:?}; known: {}", known.join(", ")),
+                    ));
+                }
+            }
+        }
+        Ok(chosen)
+    }
+
     /// An integer in `min..=max`, `default` when not given.
     pub fn int_in(
         &self,
@@ -80,6 +109,26 @@ mod tests {
                 .int("start_step")
                 .unwrap(),
             Some(-5)
+        );
+    }
+
+    #[test]
+    fn metrics_are_checked_by_name() {
+        let all = Query::parse(None).metrics("metrics").unwrap();
+        assert_eq!(all.len(), crate::model::METRICS.len());
+        let two = Query::parse(Some("metrics=loss_total,%20lr,loss_total"))
+            .metrics("metrics")
+            .unwrap();
+        assert_eq!(two, vec!["loss_total", "lr"]);
+        let (name, why) = reason(
+            Query::parse(Some("metrics=loss_total,steps;DROP"))
+                .metrics("metrics")
+                .unwrap_err(),
+        );
+        assert_eq!(name, "metrics");
+        assert!(
+            why.contains("unknown metric") && why.contains("loss_total"),
+            "{why}"
         );
     }
 

@@ -65,12 +65,58 @@ async fn metrics_get(
     State(s): State<AppState>,
     run_id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<crate::model::StepPage> {
+) -> Result<Response, AppError> {
     let run_id = segment(run_id)?;
     let q = Query::parse(raw.as_deref());
     let start_step = q.int("start_step")?;
-    let limit = q.int_in("limit", 1000, 1, MAX_PAGE)?;
-    Ok(Json(s.store.steps(&run_id, start_step, limit).await?))
+    let Some(max_points) = q.int("max_points")? else {
+        let limit = q.int_in("limit", 1000, 1, MAX_PAGE)?;
+        return Ok(Json(s.store.steps(&run_id, start_step, limit).await?).into_response());
+    };
+    if !(1..=MAX_PAGE).contains(&max_points) {
+        return Err(AppError::bad_param(
+            "max_points",
+            format!("must be between 1 and {MAX_PAGE}, got {max_points}"),
+        ));
+    }
+    let end_step = q.int("end_step")?;
+    if let (Some(a), Some(b)) = (start_step, end_step) {
+        if a > b {
+            return Err(AppError::bad_param(
+                "end_step",
+                format!("must not be below start_step ({b} < {a})"),
+            ));
+        }
+    }
+    let metrics = q.metrics("metrics")?;
+    let page = s
+        .store
+        .steps_downsampled(&run_id, start_step, end_step, max_points as usize, &metrics)
+        .await?;
+    if q.has("metrics") {
+        // Only `step` and the asked-for columns: a chart's request stays small.
+        let rows: Vec<serde_json::Value> = page
+            .steps
+            .iter()
+            .map(|row| {
+                let full = serde_json::to_value(row).unwrap_or_default();
+                let mut slim = serde_json::Map::new();
+                slim.insert("step".into(), full["step"].clone());
+                for m in &metrics {
+                    slim.insert((*m).into(), full[*m].clone());
+                    if let Some(mark) = full["nonfinite"].get(*m) {
+                        slim.entry("nonfinite")
+                            .or_insert_with(|| serde_json::json!({}))[*m] = mark.clone();
+                    }
+                }
+                serde_json::Value::Object(slim)
+            })
+            .collect();
+        let mut body = serde_json::to_value(&page).unwrap_or_default();
+        body["steps"] = serde_json::Value::Array(rows);
+        return Ok(Json(body).into_response());
+    }
+    Ok(Json(page).into_response())
 }
 
 async fn routing_get(

@@ -542,6 +542,98 @@ impl Store {
         Ok(rows.first().and_then(|r| int(r, "step")))
     }
 
+    /// Calls `visit` for every row of the run with `from <= step <= to`, in step order, one
+    /// bounded statement per `SCAN_PAGE` rows.
+    async fn scan_steps(
+        &self,
+        span: &RunSpan,
+        from: i64,
+        to: i64,
+        mut visit: impl FnMut(&Step),
+    ) -> Result<(), AppError> {
+        let bounded = RunSpan {
+            run: span.run.clone(),
+            low: span.low,
+            high: span.high.min(to),
+        };
+        let mut from = from.max(span.low);
+        loop {
+            let page = self.step_rows(&bounded, from, SCAN_PAGE, false).await?;
+            for s in &page {
+                visit(s);
+            }
+            match page.last().and_then(|l| l.step.checked_add(1)) {
+                Some(next) if page.len() as i64 == SCAN_PAGE => from = next,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// `/api/metrics/{run_id}?max_points=N`: the rows holding each bucket's first, last,
+    /// lowest and highest value of every requested metric, and the latest row; raw rows
+    /// when the range holds no more than `max_points`.
+    pub async fn steps_downsampled(
+        &self,
+        run_id: &str,
+        start_step: Option<i64>,
+        end_step: Option<i64>,
+        max_points: usize,
+        metrics: &[&'static str],
+    ) -> Result<DownsampledSteps, AppError> {
+        let span = self.run_span(run_id).await?;
+        let (from, to) = (start_step.unwrap_or(i64::MIN), end_step.unwrap_or(i64::MAX));
+        // Pass 1: the requested columns only, to choose the rows.
+        let mut steps = Vec::new();
+        let mut columns: Vec<Vec<f64>> = vec![Vec::new(); metrics.len()];
+        self.scan_steps(&span, from, to, |s| {
+            steps.push(s.step);
+            let values = s.metrics();
+            for (column, name) in columns.iter_mut().zip(metrics) {
+                let v = values.iter().find(|(n, _)| n == name).and_then(|(_, v)| *v);
+                column.push(v.unwrap_or(f64::NAN));
+            }
+        })
+        .await?;
+        let downsampled = steps.len() > max_points;
+        let mut keep: Vec<usize> = if downsampled {
+            columns
+                .iter()
+                .flat_map(|c| crate::analysis::downsample::m4_indices(&steps, c, max_points))
+                .collect()
+        } else {
+            (0..steps.len()).collect()
+        };
+        keep.sort_unstable();
+        keep.dedup();
+        let wanted: Vec<i64> = keep.iter().map(|&i| steps[i]).collect();
+        drop(steps);
+        // Pass 2: the chosen rows, whole.
+        let mut rows = Vec::with_capacity(wanted.len());
+        if let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) {
+            let mut i = 0;
+            self.scan_steps(&span, first, last, |s| {
+                while i < wanted.len() && wanted[i] < s.step {
+                    i += 1;
+                }
+                if i < wanted.len() && wanted[i] == s.step {
+                    let mut row = s.clone();
+                    row.mark_nonfinite();
+                    rows.push(row);
+                }
+            })
+            .await?;
+        }
+        Ok(DownsampledSteps {
+            run_id: span.run.run_id.clone(),
+            model_id: span.run.model_id.clone(),
+            max_points,
+            downsampled,
+            count: rows.len(),
+            max_step: self.run_max_step(&span).await?,
+            steps: rows,
+        })
+    }
+
     /// One pass over the run's steps, page by page, into the stats-card summary.
     pub async fn run_summary(&self, run: &Run) -> Result<RunSummary, AppError> {
         Ok(self.run_scan(run).await?.0)
@@ -553,20 +645,11 @@ impl Store {
         let span = self.run_span(&run.run_id).await?;
         let mut builder = SummaryBuilder::new(&span.run.config());
         let mut columns = RunColumns::default();
-        let mut from = span.low;
-        loop {
-            let page = self.step_rows(&span, from, SCAN_PAGE, false).await?;
-            for s in &page {
-                builder.push(s);
-                columns.push(s);
-            }
-            match page.last() {
-                Some(last) if page.len() as i64 == SCAN_PAGE && last.step < i64::MAX => {
-                    from = last.step + 1
-                }
-                _ => break,
-            }
-        }
+        self.scan_steps(&span, i64::MIN, i64::MAX, |s| {
+            builder.push(s);
+            columns.push(s);
+        })
+        .await?;
         Ok((builder.finish(&span.run), columns))
     }
 
