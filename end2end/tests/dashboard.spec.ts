@@ -133,3 +133,60 @@ test('a collapsed MoR layer is named with the step it began, on the page and the
   await page.locator('[data-panel="mor"]').screenshot({ path: 'artifacts/mor-collapse.png' });
   await page.locator('[data-panel="mod"]').screenshot({ path: 'artifacts/mod-heatmap.png' });
 });
+
+/// A point on the loss canvas at `fraction` across its plot area (which starts 62 px in and
+/// ends 18 px before the right edge of the 1200 px drawing).
+async function plotPoint(page: Page, fraction: number) {
+  const box = (await page.locator('.chart[data-chart="loss"] canvas').boundingBox())!;
+  const scale = box.width / 1200;
+  return { x: box.x + (62 + fraction * (1182 - 62)) * scale, y: box.y + box.height * 0.5 };
+}
+
+test('hovering a chart shows the exact values at that step', async ({ page }) => {
+  await page.goto('/');
+  await hydrated(page);
+  const middle = await plotPoint(page, 0.5);
+  await page.mouse.move(middle.x, middle.y);
+  const tooltip = page.locator('.chart[data-chart="loss"] .tooltip');
+  await expect(tooltip).toBeVisible();
+  // The newest run covers steps 10,000–19,990: the middle is about 14,995.
+  const step = Number((await tooltip.locator('.tooltip-step').textContent())!.replace(/[^0-9]/g, ''));
+  expect(Math.abs(step - 14995)).toBeLessThan(40);
+  await expect(tooltip).toContainText('EMA short');
+  await page.locator('[data-panel="loss"]').screenshot({ path: 'artifacts/hover.png' });
+});
+
+test('dragging zooms every chart to that range; double-click and r reset; l toggles log', async ({ page }) => {
+  await page.goto('/');
+  await hydrated(page);
+  const lrBefore = await page.locator('.chart[data-chart="lr"] canvas').evaluate((c: HTMLCanvasElement) => c.toDataURL());
+  const a = await plotPoint(page, 0.25);
+  const b = await plotPoint(page, 0.5);
+  await page.mouse.move(a.x, a.y);
+  await page.mouse.down();
+  await page.mouse.move(b.x, b.y, { steps: 5 });
+  await page.mouse.up();
+  const range = page.locator('.zoom-range');
+  await expect(range).toBeVisible();
+  const [lo, hi] = (await range.textContent())!.replace(/,/g, '').match(/\d+/g)!.map(Number);
+  expect(Math.abs(lo - 12497)).toBeLessThan(40);
+  expect(Math.abs(hi - 14995)).toBeLessThan(40);
+  // The learning-rate chart followed the zoom: it was redrawn.
+  const lrAfter = await page.locator('.chart[data-chart="lr"] canvas').evaluate((c: HTMLCanvasElement) => c.toDataURL());
+  expect(lrAfter).not.toEqual(lrBefore);
+  await page.screenshot({ path: 'artifacts/zoomed.png', fullPage: true });
+
+  await page.locator('.chart[data-chart="loss"] canvas').dblclick();
+  await expect(range).toHaveCount(0);
+  await page.mouse.move(a.x, a.y);
+  await page.mouse.down();
+  await page.mouse.move(b.x, b.y, { steps: 5 });
+  await page.mouse.up();
+  await expect(range).toBeVisible();
+  await page.keyboard.press('r');
+  await expect(range).toHaveCount(0);
+
+  await expect(page.locator('#log-scale')).not.toBeChecked();
+  await page.keyboard.press('l');
+  await expect(page.locator('#log-scale')).toBeChecked();
+});

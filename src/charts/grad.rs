@@ -2,7 +2,7 @@
 //! the clip threshold from the run's config as a dashed line.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, x_range, y_range, DrawResult};
+use super::{draw_empty, step_label, y_range, DrawResult, View};
 use crate::model::RunCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -11,25 +11,25 @@ pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     data: &RunCharts,
     theme: &Theme,
+    view: &View,
 ) -> DrawResult<DB> {
     root.fill(&theme.background)?;
     if data.grad_post_clip.is_empty() && data.grad_pre_clip.is_empty() {
         return draw_empty(root, theme, "no gradient norm logged");
     }
-    let clip = data.grad_clip.map(|c| (data.first_step, c));
-    let (_, hi) = y_range(
-        data.grad_pre_clip
-            .iter()
-            .chain(&data.grad_post_clip)
-            .chain(clip.as_ref()),
+    let shown = view.x_range(data.first_step, data.last_step);
+    let clip = data
+        .grad_clip
+        .map(|c| vec![(shown.start, c)])
+        .unwrap_or_default();
+    let (lo, hi) = y_range(
+        view.points(&data.grad_pre_clip)
+            .chain(view.points(&data.grad_post_clip))
+            .chain(view.points(&clip)),
     );
-    let (x0, x1) = (data.first_step, data.last_step.max(data.first_step + 1));
-    let mut chart = ChartBuilder::on(root)
-        .margin(10)
-        .margin_right(18)
-        .x_label_area_size(26)
-        .y_label_area_size(52)
-        .build_cartesian_2d(x_range(data.first_step, data.last_step), 0.0..hi)?;
+    let lo = if view.log_y { lo } else { 0.0 };
+    let (x0, x1) = (shown.start, shown.end);
+    let mut chart = super::frame(root).build_cartesian_2d(shown.clone(), lo..hi)?;
     chart
         .configure_mesh()
         .bold_line_style(theme.grid)
@@ -39,13 +39,13 @@ pub fn draw<DB: DrawingBackend>(
         .x_labels(6)
         .y_labels(5)
         .x_label_formatter(&step_label)
-        .y_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| format!("{:.1}", view.value(*v)))
         .draw()?;
     let grad = theme.grad;
     if !data.grad_pre_clip.is_empty() {
         chart
             .draw_series(
-                AreaSeries::new(data.grad_pre_clip.iter().copied(), 0.0, grad.mix(0.22))
+                AreaSeries::new(view.points(&data.grad_pre_clip), lo, grad.mix(0.22))
                     .border_style(grad.mix(0.45).stroke_width(1)),
             )?
             .label("pre-clip")
@@ -55,12 +55,14 @@ pub fn draw<DB: DrawingBackend>(
     }
     chart
         .draw_series(LineSeries::new(
-            data.grad_post_clip.iter().copied(),
+            view.points(&data.grad_post_clip),
             grad.stroke_width(2),
         ))?
         .label("post-clip")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], grad.stroke_width(2)));
     if let Some(c) = data.grad_clip {
+        let label = format!("clip {c}");
+        let c = if view.log_y { c.log10() } else { c };
         let color = theme.threshold;
         let dash = ((x1 - x0) / 60).max(1);
         chart
@@ -68,7 +70,7 @@ pub fn draw<DB: DrawingBackend>(
                 let a = x0 + dash * 2 * i;
                 PathElement::new(vec![(a, c), ((a + dash).min(x1), c)], color.stroke_width(1))
             }))?
-            .label(format!("clip {c}"))
+            .label(label)
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(1))
             });

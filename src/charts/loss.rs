@@ -2,7 +2,7 @@
 //! line with "NaN"/"Inf" wherever training diverged.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, x_range, y_range, DrawResult};
+use super::{draw_empty, step_label, y_range, DrawResult, View};
 use crate::model::{NonFinite, RunCharts};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -13,23 +13,19 @@ pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     data: &RunCharts,
     theme: &Theme,
+    view: &View,
 ) -> DrawResult<DB> {
     root.fill(&theme.background)?;
     if data.loss.is_empty() && data.diverged.is_empty() {
         return draw_empty(root, theme, "no loss logged yet");
     }
     let (y0, y1) = y_range(
-        data.loss
-            .iter()
-            .chain(data.ema.iter().flatten())
-            .chain(&data.spikes),
+        view.points(&data.loss)
+            .chain(data.ema.iter().flat_map(|e| view.points(e)))
+            .chain(view.points(&data.spikes)),
     );
-    let mut chart = ChartBuilder::on(root)
-        .margin(10)
-        .margin_right(18)
-        .x_label_area_size(26)
-        .y_label_area_size(52)
-        .build_cartesian_2d(x_range(data.first_step, data.last_step), y0..y1)?;
+    let mut chart = super::frame(root)
+        .build_cartesian_2d(view.x_range(data.first_step, data.last_step), y0..y1)?;
     chart
         .configure_mesh()
         .bold_line_style(theme.grid)
@@ -39,13 +35,13 @@ pub fn draw<DB: DrawingBackend>(
         .x_labels(10)
         .y_labels(6)
         .x_label_formatter(&step_label)
-        .y_label_formatter(&|v| format!("{v:.2}"))
+        .y_label_formatter(&|v| format!("{:.2}", view.value(*v)))
         .draw()?;
 
     let raw = theme.loss;
     chart
         .draw_series(LineSeries::new(
-            data.loss.iter().copied(),
+            view.points(&data.loss),
             raw.mix(0.55).stroke_width(1),
         ))?
         .label("loss")
@@ -58,35 +54,40 @@ pub fn draw<DB: DrawingBackend>(
             EMA_NAMES[i].to_string()
         };
         chart
-            .draw_series(LineSeries::new(
-                series.iter().copied(),
-                color.stroke_width(2),
-            ))?
+            .draw_series(LineSeries::new(view.points(series), color.stroke_width(2)))?
             .label(name)
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
     }
-    if !data.spikes.is_empty() {
+    let spikes: Vec<(i64, f64)> = view.points(&data.spikes).collect();
+    if !spikes.is_empty() {
         let ring = theme.spike;
         chart
             .draw_series(
-                data.spikes
+                spikes
                     .iter()
                     .map(|&(s, v)| Circle::new((s, v), 5, ring.stroke_width(2))),
             )?
-            .label(format!("spike ({})", data.spikes.len()))
+            .label(format!("spike ({})", spikes.len()))
             .legend(move |(x, y)| Circle::new((x + 8, y), 4, ring.stroke_width(2)));
     }
-    for &(step, _) in &data.diverged {
+    let diverged: Vec<_> = data
+        .diverged
+        .iter()
+        .copied()
+        .filter(|(s, _)| view.contains(*s))
+        .collect();
+    for &(step, _) in &diverged {
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(step, y0), (step, y1)],
             theme.diverged.stroke_width(1),
         )))?;
     }
     // Divergences close together share one label, so "NaN" and "Inf" never overprint.
-    let near = ((data.last_step - data.first_step) / 40).max(1);
-    for (step, label) in divergence_labels(&data.diverged, near) {
+    let shown = view.x_range(data.first_step, data.last_step);
+    let near = ((shown.end - shown.start) / 40).max(1);
+    for (step, label) in divergence_labels(&diverged, near) {
         chart.draw_series(std::iter::once(Text::new(
             label,
             (step, y1 - (y1 - y0) * 0.02),

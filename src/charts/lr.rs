@@ -2,7 +2,7 @@
 //! glance.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, x_range, y_range, DrawResult};
+use super::{draw_empty, step_label, y_range, DrawResult, View};
 use crate::model::RunCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -11,18 +11,17 @@ pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     data: &RunCharts,
     theme: &Theme,
+    view: &View,
 ) -> DrawResult<DB> {
     root.fill(&theme.background)?;
     if data.lr.is_empty() {
         return draw_empty(root, theme, "no learning rate logged");
     }
-    let (_, hi) = y_range(&data.lr);
-    let mut chart = ChartBuilder::on(root)
-        .margin(10)
-        .margin_right(18)
-        .x_label_area_size(26)
-        .y_label_area_size(52)
-        .build_cartesian_2d(x_range(data.first_step, data.last_step), 0.0..hi)?;
+    let (lo, hi) = y_range(view.points(&data.lr));
+    // Linear: from zero, so warmup reads as a ramp. Log: the decades the schedule spans.
+    let lo = if view.log_y { lo } else { 0.0 };
+    let mut chart = super::frame(root)
+        .build_cartesian_2d(view.x_range(data.first_step, data.last_step), lo..hi)?;
     chart
         .configure_mesh()
         .bold_line_style(theme.grid)
@@ -32,26 +31,23 @@ pub fn draw<DB: DrawingBackend>(
         .x_labels(6)
         .y_labels(5)
         .x_label_formatter(&step_label)
-        .y_label_formatter(&|v| {
-            if *v == 0.0 {
-                "0".into()
-            } else {
-                format!("{v:.1e}")
-            }
+        .y_label_formatter(&|v| match view.value(*v) {
+            0.0 => "0".into(),
+            v => format!("{v:.1e}"),
         })
         .draw()?;
     chart.draw_series(LineSeries::new(
-        data.lr.iter().copied(),
+        view.points(&data.lr),
         theme.lr.stroke_width(2),
     ))?;
     if let Some(w) = data
         .warmup_steps
-        .filter(|w| (data.first_step..=data.last_step).contains(w))
+        .filter(|w| (data.first_step..=data.last_step).contains(w) && view.contains(*w))
     {
-        chart.draw_series(dashed_vertical(w, 0.0, hi, theme.muted))?;
+        chart.draw_series(dashed_vertical(w, lo, hi, theme.muted))?;
         chart.draw_series(std::iter::once(Text::new(
             " warmup end",
-            (w, hi * 0.9),
+            (w, lo + (hi - lo) * 0.9),
             theme.font(13).color(&theme.muted),
         )))?;
     }

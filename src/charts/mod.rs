@@ -14,6 +14,84 @@ pub mod theme;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+/// Margins every chart shares, so the page can map a mouse position back to a step.
+pub const MARGIN: u32 = 10;
+pub const MARGIN_RIGHT: u32 = 18;
+pub const X_LABEL_AREA: u32 = 26;
+pub const Y_LABEL_AREA: u32 = 52;
+
+/// The chart frame: every chart is built on this, with the shared margins.
+pub fn frame<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(MARGIN)
+        .margin_right(MARGIN_RIGHT)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA);
+    builder
+}
+
+/// Left and right pixel of the plotting area in a chart `width` pixels wide.
+pub fn plot_x_pixels(width: u32) -> (f64, f64) {
+    (
+        (MARGIN + Y_LABEL_AREA) as f64,
+        width.saturating_sub(MARGIN_RIGHT) as f64,
+    )
+}
+
+/// The step under pixel `x` of a chart `width` pixels wide showing `range`.
+pub fn step_at_pixel(x: f64, width: u32, range: (i64, i64)) -> i64 {
+    let (left, right) = plot_x_pixels(width);
+    let t = ((x - left) / (right - left).max(1.0)).clamp(0.0, 1.0);
+    range.0 + (t * (range.1 - range.0) as f64).round() as i64
+}
+
+/// What the person chose to look at: a step range (zoom) and a log-scale y axis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct View {
+    pub range: Option<(i64, i64)>,
+    pub log_y: bool,
+}
+
+impl View {
+    /// The x range to draw: the zoom if there is one, else the run's.
+    pub fn x_range(&self, first: i64, last: i64) -> std::ops::Range<i64> {
+        match self.range {
+            Some((a, b)) if b > a => a..b,
+            _ => x_range(first, last),
+        }
+    }
+
+    pub fn contains(&self, step: i64) -> bool {
+        self.range.is_none_or(|(a, b)| (a..=b).contains(&step))
+    }
+
+    /// The points inside the zoom, as drawn: log10 of the value on a log scale (where
+    /// non-positive values have no place and are left out).
+    pub fn points<'a>(&self, points: &'a [(i64, f64)]) -> impl Iterator<Item = (i64, f64)> + 'a {
+        let view = *self;
+        points
+            .iter()
+            .copied()
+            .filter(move |(s, _)| view.contains(*s))
+            .filter_map(move |(s, v)| match view.log_y {
+                true => (v > 0.0).then(|| (s, v.log10())),
+                false => Some((s, v)),
+            })
+    }
+
+    /// A drawn y value back to the metric's own value.
+    pub fn value(&self, y: f64) -> f64 {
+        if self.log_y {
+            10f64.powf(y)
+        } else {
+            y
+        }
+    }
+}
+
 /// What a draw function returns: plotters' error for the backend it drew on.
 pub type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
@@ -41,9 +119,9 @@ pub fn to_svg(
 }
 
 /// The y range that shows every point of `series` with a little air above and below.
-pub(crate) fn y_range<'a>(series: impl IntoIterator<Item = &'a (i64, f64)>) -> (f64, f64) {
+pub(crate) fn y_range(series: impl IntoIterator<Item = (i64, f64)>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for &(_, v) in series {
+    for (_, v) in series {
         lo = lo.min(v);
         hi = hi.max(v);
     }
@@ -63,15 +141,18 @@ pub(crate) fn x_range(first: i64, last: i64) -> std::ops::Range<i64> {
     }
 }
 
-/// Step labels the way people say them: 950, 12.5k, 1.2M.
+/// Step labels the way people say them: 950, 12.5k, 1.25M — as many decimals as the tick
+/// needs (at most two), so a zoomed axis never repeats a label.
 pub(crate) fn step_label(step: &i64) -> String {
     let s = *step as f64;
-    match s.abs() {
-        a if a >= 1e6 => format!("{:.1}M", s / 1e6),
-        a if a >= 1e4 => format!("{:.0}k", s / 1e3),
-        a if a >= 1e3 => format!("{:.1}k", s / 1e3),
-        _ => format!("{step}"),
-    }
+    let (value, unit) = match s.abs() {
+        a if a >= 1e6 => (s / 1e6, "M"),
+        a if a >= 1e3 => (s / 1e3, "k"),
+        _ => return format!("{step}"),
+    };
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}{unit}")
 }
 
 /// Writes "no data" in the middle of an empty chart, so blank never looks like broken.
@@ -93,6 +174,7 @@ mod tests {
     use super::*;
     use crate::analysis::charts::{prepare, RunColumns};
     use crate::model::{RunCharts, RunConfig};
+    use plotters::prelude::IntoDrawingArea;
 
     /// A 3,000-step run with a spike at 2,000, a NaN at 1,200 and an Inf at 1,210, pre-clip
     /// norms over the clip threshold now and then, and no recorded EMAs.
@@ -153,7 +235,7 @@ mod tests {
     #[test]
     fn the_loss_chart_draws_every_series_marker_and_legend() {
         let r = run();
-        let svg = svg_of(|root| loss::draw(root, &r, &theme::DARK));
+        let svg = svg_of(|root| loss::draw(root, &r, &theme::DARK, &View::default()));
         assert!(svg.starts_with("<svg"), "{svg:.200}");
         for color in ["#ef4444", "#f97316", "#eab308", "#22c55e"] {
             assert!(
@@ -189,7 +271,7 @@ mod tests {
     #[test]
     fn the_grad_chart_draws_pre_clip_area_post_clip_line_and_threshold() {
         let r = run();
-        let svg = svg_of(|root| grad::draw(root, &r, &theme::DARK));
+        let svg = svg_of(|root| grad::draw(root, &r, &theme::DARK, &View::default()));
         assert!(
             svg.contains(">pre-clip<") && svg.contains(">post-clip<") && svg.contains(">clip 5<")
         );
@@ -201,7 +283,7 @@ mod tests {
     #[test]
     fn the_lr_chart_marks_the_end_of_warmup() {
         let r = run();
-        let svg = svg_of(|root| lr::draw(root, &r, &theme::DARK));
+        let svg = svg_of(|root| lr::draw(root, &r, &theme::DARK, &View::default()));
         assert!(svg.contains("stroke=\"#3b82f6\""));
         assert!(svg.contains("> warmup end<"));
     }
@@ -265,7 +347,7 @@ mod tests {
     fn the_mod_heatmap_colours_every_layer_by_distance_from_capacity() {
         let r = routing();
         assert_eq!(r.layers.len(), 24);
-        let svg = svg_of(|root| mod_heatmap::draw(root, &r, &theme::DARK));
+        let svg = svg_of(|root| mod_heatmap::draw(root, &r, &theme::DARK, &View::default()));
         // green on target, yellow drifting (0.58), red off (0.9), grey warmup
         for color in ["#22c55e", "#eab308", "#ef4444", "#484f58"] {
             assert!(
@@ -285,7 +367,7 @@ mod tests {
         let r = routing();
         assert_eq!(r.collapses.len(), 1);
         assert_eq!((r.collapses[0].layer, r.collapses[0].since_step), (0, 1000));
-        let svg = svg_of(|root| mor_depth::draw(root, &r, &theme::DARK));
+        let svg = svg_of(|root| mor_depth::draw(root, &r, &theme::DARK, &View::default()));
         assert!(svg.contains("> l0 collapsed<"), "the marker on the chart");
         assert!(svg.contains(">l0 collapsed<"), "the legend entry");
         assert!(
@@ -297,12 +379,15 @@ mod tests {
     #[test]
     fn the_moe_chart_draws_each_expert() {
         let r = routing();
-        let svg = svg_of(|root| moe::draw(root, &r, &theme::DARK));
+        let svg = svg_of(|root| moe::draw(root, &r, &theme::DARK, &View::default()));
         for i in 0..4 {
             assert!(svg.contains(&format!(">expert {i}<")));
         }
         let none = crate::model::RoutingCharts::default();
-        assert!(svg_of(|root| moe::draw(root, &none, &theme::DARK)).contains("no moe routing"));
+        assert!(
+            svg_of(|root| moe::draw(root, &none, &theme::DARK, &View::default()))
+                .contains("no moe routing")
+        );
     }
 
     #[test]
@@ -329,20 +414,93 @@ mod tests {
     }
 
     #[test]
+    fn step_labels_never_repeat_on_a_zoomed_axis() {
+        assert_eq!(step_label(&950), "950");
+        assert_eq!(step_label(&12_000), "12k");
+        assert_eq!(step_label(&12_500), "12.5k");
+        assert_eq!(step_label(&14_250), "14.25k");
+        assert_eq!(step_label(&1_250_000), "1.25M");
+        assert_eq!(step_label(&-2_000), "-2k");
+    }
+
+    #[test]
+    fn the_plot_area_is_where_the_page_maps_the_mouse() {
+        // The page turns a mouse x into a step with `plot_x_pixels`; it must match where
+        // plotters really puts the plotting area.
+        for width in [600_u32, 1200] {
+            let mut svg = String::new();
+            let root = plotters::backend::SVGBackend::with_string(&mut svg, (width, 260))
+                .into_drawing_area();
+            let chart = frame(&root)
+                .build_cartesian_2d(0_i64..100, 0.0..1.0)
+                .unwrap();
+            let (xs, _) = chart.plotting_area().get_pixel_range();
+            let (left, right) = plot_x_pixels(width);
+            assert_eq!(
+                (xs.start as f64, xs.end as f64),
+                (left, right),
+                "width {width}"
+            );
+            assert_eq!(step_at_pixel(left, width, (1000, 2000)), 1000);
+            assert_eq!(step_at_pixel(right, width, (1000, 2000)), 2000);
+            assert_eq!(
+                step_at_pixel((left + right) / 2.0, width, (1000, 2000)),
+                1500
+            );
+            assert_eq!(step_at_pixel(-50.0, width, (1000, 2000)), 1000, "clamped");
+        }
+    }
+
+    #[test]
+    fn a_zoomed_log_view_draws_only_its_range_in_decades() {
+        let r = run();
+        let view = View {
+            range: Some((1000, 1500)),
+            log_y: true,
+        };
+        let drawn: Vec<(i64, f64)> = view.points(&r.loss).collect();
+        assert!(!drawn.is_empty());
+        assert!(drawn.iter().all(|(s, _)| (1000..=1500).contains(s)));
+        let raw = r.loss.iter().find(|p| p.0 == drawn[0].0).unwrap().1;
+        assert!(
+            (view.value(drawn[0].1) - raw).abs() < 1e-12,
+            "log10 and back"
+        );
+        assert!(View {
+            log_y: true,
+            ..View::default()
+        }
+        .points(&[(0, 0.0), (1, -1.0)])
+        .next()
+        .is_none());
+        let zoomed = svg_of(|root| loss::draw(root, &r, &theme::DARK, &view));
+        let whole = svg_of(|root| loss::draw(root, &r, &theme::DARK, &View::default()));
+        assert!(
+            !zoomed.contains(">spike (1)<"),
+            "the spike at 2,000 is outside 1,000–1,500"
+        );
+        assert!(whole.contains(">spike (1)<"));
+        assert!(
+            zoomed.contains(">1.5k<"),
+            "x axis labelled in the zoomed range"
+        );
+    }
+
+    #[test]
     fn an_empty_run_says_so_instead_of_a_blank_box() {
         let empty = RunCharts::default();
         for (name, svg) in [
             (
                 "loss",
-                svg_of(|root| loss::draw(root, &empty, &theme::DARK)),
+                svg_of(|root| loss::draw(root, &empty, &theme::DARK, &View::default())),
             ),
             (
                 "learning rate",
-                svg_of(|root| lr::draw(root, &empty, &theme::DARK)),
+                svg_of(|root| lr::draw(root, &empty, &theme::DARK, &View::default())),
             ),
             (
                 "gradient norm",
-                svg_of(|root| grad::draw(root, &empty, &theme::DARK)),
+                svg_of(|root| grad::draw(root, &empty, &theme::DARK, &View::default())),
             ),
         ] {
             assert!(

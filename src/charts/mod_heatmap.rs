@@ -3,7 +3,7 @@
 //! beyond, grey while the router warms up.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, DrawResult};
+use super::{draw_empty, step_label, DrawResult, View};
 use crate::model::{ModCell, RoutingCharts};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -32,6 +32,7 @@ pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     data: &RoutingCharts,
     theme: &Theme,
+    view: &View,
 ) -> DrawResult<DB> {
     root.fill(&theme.background)?;
     if data.mod_cells.is_empty() {
@@ -65,13 +66,13 @@ pub fn draw<DB: DrawingBackend>(
         .map(|c| c.step_hi + 1)
         .max()
         .unwrap_or(1);
-    let mut chart = ChartBuilder::on(&body)
-        .margin(10)
-        .margin_right(18)
+    let shown = match view.range {
+        Some(_) => view.x_range(data.first_step, x_end),
+        None => data.first_step..x_end.max(data.first_step + 1),
+    };
+    let mut chart = super::frame(&body)
         .margin_top(2)
-        .x_label_area_size(26)
-        .y_label_area_size(52)
-        .build_cartesian_2d(data.first_step..x_end.max(data.first_step + 1), 0..rows)?;
+        .build_cartesian_2d(shown.clone(), 0..rows)?;
     let layers = data.layers.clone();
     chart
         .configure_mesh()
@@ -88,10 +89,15 @@ pub fn draw<DB: DrawingBackend>(
                 .unwrap_or_default()
         })
         .draw()?;
-    chart.draw_series(data.mod_cells.iter().map(|c| {
+    let visible = data
+        .mod_cells
+        .iter()
+        .filter(|c| c.step_hi >= shown.start && c.step_lo <= shown.end);
+    chart.draw_series(visible.map(|c| {
         let (color, _) = status(c, capacity, theme);
         let row = row_of(c.layer);
-        Rectangle::new([(c.step_lo, row), (c.step_hi + 1, row + 1)], color.filled())
+        let (lo, hi) = (c.step_lo.max(shown.start), (c.step_hi + 1).min(shown.end));
+        Rectangle::new([(lo, row), (hi, row + 1)], color.filled())
     }))?;
     root.present()
 }

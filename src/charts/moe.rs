@@ -2,7 +2,7 @@
 //! (100 / experts) as a reference line.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, x_range, DrawResult};
+use super::{draw_empty, step_label, DrawResult, View};
 use crate::model::RoutingCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -11,7 +11,13 @@ pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     data: &RoutingCharts,
     theme: &Theme,
+    view: &View,
 ) -> DrawResult<DB> {
+    // Shares of tokens are read on a linear scale; only the zoom applies.
+    let view = &View {
+        log_y: false,
+        ..*view
+    };
     root.fill(&theme.background)?;
     if data.moe_util.iter().all(|s| s.is_empty()) {
         return draw_empty(root, theme, "no MoE routing in this run");
@@ -19,18 +25,13 @@ pub fn draw<DB: DrawingBackend>(
     let top = data
         .moe_util
         .iter()
-        .flatten()
+        .flat_map(|s| view.points(s))
         .map(|p| p.1)
         .fold(0.0, f64::max);
-    let mut chart = ChartBuilder::on(root)
-        .margin(10)
-        .margin_right(18)
-        .x_label_area_size(26)
-        .y_label_area_size(52)
-        .build_cartesian_2d(
-            x_range(data.first_step, data.last_step),
-            0.0..(top * 1.15).max(1.0),
-        )?;
+    let mut chart = super::frame(root).build_cartesian_2d(
+        view.x_range(data.first_step, data.last_step),
+        0.0..(top * 1.15).max(1.0),
+    )?;
     chart
         .configure_mesh()
         .bold_line_style(theme.grid)
@@ -43,17 +44,15 @@ pub fn draw<DB: DrawingBackend>(
         .y_label_formatter(&|v| format!("{v:.0}%"))
         .draw()?;
     let balanced = 100.0 / data.moe_util.len().max(1) as f64;
+    let shown = view.x_range(data.first_step, data.last_step);
     chart.draw_series(std::iter::once(PathElement::new(
-        vec![(data.first_step, balanced), (data.last_step, balanced)],
+        vec![(shown.start, balanced), (shown.end, balanced)],
         theme.muted.stroke_width(1),
     )))?;
     for (i, series) in data.moe_util.iter().enumerate() {
         let color = theme.layer(i);
         chart
-            .draw_series(LineSeries::new(
-                series.iter().copied(),
-                color.stroke_width(1),
-            ))?
+            .draw_series(LineSeries::new(view.points(series), color.stroke_width(1)))?
             .label(format!("expert {i}"))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))

@@ -2,7 +2,7 @@
 //! colour, the minimum depth as a floor line, and every collapse marked where it began.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, x_range, DrawResult};
+use super::{draw_empty, step_label, DrawResult, View};
 use crate::model::RoutingCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -11,7 +11,13 @@ pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     data: &RoutingCharts,
     theme: &Theme,
+    view: &View,
 ) -> DrawResult<DB> {
+    // Depth is read on a linear scale; only the zoom applies.
+    let view = &View {
+        log_y: false,
+        ..*view
+    };
     root.fill(&theme.background)?;
     if data.mor_depth.is_empty() {
         return draw_empty(root, theme, "no MoR routing logged");
@@ -19,16 +25,15 @@ pub fn draw<DB: DrawingBackend>(
     let top = data
         .mor_depth
         .iter()
-        .flat_map(|l| l.avg_depth.iter().chain(&l.expected_depth))
+        .flat_map(|l| {
+            view.points(&l.avg_depth)
+                .chain(view.points(&l.expected_depth))
+        })
         .map(|p| p.1)
         .fold(data.mor_min_depth, f64::max);
     let (y0, y1) = ((data.mor_min_depth - 0.3).max(0.0), top + 0.25);
-    let mut chart = ChartBuilder::on(root)
-        .margin(10)
-        .margin_right(18)
-        .x_label_area_size(26)
-        .y_label_area_size(52)
-        .build_cartesian_2d(x_range(data.first_step, data.last_step), y0..y1)?;
+    let mut chart = super::frame(root)
+        .build_cartesian_2d(view.x_range(data.first_step, data.last_step), y0..y1)?;
     chart
         .configure_mesh()
         .bold_line_style(theme.grid)
@@ -41,8 +46,9 @@ pub fn draw<DB: DrawingBackend>(
         .y_label_formatter(&|v| format!("{v:.1}"))
         .draw()?;
     let floor = data.mor_min_depth;
+    let shown = view.x_range(data.first_step, data.last_step);
     chart.draw_series(std::iter::once(PathElement::new(
-        vec![(data.first_step, floor), (data.last_step, floor)],
+        vec![(shown.start, floor), (shown.end, floor)],
         theme.muted.stroke_width(1),
     )))?;
     for (i, layer) in data.mor_depth.iter().enumerate() {
@@ -53,7 +59,7 @@ pub fn draw<DB: DrawingBackend>(
             .any(|c| c.layer == layer.layer && c.recovered_step.is_none());
         let width = if collapsed { 3 } else { 2 };
         let series = chart.draw_series(LineSeries::new(
-            layer.avg_depth.iter().copied(),
+            view.points(&layer.avg_depth),
             color.stroke_width(width),
         ))?;
         // Only collapsed layers in the plot's legend: the full layer key is the page's,
@@ -70,13 +76,17 @@ pub fn draw<DB: DrawingBackend>(
                 });
         }
         chart.draw_series(DashedLineSeries::new(
-            layer.expected_depth.iter().copied(),
+            view.points(&layer.expected_depth).collect::<Vec<_>>(),
             5,
             4,
             color.mix(0.7).stroke_width(1),
         ))?;
     }
-    for c in &data.collapses {
+    for c in data
+        .collapses
+        .iter()
+        .filter(|c| view.contains(c.since_step))
+    {
         chart.draw_series(super::lr::dashed_vertical(
             c.since_step,
             y0,

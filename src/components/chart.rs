@@ -1,9 +1,15 @@
 //! Hosts one chart. The server renders it as SVG, so the page shows it before the WASM
 //! loads and without JavaScript; once hydrated, the same `draw` paints a canvas of the same
-//! size in its place, so nothing jumps. The charts' interaction lives on the canvas.
+//! size in its place, so nothing jumps. On the canvas: a crosshair and tooltip with exact
+//! values, drag to zoom a step range that every time-series chart follows, double-click to
+//! reset.
 
-use crate::charts::{gauges, grad, loss, lr, mod_heatmap, moe, mor_depth, theme::DARK, DrawResult};
-use crate::model::{Gauges, RoutingCharts, RunCharts};
+use crate::analysis::format::{metric, thousands};
+use crate::charts::{
+    gauges, grad, loss, lr, mod_heatmap, moe, mor_depth, plot_x_pixels, step_at_pixel, theme::DARK,
+    DrawResult, View, MARGIN, X_LABEL_AREA,
+};
+use crate::model::{Gauges, Points, RoutingCharts, RunCharts};
 use leptos::prelude::*;
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, DrawingBackend};
@@ -19,6 +25,39 @@ pub enum ChartSpec {
     Moe(RoutingCharts),
     Gauges(Gauges),
 }
+
+/// What every time-series chart on the page shows: one zoom and one scale for all. Owned by
+/// the page, so re-reading the run does not reset it.
+#[derive(Clone, Copy)]
+pub struct SharedView {
+    pub range: RwSignal<Option<(i64, i64)>>,
+    pub log_y: RwSignal<bool>,
+}
+
+impl SharedView {
+    pub fn new() -> Self {
+        Self {
+            range: RwSignal::new(None),
+            log_y: RwSignal::new(false),
+        }
+    }
+
+    pub fn get(&self) -> View {
+        View {
+            range: self.range.get(),
+            log_y: self.log_y.get(),
+        }
+    }
+}
+
+impl Default for SharedView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One line of a tooltip: what, its value, and the colour it is drawn in.
+type TooltipLine = (String, String, String);
 
 impl ChartSpec {
     /// Drawing size in pixels; CSS scales it to the panel, keeping the aspect ratio.
@@ -41,47 +80,380 @@ impl ChartSpec {
         }
     }
 
-    pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+    /// Whether this chart has a step axis (and so hover, zoom and the shared range).
+    pub fn has_steps(&self) -> bool {
+        !matches!(self, Self::Gauges(_))
+    }
+
+    /// The run's step range on this chart's x axis.
+    pub fn steps(&self) -> (i64, i64) {
         match self {
-            Self::Loss(d) => loss::draw(root, d, &DARK),
-            Self::LearningRate(d) => lr::draw(root, d, &DARK),
-            Self::GradNorm(d) => grad::draw(root, d, &DARK),
-            Self::ModHeatmap(d) => mod_heatmap::draw(root, d, &DARK),
-            Self::MorDepth(d) => mor_depth::draw(root, d, &DARK),
-            Self::Moe(d) => moe::draw(root, d, &DARK),
+            Self::Loss(d) | Self::LearningRate(d) | Self::GradNorm(d) => {
+                (d.first_step, d.last_step)
+            }
+            Self::ModHeatmap(d) | Self::MorDepth(d) | Self::Moe(d) => (d.first_step, d.last_step),
+            Self::Gauges(_) => (0, 1),
+        }
+    }
+
+    pub fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        view: &View,
+    ) -> DrawResult<DB> {
+        match self {
+            Self::Loss(d) => loss::draw(root, d, &DARK, view),
+            Self::LearningRate(d) => lr::draw(root, d, &DARK, view),
+            Self::GradNorm(d) => grad::draw(root, d, &DARK, view),
+            Self::ModHeatmap(d) => mod_heatmap::draw(root, d, &DARK, view),
+            Self::MorDepth(d) => mor_depth::draw(root, d, &DARK, view),
+            Self::Moe(d) => moe::draw(root, d, &DARK, view),
             Self::Gauges(d) => gauges::draw(root, d, &DARK),
         }
     }
+
+    /// The exact values under the mouse at `step` (`row`: fraction of the plot's height
+    /// from the bottom, for the heatmap's layer).
+    pub fn describe(&self, step: i64, row: f64) -> (i64, Vec<TooltipLine>) {
+        let css = |c: plotters::style::RGBColor| format!("rgb({},{},{})", c.0, c.1, c.2);
+        let mut shown = step;
+        let mut line =
+            |name: &str, series: &Points, color: String, lines: &mut Vec<TooltipLine>| {
+                if let Some((s, v)) = nearest(series, step) {
+                    shown = s;
+                    lines.push((name.to_string(), metric(Some(v)), color));
+                }
+            };
+        let mut lines = Vec::new();
+        match self {
+            Self::Loss(d) => {
+                line("loss", &d.loss, css(DARK.loss), &mut lines);
+                for (i, e) in d.ema.iter().enumerate() {
+                    line(loss::EMA_NAMES[i], e, css(DARK.ema[i]), &mut lines);
+                }
+            }
+            Self::LearningRate(d) => line("lr", &d.lr, css(DARK.lr), &mut lines),
+            Self::GradNorm(d) => {
+                line("pre-clip", &d.grad_pre_clip, css(DARK.grad), &mut lines);
+                line("post-clip", &d.grad_post_clip, css(DARK.grad), &mut lines);
+            }
+            Self::MorDepth(d) => {
+                for (i, l) in d.mor_depth.iter().enumerate() {
+                    line(
+                        &format!("L{} depth", l.layer),
+                        &l.avg_depth,
+                        DARK.layer_css(i),
+                        &mut lines,
+                    );
+                }
+            }
+            Self::Moe(d) => {
+                for (i, u) in d.moe_util.iter().enumerate() {
+                    line(&format!("expert {i} %"), u, DARK.layer_css(i), &mut lines);
+                }
+            }
+            Self::ModHeatmap(d) => {
+                let index = ((row * d.layers.len() as f64).floor() as usize)
+                    .min(d.layers.len().saturating_sub(1));
+                if let Some(layer) = d.layers.get(index) {
+                    let cell = d
+                        .mod_cells
+                        .iter()
+                        .find(|c| c.layer == *layer && (c.step_lo..=c.step_hi).contains(&step));
+                    if let Some(c) = cell {
+                        let capacity = d.mod_capacity.unwrap_or(0.5);
+                        let (color, status) = mod_heatmap::status(c, capacity, &DARK);
+                        shown = c.step_lo;
+                        lines.push(("layer".into(), format!("L{layer}"), css(DARK.text)));
+                        lines.push((
+                            "steps".into(),
+                            format!("{}–{}", thousands(c.step_lo), thousands(c.step_hi)),
+                            css(DARK.text),
+                        ));
+                        lines.push((
+                            "selected".into(),
+                            format!("{:.1}%", c.selected_frac * 100.0),
+                            css(color),
+                        ));
+                        if let Some(saving) = c.compute_savings_pct {
+                            lines.push((
+                                "compute saved".into(),
+                                format!("{saving:.1}%"),
+                                css(DARK.text),
+                            ));
+                        }
+                        lines.push((
+                            "status".into(),
+                            format!("{status} ({})", c.status.clone().unwrap_or_default()),
+                            css(color),
+                        ));
+                    }
+                }
+            }
+            Self::Gauges(_) => {}
+        }
+        (shown, lines)
+    }
+}
+
+/// The point of `series` (sorted by step) nearest to `step`.
+pub fn nearest(series: &Points, step: i64) -> Option<(i64, f64)> {
+    let i = series.partition_point(|p| p.0 < step);
+    let after = series.get(i);
+    let before = i.checked_sub(1).and_then(|j| series.get(j));
+    match (before, after) {
+        (Some(b), Some(a)) => Some(if step - b.0 <= a.0 - step { *b } else { *a }),
+        (Some(p), None) | (None, Some(p)) => Some(*p),
+        (None, None) => None,
+    }
+}
+
+/// Where the mouse is over a chart, in its drawing's pixels.
+#[derive(Clone, Debug, PartialEq)]
+struct Hover {
+    x: f64,
+    step: i64,
+    lines: Vec<TooltipLine>,
 }
 
 #[component]
 pub fn Chart(spec: ChartSpec) -> impl IntoView {
     let (width, height) = spec.size();
     let id = spec.id();
+    let shared = use_context::<SharedView>().unwrap_or_default();
+    let follows = spec.has_steps();
     // Only the server draws SVG; in the browser the canvas below takes over.
     #[cfg(feature = "ssr")]
-    let svg = crate::charts::to_svg(width, height, |root| spec.draw(root));
+    let svg = crate::charts::to_svg(width, height, |root| spec.draw(root, &View::default()));
     #[cfg(not(feature = "ssr"))]
     let svg = String::new();
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let live = RwSignal::new(false);
+    let hover = RwSignal::new(None::<Hover>);
+    let drag = RwSignal::new(None::<(f64, f64)>);
+
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        use plotters::prelude::IntoDrawingArea;
-        let Some(element) = canvas.get() else { return };
-        let Some(backend) = plotters_canvas::CanvasBackend::with_canvas_object(element) else {
-            return;
-        };
-        let root = backend.into_drawing_area();
-        match spec.draw(&root) {
-            Ok(()) => live.set(true),
-            Err(e) => leptos::logging::warn!("{id} chart: {e}"),
+    {
+        let spec = spec.clone();
+        // Redraws whenever the shared zoom or scale changes.
+        Effect::new(move |_| {
+            use plotters::prelude::IntoDrawingArea;
+            let view = if follows {
+                shared.get()
+            } else {
+                View::default()
+            };
+            let Some(element) = canvas.get() else { return };
+            let Some(backend) = plotters_canvas::CanvasBackend::with_canvas_object(element) else {
+                return;
+            };
+            let root = backend.into_drawing_area();
+            match spec.draw(&root, &view) {
+                Ok(()) => live.set(true),
+                Err(e) => leptos::logging::warn!("{id} chart: {e}"),
+            }
+        });
+    }
+
+    // Mouse position in the drawing's own pixels (the canvas is scaled by CSS).
+    let position = move |ev: &leptos::ev::MouseEvent| -> Option<(f64, f64)> {
+        let element = canvas.get()?;
+        let (w, h) = (
+            element.client_width() as f64,
+            element.client_height() as f64,
+        );
+        (w > 0.0 && h > 0.0).then(|| {
+            (
+                ev.offset_x() as f64 * width as f64 / w,
+                ev.offset_y() as f64 * height as f64 / h,
+            )
+        })
+    };
+    let shown_range = {
+        let steps = spec.steps();
+        move || shared.range.get_untracked().unwrap_or(steps)
+    };
+    let describe_spec = spec.clone();
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        let Some((x, y)) = position(&ev) else { return };
+        let step = step_at_pixel(x, width, shown_range());
+        // The heatmap's rows span its plot area, below a 24 px legend strip.
+        let (top, bottom) = (26.0, height as f64 - (MARGIN + X_LABEL_AREA) as f64);
+        let row = ((bottom - y) / (bottom - top)).clamp(0.0, 0.999);
+        let (step, lines) = describe_spec.describe(step, row);
+        hover.set((!lines.is_empty()).then_some(Hover { x, step, lines }));
+        if drag.get_untracked().is_some() {
+            drag.update(|d| {
+                if let Some(d) = d {
+                    d.1 = x;
+                }
+            });
         }
-    });
+    };
+    let on_down = move |ev: leptos::ev::MouseEvent| {
+        if let Some((x, _)) = position(&ev) {
+            drag.set(Some((x, x)));
+        }
+    };
+    let on_up = move |_| {
+        if let Some((a, b)) = drag.get_untracked() {
+            // A click is not a zoom: it takes a few pixels of drag.
+            if (a - b).abs() > 6.0 {
+                let range = shown_range();
+                let (lo, hi) = (a.min(b), a.max(b));
+                let (s0, s1) = (
+                    step_at_pixel(lo, width, range),
+                    step_at_pixel(hi, width, range),
+                );
+                if s1 > s0 {
+                    shared.range.set(Some((s0, s1)));
+                }
+            }
+        }
+        drag.set(None);
+    };
+    let on_leave = move |_| {
+        hover.set(None);
+        drag.set(None);
+    };
+    let on_reset = move |_| shared.range.set(None);
+    let pct = move |x: f64| x / width as f64 * 100.0;
+    let (plot_left, plot_right) = plot_x_pixels(width);
+
     view! {
         <div class="chart" class:live=move || live.get() data-chart=id>
             <div class="chart-svg" inner_html=svg></div>
-            <canvas class="chart-canvas" width=width height=height node_ref=canvas></canvas>
+            <canvas
+                class="chart-canvas"
+                width=width
+                height=height
+                node_ref=canvas
+                on:mousemove=move |ev| if follows { on_move(ev) }
+                on:mousedown=move |ev| if follows { on_down(ev) }
+                on:mouseup=move |ev| if follows { on_up(ev) }
+                on:mouseleave=on_leave
+                on:dblclick=move |ev| if follows { on_reset(ev) }
+            ></canvas>
+            {move || {
+                hover
+                    .get()
+                    .filter(|h| h.x >= plot_left && h.x <= plot_right)
+                    .map(|h| {
+                        let flip = h.x > width as f64 * 0.6;
+                        let side = if flip {
+                            format!("right:{:.2}%", 100.0 - pct(h.x) + 1.0)
+                        } else {
+                            format!("left:{:.2}%", pct(h.x) + 1.0)
+                        };
+                        view! {
+                            <div class="crosshair" style=format!("left:{:.2}%", pct(h.x))></div>
+                            <div class="tooltip" style=side role="tooltip">
+                                <div class="tooltip-step">{format!("step {}", thousands(h.step))}</div>
+                                {h
+                                    .lines
+                                    .into_iter()
+                                    .map(|(name, value, color)| {
+                                        view! {
+                                            <div class="tooltip-line">
+                                                <i style=format!("background:{color}")></i>
+                                                <span>{name}</span>
+                                                <b>{value}</b>
+                                            </div>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </div>
+                        }
+                    })
+            }}
+            {move || {
+                drag.get().filter(|(a, b)| (a - b).abs() > 2.0).map(|(a, b)| {
+                    view! {
+                        <div
+                            class="selection"
+                            style=format!(
+                                "left:{:.2}%;width:{:.2}%",
+                                pct(a.min(b)),
+                                pct((a - b).abs()),
+                            )
+                        ></div>
+                    }
+                })
+            }}
         </div>
+    }
+}
+
+/// The zoom and scale controls above the charts, and the `r` / `l` keys.
+#[component]
+pub fn ViewToolbar() -> impl IntoView {
+    let shared = use_context::<SharedView>().unwrap_or_default();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::JsCast;
+        let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+            // Typing in a field is not a command.
+            let typing = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .is_some_and(|el| {
+                    matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
+                });
+            if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+                return;
+            }
+            match ev.key().as_str() {
+                "r" => shared.range.set(None),
+                "l" => shared.log_y.update(|l| *l = !*l),
+                _ => {}
+            }
+        });
+        on_cleanup(move || handle.remove());
+    });
+    view! {
+        <div class="view-toolbar" data-toolbar="view">
+            <label class="toggle" title="l">
+                <input
+                    type="checkbox"
+                    id="log-scale"
+                    prop:checked=move || shared.log_y.get()
+                    on:change=move |ev| shared.log_y.set(event_target_checked(&ev))
+                />
+                "log scale"
+            </label>
+            {move || match shared.range.get() {
+                Some((a, b)) => view! {
+                    <span class="zoom-range">{format!("steps {} – {}", thousands(a), thousands(b))}</span>
+                    <button class="reset" on:click=move |_| shared.range.set(None) title="r or double-click">
+                        "reset zoom"
+                    </button>
+                }
+                .into_any(),
+                None => view! {
+                    <span class="muted hint">"drag across a chart to zoom · double-click or r to reset · l for log scale"</span>
+                }
+                .into_any(),
+            }}
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest;
+
+    #[test]
+    fn nearest_finds_the_closest_point_either_side() {
+        let pts = vec![(0, 1.0), (10, 2.0), (20, 3.0)];
+        assert_eq!(nearest(&pts, 4), Some((0, 1.0)));
+        assert_eq!(nearest(&pts, 6), Some((10, 2.0)));
+        assert_eq!(
+            nearest(&pts, 15),
+            Some((10, 2.0)),
+            "ties go to the earlier point"
+        );
+        assert_eq!(nearest(&pts, -100), Some((0, 1.0)));
+        assert_eq!(nearest(&pts, 1000), Some((20, 3.0)));
+        assert_eq!(nearest(&Vec::new(), 5), None);
     }
 }

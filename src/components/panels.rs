@@ -2,7 +2,7 @@
 //! charts are drawn into these places by the charts work.
 
 use crate::analysis::format::{loss, metric, thousands};
-use crate::components::chart::{Chart, ChartSpec};
+use crate::components::chart::{Chart, ChartSpec, ViewToolbar};
 use crate::model::{Gauges, RoutingCharts, RunCharts, Step};
 use leptos::prelude::*;
 
@@ -66,6 +66,7 @@ pub fn ChartPanels(
     view! {
         <section class="panels" aria-label="Charts">
             <CollapseWarning routing=routing.clone()/>
+            <ViewToolbar/>
             <Panel id="loss" title="Loss" line=loss_line wide=true spec=charts.clone().map(ChartSpec::Loss)/>
             <Panel id="lr" title="Learning rate" line=lr_line wide=false spec=charts.clone().map(ChartSpec::LearningRate)/>
             <Panel id="grad" title="Gradient norm" line=grad_line wide=false spec=charts.clone().map(ChartSpec::GradNorm)/>

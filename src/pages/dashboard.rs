@@ -4,6 +4,7 @@
 use crate::analysis::format::decode_path_segment;
 use crate::api::get_dashboard;
 use crate::components::cards::StatsCards;
+use crate::components::chart::SharedView;
 use crate::components::header::Header;
 use crate::components::panels::ChartPanels;
 use crate::components::sidebar::Sidebar;
@@ -30,6 +31,16 @@ pub fn DashboardPage() -> impl IntoView {
     };
     let model_id = move || query.read().get("model").filter(|id| !id.is_empty());
     let refresh = RwSignal::new(0_u64);
+    // One zoom and scale for every chart, kept across re-reads; a different run starts fresh.
+    let shared = SharedView::new();
+    provide_context(shared);
+    Effect::new(move |previous: Option<Option<String>>| {
+        let current = run_id();
+        if previous.is_some_and(|p| p != current) {
+            shared.range.set(None);
+        }
+        current
+    });
     let data = Resource::new(
         move || (run_id(), model_id(), refresh.get()),
         |(run_id, model_id, _)| get_dashboard(run_id, model_id),
