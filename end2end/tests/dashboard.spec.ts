@@ -190,3 +190,18 @@ test('dragging zooms every chart to that range; double-click and r reset; l togg
   await page.keyboard.press('l');
   await expect(page.locator('#log-scale')).toBeChecked();
 });
+
+test('the MoR layer key hides and shows a layer', async ({ page }) => {
+  await page.goto('/');
+  await hydrated(page);
+  const mor = page.locator('.chart[data-chart="mor"] canvas');
+  const before = await mor.evaluate((c: HTMLCanvasElement) => c.toDataURL());
+  const chip = page.locator('[data-panel="mor"] .layer-chip[data-layer="0"]');
+  await chip.click();
+  await expect(chip).toHaveClass(/hidden/);
+  const hidden = await mor.evaluate((c: HTMLCanvasElement) => c.toDataURL());
+  expect(hidden).not.toEqual(before);
+  await chip.click();
+  await expect(chip).not.toHaveClass(/hidden/);
+  expect(await mor.evaluate((c: HTMLCanvasElement) => c.toDataURL())).toEqual(before);
+});

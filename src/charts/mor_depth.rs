@@ -51,7 +51,13 @@ pub fn draw<DB: DrawingBackend>(
         vec![(shown.start, floor), (shown.end, floor)],
         theme.muted.stroke_width(1),
     )))?;
-    for (i, layer) in data.mor_depth.iter().enumerate() {
+    for layer in &data.mor_depth {
+        // Colour by the layer's place among all layers, so hiding one recolours none.
+        let i = data
+            .layers
+            .iter()
+            .position(|l| *l == layer.layer)
+            .unwrap_or(0);
         let color = theme.layer(i);
         let collapsed = data
             .collapses

@@ -32,6 +32,8 @@ pub enum ChartSpec {
 pub struct SharedView {
     pub range: RwSignal<Option<(i64, i64)>>,
     pub log_y: RwSignal<bool>,
+    /// MoR layers the person switched off in the layer key.
+    pub hidden_layers: RwSignal<Vec<i64>>,
 }
 
 impl SharedView {
@@ -39,6 +41,7 @@ impl SharedView {
         Self {
             range: RwSignal::new(None),
             log_y: RwSignal::new(false),
+            hidden_layers: RwSignal::new(Vec::new()),
         }
     }
 
@@ -77,6 +80,18 @@ impl ChartSpec {
             Self::MorDepth(_) => "mor",
             Self::Moe(_) => "moe",
             Self::Gauges(_) => "gauges",
+        }
+    }
+
+    /// This chart without the MoR layers in `hidden` (other charts are unchanged).
+    pub fn without_layers(&self, hidden: &[i64]) -> Self {
+        match self {
+            Self::MorDepth(d) if !hidden.is_empty() => {
+                let mut d = d.clone();
+                d.mor_depth.retain(|l| !hidden.contains(&l.layer));
+                Self::MorDepth(d)
+            }
+            other => other.clone(),
         }
     }
 
@@ -243,6 +258,7 @@ pub fn Chart(spec: ChartSpec) -> impl IntoView {
             } else {
                 View::default()
             };
+            let spec = spec.without_layers(&shared.hidden_layers.get());
             let Some(element) = canvas.get() else { return };
             let Some(backend) = plotters_canvas::CanvasBackend::with_canvas_object(element) else {
                 return;

@@ -2,7 +2,7 @@
 //! charts are drawn into these places by the charts work.
 
 use crate::analysis::format::{loss, metric, thousands};
-use crate::components::chart::{Chart, ChartSpec, ViewToolbar};
+use crate::components::chart::{Chart, ChartSpec, SharedView, ViewToolbar};
 use crate::model::{Gauges, RoutingCharts, RunCharts, Step};
 use leptos::prelude::*;
 
@@ -63,6 +63,7 @@ pub fn ChartPanels(
         .and_then(moe_summary)
         .unwrap_or_else(|| "this run has no MoE routing".into());
     let layer_key = routing.clone();
+    let shared = use_context::<SharedView>().unwrap_or_default();
     view! {
         <section class="panels" aria-label="Charts">
             <CollapseWarning routing=routing.clone()/>
@@ -73,7 +74,7 @@ pub fn ChartPanels(
             <Panel id="throughput" title="Throughput & VRAM" line=perf_line wide=false spec=gauges.map(ChartSpec::Gauges)/>
             <Panel id="mod" title="MoD routing: selected fraction per layer" line=mod_line wide=false spec=routing.clone().map(ChartSpec::ModHeatmap)/>
             <Panel id="mor" title="MoR depth per layer" line=mor_line wide=false spec=routing.clone().map(ChartSpec::MorDepth)>
-                <LayerKey routing=layer_key/>
+                <LayerKey routing=layer_key shared=shared/>
             </Panel>
             <Panel id="moe" title="MoE experts" line=moe_line wide=false spec=routing.clone().filter(|r| !r.moe_util.is_empty()).map(ChartSpec::Moe)/>
         </section>
@@ -131,26 +132,44 @@ fn CollapseWarning(routing: Option<RoutingCharts>) -> impl IntoView {
 
 /// The colour of each MoR layer's line, collapsed layers flagged.
 #[component]
-fn LayerKey(routing: Option<RoutingCharts>) -> impl IntoView {
+fn LayerKey(routing: Option<RoutingCharts>, shared: SharedView) -> impl IntoView {
     let Some(r) = routing.filter(|r| !r.mor_depth.is_empty()) else {
         return ().into_any();
     };
     let theme = crate::charts::theme::DARK;
     view! {
-        <div class="layer-key">
+        <div class="layer-key" title="click a layer to hide or show it">
             {r.mor_depth
                 .iter()
-                .enumerate()
-                .map(|(i, l)| {
+                .map(|l| {
+                    let layer = l.layer;
+                    let i = r.layers.iter().position(|x| *x == layer).unwrap_or(0);
                     let collapsed = r
                         .collapses
                         .iter()
-                        .any(|c| c.layer == l.layer && c.recovered_step.is_none());
+                        .any(|c| c.layer == layer && c.recovered_step.is_none());
+                    let hidden = move || shared.hidden_layers.with(|h| h.contains(&layer));
+                    let toggle = move |_| {
+                        shared.hidden_layers.update(|h| {
+                            if let Some(at) = h.iter().position(|x| *x == layer) {
+                                h.remove(at);
+                            } else {
+                                h.push(layer);
+                            }
+                        })
+                    };
                     view! {
-                        <span class="layer-chip" class:collapsed=collapsed>
+                        <button
+                            class="layer-chip"
+                            class:collapsed=collapsed
+                            class:hidden=hidden
+                            data-layer=layer
+                            aria-pressed=move || (!hidden()).to_string()
+                            on:click=toggle
+                        >
                             <i style=format!("background:{}", theme.layer_css(i))></i>
-                            {format!("L{}", l.layer)}
-                        </span>
+                            {format!("L{layer}")}
+                        </button>
                     }
                 })
                 .collect_view()}
