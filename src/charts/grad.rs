@@ -2,7 +2,7 @@
 //! the clip threshold from the run's config as a dashed line.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, y_range, DrawResult, View};
+use super::{draw_empty, y_range, DrawResult, View};
 use crate::model::RunCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -30,17 +30,9 @@ pub fn draw<DB: DrawingBackend>(
     let lo = if view.log_y { lo } else { 0.0 };
     let (x0, x1) = (shown.start, shown.end);
     let mut chart = super::frame(root).build_cartesian_2d(shown.clone(), lo..hi)?;
-    chart
-        .configure_mesh()
-        .bold_line_style(theme.grid)
-        .light_line_style(theme.background)
-        .axis_style(theme.axis)
-        .label_style(theme.font(14).color(&theme.muted))
-        .x_labels(6)
-        .y_labels(5)
-        .x_label_formatter(&step_label)
-        .y_label_formatter(&|v| format!("{:.1}", view.value(*v)))
-        .draw()?;
+    super::draw_mesh(&mut chart, theme, (6, 5), &|v| {
+        format!("{:.1}", view.value(*v))
+    })?;
     let grad = theme.grad;
     if !data.grad_pre_clip.is_empty() {
         chart
@@ -75,12 +67,6 @@ pub fn draw<DB: DrawingBackend>(
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(1))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(theme.background.mix(0.9))
-        .border_style(theme.axis)
-        .label_font(theme.font(14).color(&theme.text))
-        .draw()?;
+    super::draw_legend(&mut chart, theme, SeriesLabelPosition::UpperRight)?;
     root.present()
 }

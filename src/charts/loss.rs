@@ -2,7 +2,7 @@
 //! line with "NaN"/"Inf" wherever training diverged.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, y_range, DrawResult, View};
+use super::{draw_empty, y_range, DrawResult, View};
 use crate::model::{NonFinite, RunCharts};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -26,17 +26,9 @@ pub fn draw<DB: DrawingBackend>(
     );
     let mut chart = super::frame(root)
         .build_cartesian_2d(view.x_range(data.first_step, data.last_step), y0..y1)?;
-    chart
-        .configure_mesh()
-        .bold_line_style(theme.grid)
-        .light_line_style(theme.background)
-        .axis_style(theme.axis)
-        .label_style(theme.font(14).color(&theme.muted))
-        .x_labels(10)
-        .y_labels(6)
-        .x_label_formatter(&step_label)
-        .y_label_formatter(&|v| format!("{:.2}", view.value(*v)))
-        .draw()?;
+    super::draw_mesh(&mut chart, theme, (10, 6), &|v| {
+        format!("{:.2}", view.value(*v))
+    })?;
 
     let raw = theme.loss;
     chart
@@ -94,13 +86,7 @@ pub fn draw<DB: DrawingBackend>(
             theme.font(13).color(&theme.diverged),
         )))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(theme.background.mix(0.9))
-        .border_style(theme.axis)
-        .label_font(theme.font(14).color(&theme.text))
-        .draw()?;
+    super::draw_legend(&mut chart, theme, SeriesLabelPosition::UpperRight)?;
     root.present()
 }
 

@@ -2,7 +2,7 @@
 //! glance.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, y_range, DrawResult, View};
+use super::{draw_empty, y_range, DrawResult, View};
 use crate::model::RunCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -22,20 +22,10 @@ pub fn draw<DB: DrawingBackend>(
     let lo = if view.log_y { lo } else { 0.0 };
     let mut chart = super::frame(root)
         .build_cartesian_2d(view.x_range(data.first_step, data.last_step), lo..hi)?;
-    chart
-        .configure_mesh()
-        .bold_line_style(theme.grid)
-        .light_line_style(theme.background)
-        .axis_style(theme.axis)
-        .label_style(theme.font(14).color(&theme.muted))
-        .x_labels(6)
-        .y_labels(5)
-        .x_label_formatter(&step_label)
-        .y_label_formatter(&|v| match view.value(*v) {
-            0.0 => "0".into(),
-            v => format!("{v:.1e}"),
-        })
-        .draw()?;
+    super::draw_mesh(&mut chart, theme, (6, 5), &|v| match view.value(*v) {
+        0.0 => "0".into(),
+        v => format!("{v:.1e}"),
+    })?;
     chart.draw_series(LineSeries::new(
         view.points(&data.lr),
         theme.lr.stroke_width(2),

@@ -118,6 +118,51 @@ pub fn to_svg(
     svg
 }
 
+/// A chart's grid, axes and labels in the theme, with `x_labels`/`y_labels` ticks and the
+/// y labels written by `y_label`; the x axis is always steps.
+pub(crate) fn draw_mesh<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordi64, plotters::coord::types::RangedCoordf64>,
+    >,
+    theme: &theme::Theme,
+    (x_labels, y_labels): (usize, usize),
+    y_label: &dyn Fn(&f64) -> String,
+) -> DrawResult<DB> {
+    chart
+        .configure_mesh()
+        .bold_line_style(theme.grid)
+        .light_line_style(theme.background)
+        .axis_style(theme.axis)
+        .label_style(theme.font(14).color(&theme.muted))
+        .x_labels(x_labels)
+        .y_labels(y_labels)
+        .x_label_formatter(&step_label)
+        .y_label_formatter(y_label)
+        .draw()
+}
+
+/// The series legend, boxed in the theme, at `position`.
+pub(crate) fn draw_legend<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    theme: &theme::Theme,
+    position: SeriesLabelPosition,
+) -> DrawResult<DB>
+where
+    DB: DrawingBackend + 'a,
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(theme.background.mix(0.9))
+        .border_style(theme.axis)
+        .label_font(theme.font(13).color(&theme.text))
+        .draw()
+}
+
 /// The y range that shows every point of `series` with a little air above and below.
 pub(crate) fn y_range(series: impl IntoIterator<Item = (i64, f64)>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);

@@ -2,7 +2,7 @@
 //! (100 / experts) as a reference line.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, DrawResult, View};
+use super::{draw_empty, DrawResult, View};
 use crate::model::RoutingCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -32,17 +32,7 @@ pub fn draw<DB: DrawingBackend>(
         view.x_range(data.first_step, data.last_step),
         0.0..(top * 1.15).max(1.0),
     )?;
-    chart
-        .configure_mesh()
-        .bold_line_style(theme.grid)
-        .light_line_style(theme.background)
-        .axis_style(theme.axis)
-        .label_style(theme.font(14).color(&theme.muted))
-        .x_labels(6)
-        .y_labels(5)
-        .x_label_formatter(&step_label)
-        .y_label_formatter(&|v| format!("{v:.0}%"))
-        .draw()?;
+    super::draw_mesh(&mut chart, theme, (6, 5), &|v| format!("{v:.0}%"))?;
     let balanced = 100.0 / data.moe_util.len().max(1) as f64;
     let shown = view.x_range(data.first_step, data.last_step);
     chart.draw_series(std::iter::once(PathElement::new(
@@ -58,12 +48,6 @@ pub fn draw<DB: DrawingBackend>(
                 PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(theme.background.mix(0.9))
-        .border_style(theme.axis)
-        .label_font(theme.font(13).color(&theme.text))
-        .draw()?;
+    super::draw_legend(&mut chart, theme, SeriesLabelPosition::UpperRight)?;
     root.present()
 }

@@ -2,7 +2,7 @@
 //! colour, the minimum depth as a floor line, and every collapse marked where it began.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, DrawResult, View};
+use super::{draw_empty, DrawResult, View};
 use crate::model::RoutingCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -34,17 +34,7 @@ pub fn draw<DB: DrawingBackend>(
     let (y0, y1) = ((data.mor_min_depth - 0.3).max(0.0), top + 0.25);
     let mut chart = super::frame(root)
         .build_cartesian_2d(view.x_range(data.first_step, data.last_step), y0..y1)?;
-    chart
-        .configure_mesh()
-        .bold_line_style(theme.grid)
-        .light_line_style(theme.background)
-        .axis_style(theme.axis)
-        .label_style(theme.font(14).color(&theme.muted))
-        .x_labels(6)
-        .y_labels(5)
-        .x_label_formatter(&step_label)
-        .y_label_formatter(&|v| format!("{v:.1}"))
-        .draw()?;
+    super::draw_mesh(&mut chart, theme, (6, 5), &|v| format!("{v:.1}"))?;
     let floor = data.mor_min_depth;
     let shown = view.x_range(data.first_step, data.last_step);
     chart.draw_series(std::iter::once(PathElement::new(
@@ -108,12 +98,6 @@ pub fn draw<DB: DrawingBackend>(
     if data.collapses.iter().all(|c| c.recovered_step.is_some()) {
         return root.present();
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(theme.background.mix(0.9))
-        .border_style(theme.axis)
-        .label_font(theme.font(13).color(&theme.text))
-        .draw()?;
+    super::draw_legend(&mut chart, theme, SeriesLabelPosition::UpperRight)?;
     root.present()
 }
