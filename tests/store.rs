@@ -382,3 +382,54 @@ async fn a_file_with_the_tables_but_not_the_columns_is_named() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_zoom_has_full_detail_the_same_spikes_and_only_its_range() {
+    let dir = temp_dir("zoom");
+    let db = make_db(&dir, &["--steps", "20000", "--every", "1", "--runs", "1"]);
+    let store = Store::open(&db).await.unwrap();
+    let run = runs(&store).await.remove(0);
+    let whole = store
+        .dashboard(Some(&run.run_id), None, &Default::default())
+        .await
+        .unwrap()
+        .charts
+        .unwrap();
+    // The fixture (seeded) spikes at 5648: eight rows into the range, too few to judge by
+    // without the rows before it.
+    let (start, end) = (5_640, 6_999);
+    let zoom = store.zoom(&run.run_id, start, end).await.unwrap();
+    assert_eq!(zoom.range, (start, end));
+
+    let in_range = |s: i64| (start..=end).contains(&s);
+    let whole_points = whole.loss.iter().filter(|p| in_range(p.0)).count();
+    assert!(zoom.run.loss.iter().all(|p| in_range(p.0)));
+    assert!(
+        zoom.run.loss.len() > 2 * whole_points,
+        "the zoom has detail the whole-run chart cannot: {} vs {whole_points}",
+        zoom.run.loss.len()
+    );
+    let whole_spikes: Vec<_> = whole.spikes.iter().filter(|p| in_range(p.0)).collect();
+    assert!(whole_spikes.iter().any(|p| p.0 < start + 32));
+    let zoom_spikes: Vec<_> = zoom.run.spikes.iter().collect();
+    assert_eq!(
+        zoom_spikes, whole_spikes,
+        "the trailing window starts before the range"
+    );
+
+    let routing = &zoom.routing;
+    assert!(!routing.mod_cells.is_empty() && !routing.mor_depth.is_empty());
+    assert!(routing
+        .mod_cells
+        .iter()
+        .all(|c| c.step_lo >= start && c.step_hi <= end));
+    assert!(routing
+        .mor_depth
+        .iter()
+        .flat_map(|l| &l.avg_depth)
+        .all(|p| in_range(p.0)));
+    assert!(matches!(
+        store.zoom("no such run", 0, 10).await,
+        Err(AppError::NotFound { .. })
+    ));
+}

@@ -142,6 +142,14 @@ async function plotPoint(page: Page, fraction: number) {
   return { x: box.x + (62 + fraction * (1182 - 62)) * scale, y: box.y + box.height * 0.5 };
 }
 
+/** Drags across the loss chart from `a` to `b`, as a person zooms. */
+async function dragAcross(page: Page, a: { x: number; y: number }, b: { x: number; y: number }) {
+  await page.mouse.move(a.x, a.y);
+  await page.mouse.down();
+  await page.mouse.move(b.x, b.y, { steps: 5 });
+  await page.mouse.up();
+}
+
 test('hovering a chart shows the exact values at that step', async ({ page }) => {
   await page.goto('/');
   await hydrated(page);
@@ -162,10 +170,7 @@ test('dragging zooms every chart to that range; double-click and r reset; l togg
   const lrBefore = await page.locator('.chart[data-chart="lr"] canvas').evaluate((c: HTMLCanvasElement) => c.toDataURL());
   const a = await plotPoint(page, 0.25);
   const b = await plotPoint(page, 0.5);
-  await page.mouse.move(a.x, a.y);
-  await page.mouse.down();
-  await page.mouse.move(b.x, b.y, { steps: 5 });
-  await page.mouse.up();
+  await dragAcross(page, a, b);
   const range = page.locator('.zoom-range');
   await expect(range).toBeVisible();
   const [lo, hi] = (await range.textContent())!.replace(/,/g, '').match(/\d+/g)!.map(Number);
@@ -178,10 +183,7 @@ test('dragging zooms every chart to that range; double-click and r reset; l togg
 
   await page.locator('.chart[data-chart="loss"] canvas').dblclick();
   await expect(range).toHaveCount(0);
-  await page.mouse.move(a.x, a.y);
-  await page.mouse.down();
-  await page.mouse.move(b.x, b.y, { steps: 5 });
-  await page.mouse.up();
+  await dragAcross(page, a, b);
   await expect(range).toBeVisible();
   await page.keyboard.press('r');
   await expect(range).toHaveCount(0);
@@ -189,6 +191,23 @@ test('dragging zooms every chart to that range; double-click and r reset; l togg
   await expect(page.locator('#log-scale')).not.toBeChecked();
   await page.keyboard.press('l');
   await expect(page.locator('#log-scale')).toBeChecked();
+});
+
+test('a zoom fetches that range at full detail', async ({ page }) => {
+  const [run] = await runsOf(page, 'dense');
+  await page.goto(`/run/${encodeURIComponent(run.run_id)}`);
+  await hydrated(page);
+  const loss = page.locator('.chart[data-chart="loss"]');
+  const drawn = async () => Number(await loss.getAttribute('data-drawn'));
+  expect(await drawn()).toBeGreaterThan(100);
+  const a = await plotPoint(page, 0.25);
+  const b = await plotPoint(page, 0.5);
+  await dragAcross(page, a, b);
+  await expect(page.locator('.zoom-range')).toBeVisible();
+  // The whole run's chart holds ~600 points in a quarter of the run; the server's detail
+  // for the range holds up to 4 per pixel bucket.
+  await expect.poll(drawn, { timeout: 10_000 }).toBeGreaterThan(1500);
+  await page.screenshot({ path: 'artifacts/zoom-detail.png' });
 });
 
 test('the MoR layer key hides and shows a layer', async ({ page }) => {

@@ -32,13 +32,36 @@ impl RunColumns {
 
 /// Everything the three time-series charts need, at most ~4 × `width` points per series.
 pub fn prepare(columns: &RunColumns, config: &RunConfig, width: usize) -> RunCharts {
-    let steps = &columns.steps;
+    prepare_from(columns, config, width, i64::MIN)
+}
+
+/// As [`prepare`], for the steps from `from_step` on only. The rows before it are history:
+/// the spike detector's trailing window and computed EMAs start from them, so a zoomed range
+/// flags the same spikes as the whole run does.
+pub fn prepare_from(
+    columns: &RunColumns,
+    config: &RunConfig,
+    width: usize,
+    from_step: i64,
+) -> RunCharts {
     let ema_computed = columns.ema.iter().all(|e| ema_missing(e));
     let emas: [Vec<f64>; 3] = if ema_computed {
         EMA_ALPHAS.map(|alpha| ema(&columns.loss, alpha))
     } else {
         columns.ema.clone()
     };
+    let spike_at = spikes(&columns.loss);
+    let lo = columns.steps.partition_point(|s| *s < from_step);
+    let columns = &RunColumns {
+        steps: columns.steps[lo..].to_vec(),
+        loss: columns.loss[lo..].to_vec(),
+        ema: [0, 1, 2].map(|i| columns.ema[i][lo..].to_vec()),
+        lr: columns.lr[lo..].to_vec(),
+        grad: columns.grad[lo..].to_vec(),
+        grad_pre_clip: columns.grad_pre_clip[lo..].to_vec(),
+    };
+    let emas = emas.map(|e| e[lo..].to_vec());
+    let steps = &columns.steps;
     let diverged = steps
         .iter()
         .zip(&columns.loss)
@@ -74,9 +97,10 @@ pub fn prepare(columns: &RunColumns, config: &RunConfig, width: usize) -> RunCha
         loss: m4_points(steps, &columns.loss, width),
         ema: [0, 1, 2].map(|i| m4_points(steps, &emas[i], width)),
         ema_computed,
-        spikes: spikes(&columns.loss)
+        spikes: spike_at
             .into_iter()
-            .map(|i| (steps[i], columns.loss[i]))
+            .filter(|i| *i >= lo)
+            .map(|i| (steps[i - lo], columns.loss[i - lo]))
             .collect(),
         diverged,
         lr: m4_points(steps, &columns.lr, width),

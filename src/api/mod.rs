@@ -1,7 +1,7 @@
 //! Server functions the page calls. Thin: each takes its arguments, calls the one store
 //! that also serves REST, and maps the error.
 
-use crate::model::Dashboard;
+use crate::model::{Dashboard, ZoomCharts};
 use leptos::prelude::*;
 
 /// Everything the dashboard shows for a run (or the newest run of a model, or of the most
@@ -18,4 +18,25 @@ pub async fn get_dashboard(
         .dashboard(run_id.as_deref(), model_id.as_deref(), &gauges)
         .await
         .map_err(crate::server::error::AppError::into_server_error)
+}
+
+/// The charts' data for steps `start_step..=end_step` of a run, for a zoom.
+#[server(prefix = "/_sfn")]
+pub async fn get_zoom_charts(
+    run_id: String,
+    start_step: i64,
+    end_step: i64,
+) -> Result<ZoomCharts, ServerFnError> {
+    use crate::server::error::AppError;
+    let store = use_context::<crate::server::store::Store>()
+        .ok_or_else(|| ServerFnError::new("the dashboard has no database open"))?;
+    if end_step < start_step {
+        return Err(
+            AppError::bad_param("end_step", "must not be below start_step").into_server_error(),
+        );
+    }
+    store
+        .zoom(&run_id, start_step, end_step)
+        .await
+        .map_err(AppError::into_server_error)
 }

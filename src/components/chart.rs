@@ -9,7 +9,7 @@ use crate::charts::{
     gauges, grad, loss, lr, mod_heatmap, moe, mor_depth, plot_x_pixels, step_at_pixel, theme::DARK,
     DrawResult, View, MARGIN, X_LABEL_AREA,
 };
-use crate::model::{Gauges, Points, RoutingCharts, RunCharts};
+use crate::model::{Gauges, Points, RoutingCharts, RunCharts, ZoomCharts};
 use leptos::prelude::*;
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, DrawingBackend};
@@ -34,6 +34,8 @@ pub struct SharedView {
     pub log_y: RwSignal<bool>,
     /// MoR layers the person switched off in the layer key.
     pub hidden_layers: RwSignal<Vec<i64>>,
+    /// The zoomed range's own data, at full detail, once the server sent it.
+    pub detail: RwSignal<Option<ZoomCharts>>,
 }
 
 impl SharedView {
@@ -42,6 +44,7 @@ impl SharedView {
             range: RwSignal::new(None),
             log_y: RwSignal::new(false),
             hidden_layers: RwSignal::new(Vec::new()),
+            detail: RwSignal::new(None),
         }
     }
 
@@ -80,6 +83,30 @@ impl ChartSpec {
             Self::MorDepth(_) => "mor",
             Self::Moe(_) => "moe",
             Self::Gauges(_) => "gauges",
+        }
+    }
+
+    /// This chart drawn from a zoom's detail instead of the whole run's data.
+    pub fn with_detail(&self, zoom: &ZoomCharts) -> Self {
+        match self {
+            Self::Loss(_) => Self::Loss(zoom.run.clone()),
+            Self::LearningRate(_) => Self::LearningRate(zoom.run.clone()),
+            Self::GradNorm(_) => Self::GradNorm(zoom.run.clone()),
+            Self::ModHeatmap(_) => Self::ModHeatmap(zoom.routing.clone()),
+            Self::MorDepth(_) => Self::MorDepth(zoom.routing.clone()),
+            Self::Moe(_) => Self::Moe(zoom.routing.clone()),
+            Self::Gauges(g) => Self::Gauges(g.clone()),
+        }
+    }
+
+    /// How many points of the chart's main series fall in `view` (the loss for the loss
+    /// chart): what the page exposes so tests can see detail arrive.
+    pub fn points_in(&self, view: &View) -> usize {
+        match self {
+            Self::Loss(d) => view.points(&d.loss).count(),
+            Self::LearningRate(d) => view.points(&d.lr).count(),
+            Self::GradNorm(d) => view.points(&d.grad_post_clip).count(),
+            _ => 0,
         }
     }
 
@@ -244,6 +271,7 @@ pub fn Chart(spec: ChartSpec) -> impl IntoView {
     let svg = String::new();
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let live = RwSignal::new(false);
+    let drawn = RwSignal::new(0_usize);
     let hover = RwSignal::new(None::<Hover>);
     let drag = RwSignal::new(None::<(f64, f64)>);
 
@@ -258,7 +286,16 @@ pub fn Chart(spec: ChartSpec) -> impl IntoView {
             } else {
                 View::default()
             };
+            // A zoom's detail replaces the whole run's data while the zoom lasts.
+            let detail = shared
+                .detail
+                .with(|d| d.as_ref().filter(|z| Some(z.range) == view.range).cloned());
+            let spec = match (&detail, follows) {
+                (Some(zoom), true) => spec.with_detail(zoom),
+                _ => spec.clone(),
+            };
             let spec = spec.without_layers(&shared.hidden_layers.get());
+            drawn.set(spec.points_in(&view));
             let Some(element) = canvas.get() else { return };
             let Some(backend) = plotters_canvas::CanvasBackend::with_canvas_object(element) else {
                 return;
@@ -296,7 +333,13 @@ pub fn Chart(spec: ChartSpec) -> impl IntoView {
         // The heatmap's rows span its plot area, below a 24 px legend strip.
         let (top, bottom) = (26.0, height as f64 - (MARGIN + X_LABEL_AREA) as f64);
         let row = ((bottom - y) / (bottom - top)).clamp(0.0, 0.999);
-        let (step, lines) = describe_spec.describe(step, row);
+        let zoomed = shared
+            .detail
+            .with_untracked(|d| d.as_ref().map(|z| describe_spec.with_detail(z)));
+        let (step, lines) = zoomed
+            .as_ref()
+            .unwrap_or(&describe_spec)
+            .describe(step, row);
         hover.set((!lines.is_empty()).then_some(Hover { x, step, lines }));
         if drag.get_untracked().is_some() {
             drag.update(|d| {
@@ -337,7 +380,7 @@ pub fn Chart(spec: ChartSpec) -> impl IntoView {
     let (plot_left, plot_right) = plot_x_pixels(width);
 
     view! {
-        <div class="chart" class:live=move || live.get() data-chart=id>
+        <div class="chart" class:live=move || live.get() data-chart=id data-drawn=move || drawn.get()>
             <div class="chart-svg" inner_html=svg></div>
             <canvas
                 class="chart-canvas"

@@ -523,6 +523,15 @@ impl Dashboard {
     }
 }
 
+/// The charts of one step range of a run, fetched when the person zooms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZoomCharts {
+    pub run_id: String,
+    pub range: (i64, i64),
+    pub run: RunCharts,
+    pub routing: RoutingCharts,
+}
+
 /// Thresholds the gauges use when the run's config does not give them (CLI flags).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GaugeSettings {

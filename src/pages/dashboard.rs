@@ -2,7 +2,7 @@
 //! `?model=`) and `/run/{run_id}`.
 
 use crate::analysis::format::decode_path_segment;
-use crate::api::get_dashboard;
+use crate::api::{get_dashboard, get_zoom_charts};
 use crate::components::cards::StatsCards;
 use crate::components::chart::SharedView;
 use crate::components::header::Header;
@@ -45,6 +45,28 @@ pub fn DashboardPage() -> impl IntoView {
         move || (run_id(), model_id(), refresh.get()),
         |(run_id, model_id, _)| get_dashboard(run_id, model_id),
     );
+
+    // A zoom asks the server for that range at full detail; an answer for a range that is
+    // no longer shown is dropped.
+    Effect::new(move |_| {
+        let range = shared.range.get();
+        let run = data.with(|d| match d {
+            Some(Ok(d)) => d.run.as_ref().map(|r| r.run_id.clone()),
+            _ => None,
+        });
+        match (range, run) {
+            (Some((start, end)), Some(run_id)) => {
+                leptos::task::spawn_local(async move {
+                    if let Ok(zoom) = get_zoom_charts(run_id, start, end).await {
+                        if shared.range.get_untracked() == Some(zoom.range) {
+                            shared.detail.set(Some(zoom));
+                        }
+                    }
+                });
+            }
+            _ => shared.detail.set(None),
+        }
+    });
 
     // Effects run only in the browser: re-read while the shown run is still training.
     Effect::new(move |_| {

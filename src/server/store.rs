@@ -12,7 +12,7 @@
 //! read and sort the whole run for every page.
 
 use super::error::{is_busy, sqlite_code, AppError};
-use crate::analysis::charts::{prepare, RunColumns};
+use crate::analysis::charts::{prepare, prepare_from, RunColumns};
 use crate::analysis::gauges::THROUGHPUT_WINDOW;
 use crate::analysis::summary::SummaryBuilder;
 use crate::model::*;
@@ -30,6 +30,9 @@ const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
 /// Buckets per chart series on the page (M4 keeps at most four points per bucket): about
 /// two pixels each on the widest chart.
 const CHART_BUCKETS: usize = 600;
+/// Rows read before a zoomed range: the spike detector's trailing window. (Computed EMAs of
+/// old files start from these too, so the slowest is only approximate at a zoom's left edge.)
+const ZOOM_HISTORY: i64 = crate::analysis::loss::SPIKE_WINDOW as i64;
 /// Rows counted per statement, and how long a table's count is reused.
 const COUNT_PAGE: i64 = 100_000;
 const COUNT_TTL: Duration = Duration::from_secs(30);
@@ -897,40 +900,65 @@ impl Store {
         })
     }
 
-    /// Every routing row of a run (MoD, MoR, MoE), page by page.
+    /// Every routing row of a run (MoD, MoR, MoE) within `range` (the whole run when
+    /// `None`), page by page.
     pub async fn run_routing(
         &self,
         run_id: &str,
+        range: Option<(i64, i64)>,
     ) -> Result<(Vec<RoutingMod>, Vec<RoutingMor>, Vec<RoutingMoe>), AppError> {
-        let (mut mods, mut mors, mut moes) = (Vec::new(), Vec::new(), Vec::new());
-        let mut next = None;
-        loop {
-            let page = self.routing_mod(run_id, next, MAX_PAGE).await?;
-            mods.extend(page.data);
-            match page.next_start_step {
-                Some(n) => next = Some(n),
-                None => break,
-            }
-        }
-        next = None;
-        loop {
-            let page = self.routing_mor(run_id, next, MAX_PAGE).await?;
-            mors.extend(page.data);
-            match page.next_start_step {
-                Some(n) => next = Some(n),
-                None => break,
-            }
-        }
-        next = None;
-        loop {
-            let page = self.routing_moe(run_id, next, MAX_PAGE).await?;
-            moes.extend(page.data);
-            match page.next_start_step {
-                Some(n) => next = Some(n),
-                None => break,
-            }
-        }
+        let (start, end) = range.map_or((None, i64::MAX), |(a, b)| (Some(a), b));
+        let mods = all_pages(
+            start,
+            end,
+            |r: &RoutingMod| r.step,
+            |next| self.routing_mod(run_id, next, MAX_PAGE),
+        )
+        .await?;
+        let mors = all_pages(
+            start,
+            end,
+            |r: &RoutingMor| r.step,
+            |next| self.routing_mor(run_id, next, MAX_PAGE),
+        )
+        .await?;
+        let moes = all_pages(
+            start,
+            end,
+            |r: &RoutingMoe| r.step,
+            |next| self.routing_moe(run_id, next, MAX_PAGE),
+        )
+        .await?;
         Ok((mods, mors, moes))
+    }
+
+    /// The charts' data for steps `start..=end` of a run, at the same point budget as the
+    /// page: what a zoom asks for, so detail appears as the range narrows.
+    pub async fn zoom(&self, run_id: &str, start: i64, end: i64) -> Result<ZoomCharts, AppError> {
+        let span = self.run_span(run_id).await?;
+        let mut columns = RunColumns::default();
+        // History before the range, newest first, so spikes at its left edge are judged
+        // against the same trailing window as in the whole run.
+        if let Some(before) = start.checked_sub(1) {
+            let history = self.step_rows(&span, before, ZOOM_HISTORY, true).await?;
+            history.iter().rev().for_each(|s| columns.push(s));
+        }
+        self.scan_steps(&span, start, end, |s| columns.push(s))
+            .await?;
+        let config = span.run.config();
+        let (mods, mors, moes) = self.run_routing(run_id, Some((start, end))).await?;
+        Ok(ZoomCharts {
+            run_id: span.run.run_id.clone(),
+            range: (start, end),
+            run: prepare_from(&columns, &config, CHART_BUCKETS, start),
+            routing: crate::analysis::routing::prepare(
+                &mods,
+                &mors,
+                &moes,
+                &config,
+                ROUTING_COLUMNS,
+            ),
+        })
     }
 
     // ---- the file itself -------------------------------------------------------------
@@ -1085,7 +1113,7 @@ impl Store {
             Some(r) => {
                 let (summary, columns) = self.run_scan(r).await?;
                 let charts = prepare(&columns, &r.config(), CHART_BUCKETS);
-                let (mods, mors, moes) = self.run_routing(&r.run_id).await?;
+                let (mods, mors, moes) = self.run_routing(&r.run_id, None).await?;
                 let routing = crate::analysis::routing::prepare(
                     &mods,
                     &mors,
@@ -1119,6 +1147,30 @@ impl Store {
             gauges,
             db: self.db_info().await?,
         })
+    }
+}
+
+/// Follows `next_start_step` from `start` until the pages pass `end`, keeping the rows up to
+/// `end`.
+async fn all_pages<T, F, Fut>(
+    start: Option<i64>,
+    end: i64,
+    step_of: fn(&T) -> i64,
+    mut page: F,
+) -> Result<Vec<T>, AppError>
+where
+    F: FnMut(Option<i64>) -> Fut,
+    Fut: std::future::Future<Output = Result<RoutingPage<T>, AppError>>,
+{
+    let mut rows = Vec::new();
+    let mut next = start;
+    loop {
+        let p = page(next).await?;
+        rows.extend(p.data.into_iter().filter(|r| step_of(r) <= end));
+        match p.next_start_step {
+            Some(n) if n <= end => next = Some(n),
+            _ => return Ok(rows),
+        }
     }
 }
 
