@@ -158,6 +158,7 @@ mod cli {
             leptos_options: server::leptos_options(local),
             store: store.clone(),
             gauges,
+            live: server::live::Hub::new(store.clone()),
         };
         // The one line scripts and tests read to find us.
         println!(

@@ -152,7 +152,7 @@ pub enum NonFinite {
 }
 
 /// One logged optimizer step: a `steps` row, every column.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub step: i64,
     pub run_id: String,
@@ -530,6 +530,29 @@ pub struct ZoomCharts {
     pub range: (i64, i64),
     pub run: RunCharts,
     pub routing: RoutingCharts,
+}
+
+/// What `/ws/{run_id}` sends, as JSON tagged by `type` (the seed's `update` and `heartbeat`,
+/// plus `run` and `error`). See `docs/api.md`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveMessage {
+    /// Rows the trainer committed: new steps, and earlier steps it logged again (which
+    /// replace the old points), each table in commit order.
+    Update {
+        steps: Vec<Step>,
+        routing_mod: Vec<RoutingMod>,
+        routing_mor: Vec<RoutingMor>,
+        routing_moe: Vec<RoutingMoe>,
+        /// The run's newest step so far.
+        last_step: Option<i64>,
+    },
+    /// Nothing new, the feed is alive: at least every 15 s.
+    Heartbeat { last_step: Option<i64> },
+    /// The run's row changed (it ended) or its model has a new run (a resume).
+    Run { run: Run, runs: Vec<Run> },
+    /// The file cannot be read just now; the feed keeps trying and says so when it can.
+    Error { error: String },
 }
 
 /// Thresholds the gauges use when the run's config does not give them (CLI flags).

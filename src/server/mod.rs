@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod demo;
 pub mod error;
+pub mod live;
 pub mod params;
 pub mod rest;
 pub mod store;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The gauges' thresholds from the command line.
     pub gauges: crate::model::GaugeSettings,
+    /// The live feed's watchers.
+    pub live: live::Hub,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -49,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .merge(rest::routes())
+        .route("/ws/{run_id}", axum::routing::get(live::ws_handler))
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),

@@ -144,6 +144,19 @@ impl Schema {
         self.columns.contains_key(table)
     }
 
+    /// One row: the highest rowid of each table the live feed follows (0 when absent).
+    fn marks_sql(&self) -> String {
+        let max = |t: &str| {
+            if self.has_table(t) {
+                format!("(SELECT IFNULL(MAX(rowid), 0) FROM {t}) AS {t}")
+            } else {
+                format!("0 AS {t}")
+            }
+        };
+        let tables = ["steps", "routing_mod", "routing_mor", "routing_moe", "runs"];
+        format!("SELECT {}", tables.map(max).join(", "))
+    }
+
     /// `a, b, NULL AS c`: every expected column, absent ones as NULL, so old files decode
     /// the same way as new ones.
     fn select_list(&self, table: &str, expected: &[&str]) -> String {
@@ -175,6 +188,39 @@ struct Inner {
     path: PathBuf,
     schema: Mutex<Cached>,
     counts: Mutex<Option<(Instant, Vec<TableRows>)>>,
+}
+
+/// The highest rowid of each table the live feed follows: where "new" begins.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveMarks {
+    pub steps: i64,
+    pub routing_mod: i64,
+    pub routing_mor: i64,
+    pub routing_moe: i64,
+    pub runs: i64,
+}
+
+impl LiveMarks {
+    fn from_row(row: Option<&SqliteRow>) -> Self {
+        let get = |c: &str| row.and_then(|r| int(r, c)).unwrap_or(0);
+        Self {
+            steps: get("steps"),
+            routing_mod: get("routing_mod"),
+            routing_mor: get("routing_mor"),
+            routing_moe: get("routing_moe"),
+            runs: get("runs"),
+        }
+    }
+}
+
+/// A run's rows for the live feed, each with its rowid (0 in a catch-up page, which is read
+/// below the marks and needs none).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveRows {
+    pub steps: Vec<(i64, Step)>,
+    pub routing_mod: Vec<(i64, RoutingMod)>,
+    pub routing_mor: Vec<(i64, RoutingMor)>,
+    pub routing_moe: Vec<(i64, RoutingMoe)>,
 }
 
 /// Where a run's rows lie in its model's step numbering.
@@ -959,6 +1005,201 @@ impl Store {
                 ROUTING_COLUMNS,
             ),
         })
+    }
+
+    // ---- the live feed -----------------------------------------------------------------
+    //
+    // New rows are found by rowid, not by step: a re-logged step (`INSERT OR REPLACE`) is a
+    // new row with a new, higher rowid, so "every rowid above the last one seen" is exactly
+    // what the trainer committed since, re-logs included, and `rowid > ?` is a range on the
+    // table's own b-tree: its cost is the new rows, not the run's length.
+
+    /// The highest rowid of each table the feed follows (0 when a table is absent or empty):
+    /// one statement, a few b-tree descents.
+    pub async fn live_marks(&self) -> Result<LiveMarks, AppError> {
+        let schema = self.schema().await?;
+        let rows = self.fetch_all(&schema.marks_sql(), &[]).await?;
+        Ok(LiveMarks::from_row(rows.first()))
+    }
+
+    /// A run's rows committed after `from` and up to `to` (rowids), in commit order, at most
+    /// `limit` per table. Returns the rows and how far they reach: `to`, or the last rowid
+    /// read when a table hit `limit` (the rest comes next time).
+    pub async fn live_rows(
+        &self,
+        run: &Run,
+        from: &LiveMarks,
+        to: &LiveMarks,
+        limit: i64,
+    ) -> Result<(LiveRows, LiveMarks), AppError> {
+        let schema = self.schema().await?;
+        let mut reached = to.clone();
+        let mut rows = LiveRows::default();
+        let tables: [(&str, &[&str], i64, i64, &mut i64); 4] = [
+            (
+                "steps",
+                &STEP_COLUMNS,
+                from.steps,
+                to.steps,
+                &mut reached.steps,
+            ),
+            (
+                "routing_mod",
+                &MOD_COLUMNS,
+                from.routing_mod,
+                to.routing_mod,
+                &mut reached.routing_mod,
+            ),
+            (
+                "routing_mor",
+                &MOR_COLUMNS,
+                from.routing_mor,
+                to.routing_mor,
+                &mut reached.routing_mor,
+            ),
+            (
+                "routing_moe",
+                &MOE_COLUMNS,
+                from.routing_moe,
+                to.routing_moe,
+                &mut reached.routing_moe,
+            ),
+        ];
+        for (table, columns, after, upto, reach) in tables {
+            if upto <= after || !schema.has_table(table) {
+                continue;
+            }
+            // `+model_id`, `+run_id`: keep SQLite on the rowid range, off the indexes.
+            let sql = format!(
+                "SELECT rowid AS live_rowid, {} FROM {table} WHERE rowid > ?1 AND rowid <= ?2 \
+                 AND +model_id = ?3 AND +run_id = ?4 ORDER BY rowid LIMIT ?5",
+                schema.select_list(table, columns)
+            );
+            let found = self
+                .fetch_all(
+                    &sql,
+                    &[
+                        Bind::Int(after),
+                        Bind::Int(upto),
+                        Bind::Text(&run.model_id),
+                        Bind::Text(&run.run_id),
+                        Bind::Int(limit),
+                    ],
+                )
+                .await?;
+            if found.len() as i64 >= limit {
+                *reach = found
+                    .last()
+                    .and_then(|r| int(r, "live_rowid"))
+                    .unwrap_or(upto);
+            }
+            for r in &found {
+                let rowid = int(r, "live_rowid").unwrap_or(0);
+                match table {
+                    "steps" => {
+                        let mut s = step_from(r);
+                        s.mark_nonfinite();
+                        rows.steps.push((rowid, s));
+                    }
+                    "routing_mod" => rows.routing_mod.push((rowid, mod_from(r))),
+                    "routing_mor" => rows.routing_mor.push((rowid, mor_from(r))),
+                    _ => rows.routing_moe.push((rowid, moe_from(r))),
+                }
+            }
+        }
+        Ok((rows, reached))
+    }
+
+    /// One page of a follower's catch-up: the run's steps after `after_step` (at most
+    /// `limit`) and its routing rows up to the last of them, read in one short transaction
+    /// together with the marks, so that what the feed sends next (rowids above the marks)
+    /// neither repeats nor misses a row. `None` as the next cursor: caught up.
+    pub async fn live_catch_up(
+        &self,
+        run: &Run,
+        after_step: i64,
+        limit: i64,
+    ) -> Result<(LiveRows, LiveMarks, Option<i64>), AppError> {
+        let schema = self.schema().await?;
+        let span = self.run_span(&run.run_id).await?;
+        let marks_sql = schema.marks_sql();
+        let steps_sql = format!(
+            "SELECT {} FROM steps WHERE model_id = ?1 AND step > ?2 AND step <= ?3 \
+             AND +run_id = ?4 ORDER BY step LIMIT ?5",
+            schema.select_list("steps", &STEP_COLUMNS)
+        );
+        let routing_sql = |table: &str, columns: &[&str]| {
+            schema.has_table(table).then(|| {
+                format!(
+                    "SELECT {} FROM {table} WHERE model_id = ?1 AND step > ?2 AND step <= ?3 \
+                     AND +run_id = ?4 ORDER BY step",
+                    schema.select_list(table, columns)
+                )
+            })
+        };
+        let routing_sqls = [
+            routing_sql("routing_mod", &MOD_COLUMNS),
+            routing_sql("routing_mor", &MOR_COLUMNS),
+            routing_sql("routing_moe", &MOE_COLUMNS),
+        ];
+        let pool = &self.inner.pool;
+        let (marks, steps, routing) = self
+            .retry(|| async {
+                let mut tx = pool.begin().await?;
+                let marks = sqlx::query(sqlx::AssertSqlSafe(marks_sql.as_str()))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let steps = sqlx::query(sqlx::AssertSqlSafe(steps_sql.as_str()))
+                    .bind(&run.model_id)
+                    .bind(after_step)
+                    .bind(span.high)
+                    .bind(&run.run_id)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                // A full page ends at its last step; otherwise everything up to the span.
+                let upto = match steps.last().and_then(|r| int(r, "step")) {
+                    Some(last) if steps.len() as i64 >= limit => last,
+                    _ => span.high,
+                };
+                let mut routing = Vec::new();
+                for sql in &routing_sqls {
+                    routing.push(match sql {
+                        Some(sql) => {
+                            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                                .bind(&run.model_id)
+                                .bind(after_step)
+                                .bind(upto)
+                                .bind(&run.run_id)
+                                .fetch_all(&mut *tx)
+                                .await?
+                        }
+                        None => Vec::new(),
+                    });
+                }
+                tx.commit().await?;
+                Ok((marks, steps, routing))
+            })
+            .await?;
+        let marks = LiveMarks::from_row(marks.first());
+        let next = match steps.last().and_then(|r| int(r, "step")) {
+            Some(last) if steps.len() as i64 >= limit => Some(last),
+            _ => None,
+        };
+        let rows = LiveRows {
+            steps: steps
+                .iter()
+                .map(|r| {
+                    let mut s = step_from(r);
+                    s.mark_nonfinite();
+                    (0, s)
+                })
+                .collect(),
+            routing_mod: routing[0].iter().map(|r| (0, mod_from(r))).collect(),
+            routing_mor: routing[1].iter().map(|r| (0, mor_from(r))).collect(),
+            routing_moe: routing[2].iter().map(|r| (0, moe_from(r))).collect(),
+        };
+        Ok((rows, marks, next))
     }
 
     // ---- the file itself -------------------------------------------------------------

@@ -1,0 +1,760 @@
+//! The live feed, `/ws/{run_id}`: new rows pushed the moment the trainer commits them.
+//!
+//! One watcher per followed run (not per client) asks the file every [`POLL`] whether any
+//! table grew — one statement of a few b-tree descents — and when one did, reads the run's
+//! new rows by rowid and broadcasts them, serialised once, to every follower. A follower
+//! first catches up from its own cursor (`?after_step=N`) in short pages, then forwards the
+//! broadcast, skipping what its catch-up already covered: no gaps, no duplicates. A client
+//! that stops reading is dropped once the broadcast ring laps it or a send stalls, so memory
+//! is bounded whatever the number of clients; it reconnects with its cursor and loses
+//! nothing.
+
+use super::error::AppError;
+use super::params::Query;
+use super::store::{LiveMarks, LiveRows, Store};
+use super::AppState;
+use crate::model::{LiveMessage, Run};
+use axum::extract::rejection::PathRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+/// How often a watcher asks the file for new rows.
+pub const POLL: Duration = Duration::from_millis(200);
+/// Longest silence before a heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Messages a run's broadcast ring holds; a follower further behind is dropped.
+const RING: usize = 64;
+/// Rows per table per message, catch-up or live.
+pub const PAGE: i64 = 1_000;
+/// A send that cannot complete in this long means the client stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open sockets at most; more get 503 until some close.
+pub const MAX_FOLLOWERS: usize = 1_000;
+/// Largest frame a client may send (it has nothing to say beyond a few bytes).
+pub const MAX_INCOMING: usize = 4 * 1024;
+/// Re-read the model's runs at least this often (an `UPDATE runs` changes no rowid).
+const RUNS_EVERY: u32 = 25;
+
+/// What a run's watcher broadcasts.
+#[derive(Debug)]
+pub enum Event {
+    /// Rows committed between two marks, and the message carrying them, serialised once.
+    Rows {
+        from: LiveMarks,
+        to: LiveMarks,
+        rows: LiveRows,
+        text: Utf8Bytes,
+    },
+    /// A message every follower gets as is (`run`, `error`).
+    Notice(Utf8Bytes),
+}
+
+/// A followed run: its broadcast and its newest step.
+struct Follow {
+    events: broadcast::Sender<Arc<Event>>,
+    last_step: watch::Receiver<Option<i64>>,
+}
+
+/// Every followed run's watcher, shared by all connections.
+#[derive(Clone)]
+pub struct Hub {
+    store: Store,
+    runs: Arc<Mutex<HashMap<String, Follow>>>,
+    sockets: Arc<AtomicUsize>,
+}
+
+/// A follower's end of a run's feed.
+pub struct Subscription {
+    pub events: broadcast::Receiver<Arc<Event>>,
+    pub last_step: watch::Receiver<Option<i64>>,
+}
+
+impl Hub {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            runs: Arc::default(),
+            sockets: Arc::default(),
+        }
+    }
+
+    /// Joins `run`'s broadcast, starting its watcher when nobody followed it yet.
+    pub async fn subscribe(&self, run: &Run) -> Result<Subscription, AppError> {
+        if let Some(sub) = self.join(&run.run_id) {
+            return Ok(sub);
+        }
+        // Read where the watcher starts outside the lock; a second caller racing here just
+        // joins the watcher the first one registered.
+        let marks = self.store.live_marks().await?;
+        let last = self.store.recent_steps(&run.run_id, 1).await?;
+        let last_step = last.first().map(|s| s.step);
+        let mut map = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = map.get(&run.run_id) {
+            return Ok(Subscription {
+                events: f.events.subscribe(),
+                last_step: f.last_step.clone(),
+            });
+        }
+        let (events, rx) = broadcast::channel(RING);
+        let (step_tx, step_rx) = watch::channel(last_step);
+        map.insert(
+            run.run_id.clone(),
+            Follow {
+                events: events.clone(),
+                last_step: step_rx.clone(),
+            },
+        );
+        let watcher = Watcher {
+            store: self.store.clone(),
+            runs: self.runs.clone(),
+            run: run.clone(),
+            cursor: marks,
+            events,
+            last_step: step_tx,
+        };
+        tokio::spawn(watcher.run());
+        Ok(Subscription {
+            events: rx,
+            last_step: step_rx,
+        })
+    }
+
+    fn join(&self, run_id: &str) -> Option<Subscription> {
+        let map = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(run_id).map(|f| Subscription {
+            events: f.events.subscribe(),
+            last_step: f.last_step.clone(),
+        })
+    }
+
+    /// Runs being watched now (for tests and the benchmark).
+    pub fn watched(&self) -> usize {
+        self.runs.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// Polls the file for one run and broadcasts what is new, until nobody follows.
+struct Watcher {
+    store: Store,
+    runs: Arc<Mutex<HashMap<String, Follow>>>,
+    run: Run,
+    cursor: LiveMarks,
+    events: broadcast::Sender<Arc<Event>>,
+    last_step: watch::Sender<Option<i64>>,
+}
+
+impl Watcher {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut known_runs = self.store.runs(&self.run.model_id).await.ok();
+        let mut failing: Option<String> = None;
+        let mut polls = 0_u32;
+        loop {
+            tick.tick().await;
+            if self.nobody_follows() {
+                return;
+            }
+            polls = polls.wrapping_add(1);
+            match self.poll(polls.is_multiple_of(RUNS_EVERY), &mut known_runs).await {
+                Ok(()) => failing = None,
+                Err(e) => {
+                    let error = e.to_string();
+                    if failing.as_deref() != Some(&error) {
+                        self.notice(&LiveMessage::Error {
+                            error: error.clone(),
+                        });
+                        failing = Some(error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes this run from the hub when its last follower left. Under the hub's lock, so
+    /// a follower joining at this moment either gets this watcher or starts a new one.
+    fn nobody_follows(&self) -> bool {
+        let mut map = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if self.events.receiver_count() > 0 {
+            return false;
+        }
+        map.remove(&self.run.run_id);
+        true
+    }
+
+    async fn poll(
+        &mut self,
+        check_runs: bool,
+        known: &mut Option<Vec<Run>>,
+    ) -> Result<(), AppError> {
+        let marks = self.store.live_marks().await?;
+        let grew = marks != self.cursor;
+        if grew {
+            if marks.steps < self.cursor.steps || marks.routing_mor < self.cursor.routing_mor {
+                // Fewer rows than before: the file was replaced. Start over from here and
+                // tell the pages, which reload.
+                self.cursor = marks.clone();
+                *known = None;
+            }
+            // Catch up in pages without waiting for the next tick when far behind.
+            while self.cursor != marks {
+                let (rows, reached) = self
+                    .store
+                    .live_rows(&self.run, &self.cursor, &marks, PAGE)
+                    .await?;
+                let mut reached = reached;
+                reached.runs = marks.runs;
+                self.send_rows(rows, reached);
+            }
+        }
+        if grew || check_runs || known.is_none() {
+            let runs = self.store.runs(&self.run.model_id).await?;
+            if known.as_ref() != Some(&runs) {
+                if let Some(run) = runs.iter().find(|r| r.run_id == self.run.run_id) {
+                    self.run = run.clone();
+                    self.notice(&LiveMessage::Run {
+                        run: run.clone(),
+                        runs: runs.clone(),
+                    });
+                }
+                *known = Some(runs);
+            }
+        }
+        Ok(())
+    }
+
+    fn send_rows(&mut self, rows: LiveRows, reached: LiveMarks) {
+        let from = std::mem::replace(&mut self.cursor, reached.clone());
+        if rows.steps.is_empty()
+            && rows.routing_mod.is_empty()
+            && rows.routing_mor.is_empty()
+            && rows.routing_moe.is_empty()
+        {
+            return;
+        }
+        if let Some(newest) = rows.steps.iter().map(|(_, s)| s.step).max() {
+            self.last_step.send_if_modified(|last| {
+                let newer = last.is_none_or(|l| newest > l);
+                if newer {
+                    *last = Some(newest);
+                }
+                newer
+            });
+        }
+        let text = update_text(&rows, *self.last_step.borrow());
+        // No receiver is not an error: the last follower may have just left.
+        let _ = self.events.send(Arc::new(Event::Rows {
+            from,
+            to: reached,
+            rows,
+            text,
+        }));
+    }
+
+    fn notice(&self, message: &LiveMessage) {
+        let _ = self.events.send(Arc::new(Event::Notice(to_text(message))));
+    }
+}
+
+fn to_text(message: &LiveMessage) -> Utf8Bytes {
+    serde_json::to_string(message)
+        .unwrap_or_else(|e| format!(r#"{{"type":"error","error":"{e}"}}"#))
+        .into()
+}
+
+/// The `update` message for `rows`.
+pub fn update_text(rows: &LiveRows, last_step: Option<i64>) -> Utf8Bytes {
+    fn strip<T: Clone>(v: &[(i64, T)]) -> Vec<T> {
+        v.iter().map(|(_, r)| r.clone()).collect()
+    }
+    to_text(&LiveMessage::Update {
+        steps: strip(&rows.steps),
+        routing_mod: strip(&rows.routing_mod),
+        routing_mor: strip(&rows.routing_mor),
+        routing_moe: strip(&rows.routing_moe),
+        last_step,
+    })
+}
+
+/// The rows of `rows` above `seen`: what a follower whose catch-up reached `seen` still
+/// needs.
+fn rows_after(rows: &LiveRows, seen: &LiveMarks) -> LiveRows {
+    fn above<T: Clone>(v: &[(i64, T)], mark: i64) -> Vec<(i64, T)> {
+        v.iter().filter(|(id, _)| *id > mark).cloned().collect()
+    }
+    LiveRows {
+        steps: above(&rows.steps, seen.steps),
+        routing_mod: above(&rows.routing_mod, seen.routing_mod),
+        routing_mor: above(&rows.routing_mor, seen.routing_mor),
+        routing_moe: above(&rows.routing_moe, seen.routing_moe),
+    }
+}
+
+/// `a` is at or below `b` in every table.
+fn covered(a: &LiveMarks, b: &LiveMarks) -> bool {
+    a.steps <= b.steps
+        && a.routing_mod <= b.routing_mod
+        && a.routing_mor <= b.routing_mor
+        && a.routing_moe <= b.routing_moe
+}
+
+fn max_marks(a: &LiveMarks, b: &LiveMarks) -> LiveMarks {
+    LiveMarks {
+        steps: a.steps.max(b.steps),
+        routing_mod: a.routing_mod.max(b.routing_mod),
+        routing_mor: a.routing_mor.max(b.routing_mor),
+        routing_moe: a.routing_moe.max(b.routing_moe),
+        runs: a.runs.max(b.runs),
+    }
+}
+
+// ---- one follower ---------------------------------------------------------------------
+
+/// What the socket loop sends: the transport (axum, or a channel in tests) maps it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outgoing {
+    Text(Utf8Bytes),
+    /// Close with a code and a reason the client can act on.
+    Close(u16, &'static str),
+}
+
+/// What the socket loop hears from the client; everything but a close is ignored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Incoming {
+    Frame,
+    Close,
+}
+
+/// Close code for a follower that fell too far behind: reconnect with `after_step`.
+pub const CLOSE_LAGGED: u16 = 4000;
+/// Close code when the feed cannot be read; reconnect later.
+pub const CLOSE_UNAVAILABLE: u16 = 1011;
+/// Close code when the server shuts down.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Catch-up pages for one follower, then nothing.
+pub trait CatchUp {
+    /// The next page's message and the marks it was read at; `None` once caught up.
+    fn next_page(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Option<(Utf8Bytes, LiveMarks)>, AppError>> + Send;
+}
+
+/// The store's catch-up from a step cursor.
+pub struct StoreCatchUp {
+    pub store: Store,
+    pub run: Run,
+    pub after_step: Option<i64>,
+    pub last_step: watch::Receiver<Option<i64>>,
+    done: bool,
+}
+
+impl StoreCatchUp {
+    pub fn new(
+        store: Store,
+        run: Run,
+        after_step: i64,
+        last_step: watch::Receiver<Option<i64>>,
+    ) -> Self {
+        Self {
+            store,
+            run,
+            after_step: Some(after_step),
+            last_step,
+            done: false,
+        }
+    }
+}
+
+impl CatchUp for StoreCatchUp {
+    async fn next_page(&mut self) -> Result<Option<(Utf8Bytes, LiveMarks)>, AppError> {
+        if self.done {
+            return Ok(None);
+        }
+        let after = self.after_step.unwrap_or(i64::MIN);
+        let (rows, marks, next) = self.store.live_catch_up(&self.run, after, PAGE).await?;
+        self.done = next.is_none();
+        self.after_step = next;
+        let newest = rows.steps.iter().map(|(_, s)| s.step).max();
+        let last = match (newest, *self.last_step.borrow()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(Some((update_text(&rows, last), marks)))
+    }
+}
+
+/// One follower's socket, from catch-up to close. Generic over the transport so it is
+/// tested with channels; the axum handler adapts a `WebSocket` to it.
+pub async fn follow<Tx, Rx>(
+    mut sink: Tx,
+    mut incoming: Rx,
+    mut catch_up: impl CatchUp,
+    mut sub: Subscription,
+) where
+    Tx: Sink<Outgoing> + Unpin,
+    Rx: Stream<Item = Incoming> + Unpin,
+{
+    async fn send<Tx: Sink<Outgoing> + Unpin>(sink: &mut Tx, out: Outgoing) -> bool {
+        matches!(
+            tokio::time::timeout(SEND_TIMEOUT, sink.send(out)).await,
+            Ok(Ok(()))
+        )
+    }
+    // The subscription was taken before the catch-up reads, so nothing falls between them.
+    let mut seen = LiveMarks::default();
+    loop {
+        match catch_up.next_page().await {
+            Ok(Some((text, marks))) => {
+                seen = max_marks(&seen, &marks);
+                if !send(&mut sink, Outgoing::Text(text)).await {
+                    return;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let text = to_text(&LiveMessage::Error {
+                    error: e.to_string(),
+                });
+                if send(&mut sink, Outgoing::Text(text)).await {
+                    send(
+                        &mut sink,
+                        Outgoing::Close(CLOSE_UNAVAILABLE, "cannot read the database"),
+                    )
+                    .await;
+                }
+                return;
+            }
+        }
+    }
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    loop {
+        tokio::select! {
+            event = sub.events.recv() => {
+                heartbeat.reset();
+                let out = match event.as_deref() {
+                    Ok(Event::Rows { from, to, rows, text }) => {
+                        let text = if covered(to, &seen) {
+                            None
+                        } else if covered(&seen, from) {
+                            Some(text.clone())
+                        } else {
+                            let rest = rows_after(rows, &seen);
+                            let any = !(rest.steps.is_empty()
+                                && rest.routing_mod.is_empty()
+                                && rest.routing_mor.is_empty()
+                                && rest.routing_moe.is_empty());
+                            any.then(|| update_text(&rest, *sub.last_step.borrow()))
+                        };
+                        seen = max_marks(&seen, to);
+                        text.map(Outgoing::Text)
+                    }
+                    Ok(Event::Notice(text)) => Some(Outgoing::Text(text.clone())),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        send(&mut sink, Outgoing::Close(CLOSE_LAGGED, "fell behind; reconnect with after_step")).await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        send(&mut sink, Outgoing::Close(CLOSE_GOING_AWAY, "the feed stopped")).await;
+                        return;
+                    }
+                };
+                if let Some(out) = out {
+                    if !send(&mut sink, out).await {
+                        return;
+                    }
+                }
+            }
+            frame = incoming.next() => match frame {
+                Some(Incoming::Frame) => {}
+                Some(Incoming::Close) | None => return,
+            },
+            _ = heartbeat.tick() => {
+                let text = to_text(&LiveMessage::Heartbeat { last_step: *sub.last_step.borrow() });
+                if !send(&mut sink, Outgoing::Text(text)).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+// ---- the HTTP edge --------------------------------------------------------------------
+
+/// `GET /ws/{run_id}?after_step=N`: checks the run and the cursor before upgrading, so a bad
+/// request is a JSON 4xx like the rest of the API.
+pub async fn ws_handler(
+    State(state): State<AppState>,
+    run_id: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, AppError> {
+    let run_id = run_id
+        .map(|Path(v)| v)
+        .map_err(|e| AppError::bad_param("path", e.body_text()))?;
+    let after_step = Query::parse(raw.as_deref()).int("after_step")?;
+    let run = state.store.run(&run_id).await?;
+    let upgrade = upgrade.map_err(|e| {
+        AppError::bad_param(
+            "upgrade",
+            format!("{}; /ws/{{run_id}} is a WebSocket", e.body_text()),
+        )
+    })?;
+    let hub = state.live.clone();
+    let Some(slot) = SocketSlot::take(&hub.sockets) else {
+        return Err(AppError::Busy);
+    };
+    let sub = hub.subscribe(&run).await?;
+    let catch_up = StoreCatchUp::new(
+        state.store.clone(),
+        run,
+        after_step.unwrap_or(i64::MIN),
+        sub.last_step.clone(),
+    );
+    Ok(upgrade
+        .max_message_size(MAX_INCOMING)
+        .max_frame_size(MAX_INCOMING)
+        .on_upgrade(move |socket| serve_socket(socket, catch_up, sub, slot))
+        .into_response())
+}
+
+async fn serve_socket(
+    socket: WebSocket,
+    catch_up: StoreCatchUp,
+    sub: Subscription,
+    _slot: SocketSlot,
+) {
+    let (sink, stream) = socket.split();
+    let sink = sink.with(|out: Outgoing| async move {
+        Ok::<_, axum::Error>(match out {
+            Outgoing::Text(t) => Message::Text(t),
+            Outgoing::Close(code, reason) => Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })),
+        })
+    });
+    // A transport error ends the stream like a close does.
+    let incoming = stream
+        .take_while(|m| std::future::ready(m.is_ok()))
+        .map(|m| match m {
+            Ok(Message::Close(_)) | Err(_) => Incoming::Close,
+            Ok(_) => Incoming::Frame,
+        });
+    follow(Box::pin(sink), Box::pin(incoming), catch_up, sub).await;
+}
+
+/// One of [`MAX_FOLLOWERS`] socket slots, given back on drop.
+struct SocketSlot(Arc<AtomicUsize>);
+
+impl SocketSlot {
+    fn take(count: &Arc<AtomicUsize>) -> Option<Self> {
+        count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_FOLLOWERS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(count.clone()))
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Step;
+    use futures::channel::mpsc;
+
+    /// Catch-up pages given up front.
+    struct Pages(std::vec::IntoIter<(Utf8Bytes, LiveMarks)>);
+
+    impl CatchUp for Pages {
+        async fn next_page(&mut self) -> Result<Option<(Utf8Bytes, LiveMarks)>, AppError> {
+            Ok(self.0.next())
+        }
+    }
+
+    fn marks(steps: i64) -> LiveMarks {
+        LiveMarks {
+            steps,
+            ..Default::default()
+        }
+    }
+
+    /// Steps `rowids` with the step number equal to the rowid.
+    fn rows(rowids: std::ops::RangeInclusive<i64>) -> LiveRows {
+        LiveRows {
+            steps: rowids
+                .map(|id| {
+                    (
+                        id,
+                        Step {
+                            step: id,
+                            ..Default::default()
+                        },
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn batch(from: i64, to: i64) -> Arc<Event> {
+        let rows = rows(from + 1..=to);
+        let text = update_text(&rows, Some(to));
+        Arc::new(Event::Rows {
+            from: marks(from),
+            to: marks(to),
+            rows,
+            text,
+        })
+    }
+
+    /// The steps of each `update` sent, and the close code if any.
+    fn read(sent: Vec<Outgoing>) -> (Vec<Vec<i64>>, Vec<String>, Option<u16>) {
+        let (mut updates, mut others, mut close) = (Vec::new(), Vec::new(), None);
+        for out in sent {
+            match out {
+                Outgoing::Text(t) => match serde_json::from_str::<LiveMessage>(t.as_str()).unwrap()
+                {
+                    LiveMessage::Update { steps, .. } => {
+                        updates.push(steps.iter().map(|s| s.step).collect())
+                    }
+                    LiveMessage::Heartbeat { .. } => others.push("heartbeat".into()),
+                    LiveMessage::Run { .. } => others.push("run".into()),
+                    LiveMessage::Error { error } => others.push(error),
+                },
+                Outgoing::Close(code, _) => close = Some(code),
+            }
+        }
+        (updates, others, close)
+    }
+
+    struct Harness {
+        events: broadcast::Sender<Arc<Event>>,
+        client: mpsc::UnboundedSender<Incoming>,
+        sent: mpsc::UnboundedReceiver<Outgoing>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    /// A follower whose catch-up read steps 1..=`caught_up` at marks `caught_up`.
+    fn start(caught_up: i64) -> Harness {
+        let (events, rx) = broadcast::channel(4);
+        let (_step_tx, step_rx) = watch::channel(Some(caught_up));
+        let (client, incoming) = mpsc::unbounded();
+        let (sink, sent) = mpsc::unbounded();
+        let page = rows(1..=caught_up);
+        let pages =
+            Pages(vec![(update_text(&page, Some(caught_up)), marks(caught_up))].into_iter());
+        let sub = Subscription {
+            events: rx,
+            last_step: step_rx,
+        };
+        let task = tokio::spawn(follow(sink, incoming, pages, sub));
+        Harness {
+            events,
+            client,
+            sent,
+            task,
+        }
+    }
+
+    async fn drain(sent: &mut mpsc::UnboundedReceiver<Outgoing>) -> Vec<Outgoing> {
+        tokio::task::yield_now().await;
+        let mut out = Vec::new();
+        while let Ok(o) = sent.try_recv() {
+            out.push(o);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_follower_gets_every_step_once_across_catch_up_and_broadcast() {
+        let mut h = start(5);
+        // Read by the watcher before the follower's catch-up, partly inside it, and after.
+        h.events.send(batch(0, 3)).unwrap();
+        h.events.send(batch(3, 7)).unwrap();
+        h.events.send(batch(7, 9)).unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let (updates, others, close) = read(drain(&mut h.sent).await);
+        assert_eq!(updates, vec![vec![1, 2, 3, 4, 5], vec![6, 7], vec![8, 9]]);
+        assert!(others.is_empty() && close.is_none());
+        h.client.unbounded_send(Incoming::Close).unwrap();
+        h.task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_brings_a_heartbeat_and_garbage_from_the_client_is_ignored() {
+        let mut h = start(2);
+        h.client.unbounded_send(Incoming::Frame).unwrap();
+        tokio::time::sleep(HEARTBEAT - Duration::from_secs(1)).await;
+        let (_, others, _) = read(drain(&mut h.sent).await);
+        assert!(others.is_empty(), "no heartbeat before {HEARTBEAT:?}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (_, others, close) = read(drain(&mut h.sent).await);
+        assert_eq!(others, vec!["heartbeat"]);
+        assert!(close.is_none());
+        drop(h.client);
+        h.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_follower_the_ring_laps_is_closed_with_the_resync_code() {
+        let mut h = start(0);
+        tokio::task::yield_now().await;
+        // Four slots: the sixth event laps a follower that has not been scheduled since.
+        for i in 0..6 {
+            h.events.send(batch(i, i + 1)).unwrap();
+        }
+        h.task.await.unwrap();
+        let (_, _, close) = read(drain(&mut h.sent).await);
+        assert_eq!(close, Some(CLOSE_LAGGED));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_dropped_not_buffered_for() {
+        let (events, rx) = broadcast::channel(64);
+        let (_step_tx, step_rx) = watch::channel(None);
+        let (_client, incoming) = mpsc::unbounded::<Incoming>();
+        // A sink with room for one message, never read.
+        let (sink, _never_read) = mpsc::channel::<Outgoing>(0);
+        let sub = Subscription {
+            events: rx,
+            last_step: step_rx,
+        };
+        let task = tokio::spawn(follow(sink, incoming, Pages(Vec::new().into_iter()), sub));
+        for i in 0..10 {
+            let _ = events.send(batch(i, i + 1));
+        }
+        tokio::time::sleep(SEND_TIMEOUT * 2).await;
+        assert!(
+            task.is_finished(),
+            "the follower gave up on the stalled client"
+        );
+    }
+
+    #[test]
+    fn only_rows_above_the_catch_up_are_forwarded() {
+        let r = rows(1..=6);
+        let rest = rows_after(&r, &marks(4));
+        assert_eq!(
+            rest.steps.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![5, 6]
+        );
+        assert!(covered(&marks(3), &marks(4)) && !covered(&marks(5), &marks(4)));
+    }
+}

@@ -1,0 +1,128 @@
+//! The live feed on loopback, fed by the independent fixture writer in `--live` mode: every
+//! step arrives once and in order, and a reconnect with a cursor loses nothing.
+
+mod common;
+use common::*;
+use futures::StreamExt;
+use hydra_dashboard::model::LiveMessage;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The fixture writer appending like a running trainer; killed on drop.
+struct Writer(Child);
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const STEPS: i64 = 300;
+
+/// A live writer of one run of `STEPS` steps at 50 steps/s in batches of 5, and the
+/// dashboard serving its file once the run exists.
+fn live_run(tag: &str) -> (Writer, Server, String) {
+    let dir = temp_dir(tag);
+    let db = dir.join("training.db");
+    let writer = Writer(
+        Command::new("python3")
+            .arg(fixture_script())
+            .arg(&db)
+            .args(["--model", "live", "--live", "--rate", "50", "--batch", "5"])
+            .args(["--steps", &STEPS.to_string(), "--every", "1", "--runs", "1"])
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !db.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the writer never created the file"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let server = Server::start(&db);
+    let run_id = loop {
+        let (status, runs) = server.json("/api/runs/live");
+        if status == 200 {
+            if let Some(id) = runs[0]["run_id"].as_str() {
+                break id.to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "no run appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (writer, server, run_id)
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &Server, run_id: &str, after: Option<i64>) -> Socket {
+    let cursor = after.map_or(String::new(), |a| format!("?after_step={a}"));
+    let url = format!("ws://{}/ws/{run_id}{cursor}", server.addr);
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// Steps of `update` messages until `until` returns true for the steps so far, or 30 s.
+async fn read_steps(socket: &mut Socket, got: &mut Vec<i64>, until: impl Fn(&[i64]) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !until(got) {
+        let frame = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out with {} steps, last {:?}", got.len(), got.last()))
+            .expect("the socket stayed open")
+            .unwrap();
+        if let Message::Text(text) = frame {
+            match serde_json::from_str::<LiveMessage>(&text).unwrap() {
+                LiveMessage::Update { steps, .. } => got.extend(steps.iter().map(|s| s.step)),
+                LiveMessage::Error { error } => panic!("feed error: {error}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_arrives_once_and_in_order_while_the_trainer_writes() {
+    let (_writer, server, run_id) = live_run("live-once");
+    let mut socket = connect(&server, &run_id, None).await;
+    let mut got = Vec::new();
+    read_steps(&mut socket, &mut got, |g| g.last() == Some(&(STEPS - 1))).await;
+    assert_eq!(got, (0..STEPS).collect::<Vec<_>>());
+    socket.close(None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_with_a_cursor_loses_nothing_and_repeats_nothing() {
+    let (_writer, server, run_id) = live_run("live-resume");
+    // A cursor in the past, as a page loaded a moment ago has.
+    let path = format!("/api/metrics/{run_id}?start_step=49&limit=1");
+    while server.json(&path).1["count"] != 1 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut got = Vec::new();
+    let mut socket = connect(&server, &run_id, Some(49)).await;
+    read_steps(&mut socket, &mut got, |g| g.len() >= 60).await;
+    drop(socket);
+    // Gone for a while, as a laptop sleeps, then back with the last step it has.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut socket = connect(&server, &run_id, got.last().copied()).await;
+    read_steps(&mut socket, &mut got, |g| g.last() == Some(&(STEPS - 1))).await;
+    assert_eq!(got, (50..STEPS).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_bad_cursor_or_run_is_a_json_error_before_any_upgrade() {
+    let dir = temp_dir("live-bad");
+    let db = make_db(&dir, &["--steps", "100"]);
+    let server = Server::start(&db);
+    let (status, body) = server.json("/ws/nope");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = server.json("/ws/nope?after_step=abc");
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("after_step"));
+}
