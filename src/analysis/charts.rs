@@ -2,7 +2,7 @@
 //! and divergence found on every point, then each series downsampled to the chart's width.
 
 use super::downsample::m4_points;
-use super::loss::{ema, ema_missing, spikes, EMA_ALPHAS};
+use super::loss::{ema, ema_missing, spikes, EMA_ALPHAS, SPIKE_WINDOW};
 use crate::model::{NonFinite, RunCharts, RunConfig};
 
 /// A run's metrics column by column, in step order; NaN where a value is NULL.
@@ -113,5 +113,14 @@ pub fn prepare_from(
         grad_clip,
         clipped_share,
         warmup_steps: config.count("warmup_steps"),
+        recent_losses: {
+            let finite: Vec<f64> = columns
+                .loss
+                .iter()
+                .copied()
+                .filter(|l| l.is_finite())
+                .collect();
+            finite[finite.len().saturating_sub(SPIKE_WINDOW)..].to_vec()
+        },
     }
 }

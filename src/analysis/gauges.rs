@@ -25,7 +25,7 @@ pub fn compute(newest_first: &[Step], config: &RunConfig, settings: &GaugeSettin
         tokens_per_sec: newest_first
             .first()
             .and_then(|s| measured(s.tokens_per_sec)),
-        tokens_per_sec_mean: (!tps.is_empty()).then(|| tps.iter().sum::<f64>() / tps.len() as f64),
+        tokens_per_sec_mean: mean(&tps),
         target_tokens_per_sec: config
             .number("target_tokens_per_sec")
             .filter(|t| *t > 0.0)
@@ -34,7 +34,12 @@ pub fn compute(newest_first: &[Step], config: &RunConfig, settings: &GaugeSettin
         vram_warn_gb: settings.vram_warn_gb * scale,
         vram_danger_gb: settings.vram_danger_gb * scale,
         vram_total_gb: total,
+        recent_tokens_per_sec: tps,
     }
+}
+
+pub fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 /// Green at ≥ 75% of the target throughput, yellow at ≥ 50%, red below.

@@ -65,13 +65,8 @@ fn flagged(losses: &[f64]) -> Vec<usize> {
         if !x.is_finite() {
             continue;
         }
-        if sorted.len() >= SPIKE_MIN_WINDOW {
-            let (median, mad) = median_and_mad(&sorted);
-            // A floor on σ: a perfectly flat window must not flag rounding noise.
-            let sigma = (1.4826 * mad).max(median.abs() * 1e-3);
-            if x > median + SPIKE_SIGMAS * sigma {
-                found.push(i);
-            }
+        if exceeds(&sorted, x) {
+            found.push(i);
         }
         arrival.push_back(x);
         let at = sorted.partition_point(|v| *v < x);
@@ -84,6 +79,31 @@ fn flagged(losses: &[f64]) -> Vec<usize> {
         }
     }
     found
+}
+
+/// Whether `x` is a spike against a window of earlier finite losses, sorted ascending.
+fn exceeds(sorted: &[f64], x: f64) -> bool {
+    if sorted.len() < SPIKE_MIN_WINDOW || !x.is_finite() {
+        return false;
+    }
+    let (median, mad) = median_and_mad(sorted);
+    // A floor on σ: a perfectly flat window must not flag rounding noise.
+    let sigma = (1.4826 * mad).max(median.abs() * 1e-3);
+    x > median + SPIKE_SIGMAS * sigma
+}
+
+/// The same test as [`spikes`] for one new loss against the `trailing` finite losses
+/// before it (the newest last; only the last `SPIKE_WINDOW` count): what the live page runs
+/// on each step the feed brings.
+pub fn is_spike(trailing: &[f64], x: f64) -> bool {
+    let from = trailing.len().saturating_sub(SPIKE_WINDOW);
+    let mut sorted: Vec<f64> = trailing[from..]
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    sorted.sort_by(f64::total_cmp);
+    exceeds(&sorted, x)
 }
 
 /// Median of a sorted slice and the median absolute deviation from it, in O(n): the

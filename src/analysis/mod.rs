@@ -7,6 +7,7 @@ pub mod charts;
 pub mod downsample;
 pub mod format;
 pub mod gauges;
+pub mod live;
 pub mod loss;
 pub mod routing;
 pub mod summary;

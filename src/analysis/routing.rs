@@ -5,6 +5,7 @@ use super::downsample::m4_points;
 use crate::model::{
     Collapse, LayerDepth, ModCell, RoutingCharts, RoutingMod, RoutingMoe, RoutingMor, RunConfig,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `avg_depth` within this of `mor_min_depth` counts as collapsed…
@@ -57,6 +58,11 @@ pub fn prepare(
             moe_series(|r| r.util_expert_3),
         ]
     };
+    let mut detector = CollapseDetector::default();
+    for r in mor_rows {
+        detector.push(r, mor_min_depth);
+    }
+    detector.found.sort_by_key(|c| (c.layer, c.since_step));
     RoutingCharts {
         first_step,
         last_step,
@@ -68,7 +74,8 @@ pub fn prepare(
             columns,
         ),
         mor_depth: layer_depths(mor_rows, columns),
-        collapses: collapses(mor_rows, mor_min_depth),
+        collapses: detector.found.clone(),
+        collapse_detector: detector,
         layers,
         mod_capacity,
         mor_min_depth,
@@ -144,48 +151,61 @@ fn layer_depths(rows: &[RoutingMor], columns: usize) -> Vec<LayerDepth> {
         .collect()
 }
 
-/// Collapsed stretches per layer: `avg_depth` within `COLLAPSE_TOLERANCE` of `min_depth` for
-/// at least `COLLAPSE_RECORDS` consecutive records, or the trainer's own `status` saying so
-/// ("collapsed", any case). A stretch starts at its first record.
+/// Collapsed stretches per layer:  `avg_depth` within `COLLAPSE_TOLERANCE` of `min_depth`
+/// for at least `COLLAPSE_RECORDS` consecutive records, or the trainer's own `status` saying
+/// so ("collapsed", any case). A stretch starts at its first record.
 pub fn collapses(rows: &[RoutingMor], min_depth: f64) -> Vec<Collapse> {
-    let mut by_layer: BTreeMap<i64, Vec<&RoutingMor>> = BTreeMap::new();
+    let mut detector = CollapseDetector::default();
     for r in rows {
-        by_layer.entry(r.layer).or_default().push(r);
+        detector.push(r, min_depth);
     }
-    let mut found = Vec::new();
-    for (layer, records) in by_layer {
-        let mut streak_start: Option<(usize, i64)> = None;
-        let mut reported = false;
-        for (i, r) in records.iter().enumerate() {
-            let said = r
-                .status
-                .as_deref()
-                .is_some_and(|s| s.to_ascii_lowercase().contains("collaps"));
-            let at_floor = r
-                .avg_depth
-                .is_some_and(|d| (d - min_depth).abs() <= COLLAPSE_TOLERANCE);
-            if said || at_floor {
-                let (start_i, since) = *streak_start.get_or_insert((i, r.step));
-                if !reported && (said || i + 1 - start_i >= COLLAPSE_RECORDS) {
-                    found.push(Collapse {
-                        layer,
-                        since_step: since,
-                        recovered_step: None,
-                    });
-                    reported = true;
+    detector.found.sort_by_key(|c| (c.layer, c.since_step));
+    detector.found
+}
+
+/// [`collapses`] one record at a time, so the live page continues exactly where the server's
+/// pass over the run stopped.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CollapseDetector {
+    pub found: Vec<Collapse>,
+    /// Per layer: records in the current stretch at the floor, the step it began, and
+    /// whether it was reported.
+    streaks: BTreeMap<i64, (usize, i64, bool)>,
+}
+
+impl CollapseDetector {
+    pub fn push(&mut self, r: &RoutingMor, min_depth: f64) {
+        let said = r
+            .status
+            .as_deref()
+            .is_some_and(|s| s.to_ascii_lowercase().contains("collaps"));
+        let at_floor = r
+            .avg_depth
+            .is_some_and(|d| (d - min_depth).abs() <= COLLAPSE_TOLERANCE);
+        if said || at_floor {
+            let streak = self.streaks.entry(r.layer).or_insert((0, r.step, false));
+            streak.0 += 1;
+            if !streak.2 && (said || streak.0 >= COLLAPSE_RECORDS) {
+                self.found.push(Collapse {
+                    layer: r.layer,
+                    since_step: streak.1,
+                    recovered_step: None,
+                });
+                streak.2 = true;
+            }
+        } else if let Some((_, _, reported)) = self.streaks.remove(&r.layer) {
+            if reported {
+                if let Some(c) = self
+                    .found
+                    .iter_mut()
+                    .rev()
+                    .find(|c| c.layer == r.layer && c.recovered_step.is_none())
+                {
+                    c.recovered_step = Some(r.step);
                 }
-            } else {
-                if reported {
-                    if let Some(last) = found.last_mut() {
-                        last.recovered_step = Some(r.step);
-                    }
-                }
-                streak_start = None;
-                reported = false;
             }
         }
     }
-    found
 }
 
 #[cfg(test)]

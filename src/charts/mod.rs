@@ -445,6 +445,7 @@ mod tests {
             vram_warn_gb: 24.0,
             vram_danger_gb: 28.0,
             vram_total_gb: 32.0,
+            recent_tokens_per_sec: Vec::new(),
         };
         let svg = svg_of(|root| gauges::draw(root, &g, &theme::DARK));
         assert!(svg.contains(">7,000 tok/s<") && svg.contains(">mean 8,000 · target 12,000<"));

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A model lineage: one `models` row (e.g. `500m`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     pub model_id: String,
     pub name: Option<String>,
@@ -19,7 +19,7 @@ pub struct Model {
 }
 
 /// One training session of a model: a `runs` row. A resume starts a new run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub run_id: String,
     pub model_id: String,
@@ -366,7 +366,7 @@ pub struct TableRows {
 }
 
 /// What the sidebar says about the database file itself.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DbInfo {
     pub path: String,
     pub file_size_bytes: u64,
@@ -412,7 +412,7 @@ pub struct RunSummary {
 }
 
 /// Everything the dashboard page shows for one run, fetched in one server call.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dashboard {
     pub models: Vec<ModelChoice>,
     /// The model shown; `None` when the file has no models yet.
@@ -458,6 +458,10 @@ pub struct RunCharts {
     pub clipped_share: Option<f64>,
     /// Config `warmup_steps`.
     pub warmup_steps: Option<i64>,
+    /// The newest finite losses (up to the spike window), oldest first: where the live
+    /// page's spike detector picks up.
+    #[serde(default)]
+    pub recent_losses: Vec<f64>,
 }
 
 /// One cell of the MoD heatmap: a layer over a range of steps.
@@ -507,6 +511,9 @@ pub struct RoutingCharts {
     pub moe_util: Vec<Points>,
     pub moe_entropy: Points,
     pub moe_divergence: Points,
+    /// Where collapse detection stopped, so the live page continues it record by record.
+    #[serde(default)]
+    pub collapse_detector: crate::analysis::routing::CollapseDetector,
 }
 
 impl Dashboard {
@@ -586,4 +593,7 @@ pub struct Gauges {
     pub vram_warn_gb: f64,
     pub vram_danger_gb: f64,
     pub vram_total_gb: f64,
+    /// The measured throughputs behind the mean, newest first.
+    #[serde(default)]
+    pub recent_tokens_per_sec: Vec<f64>,
 }

@@ -164,7 +164,10 @@ impl Watcher {
                 return;
             }
             polls = polls.wrapping_add(1);
-            match self.poll(polls.is_multiple_of(RUNS_EVERY), &mut known_runs).await {
+            match self
+                .poll(polls.is_multiple_of(RUNS_EVERY), &mut known_runs)
+                .await
+            {
                 Ok(()) => failing = None,
                 Err(e) => {
                     let error = e.to_string();
