@@ -328,7 +328,12 @@ mod tests {
             step: n,
             run_id: "r".into(),
             model_id: "m".into(),
-            timestamp: Some(format!("2026-01-09T{:02}:{:02}:{:02}", 10 + n / 3600, n / 60 % 60, n % 60)),
+            timestamp: Some(format!(
+                "2026-01-09T{:02}:{:02}:{:02}",
+                10 + n / 3600,
+                n / 60 % 60,
+                n % 60
+            )),
             loss_total: loss.is_finite().then_some(loss),
             lr: Some(1e-4),
             grad_norm: Some(0.5 + noise),
@@ -383,8 +388,18 @@ mod tests {
         Dashboard {
             summary: Some(builder.finish(&run)),
             charts: Some(prepare(&columns, &config, 600)),
-            routing: Some(crate::analysis::routing::prepare(&[], &mors, &[], &config, 150)),
-            gauges: Some(super::super::gauges::compute(&newest_first, &config, &GaugeSettings::default())),
+            routing: Some(crate::analysis::routing::prepare(
+                &[],
+                &mors,
+                &[],
+                &config,
+                150,
+            )),
+            gauges: Some(super::super::gauges::compute(
+                &newest_first,
+                &config,
+                &GaugeSettings::default(),
+            )),
             recent_steps: newest_first[..8].to_vec(),
             run: Some(run),
             ..Default::default()
@@ -410,16 +425,38 @@ mod tests {
             n = end;
         }
         let fresh = load(2000);
-        let (live, full) = (page.charts.as_ref().unwrap(), fresh.charts.as_ref().unwrap());
+        let (live, full) = (
+            page.charts.as_ref().unwrap(),
+            fresh.charts.as_ref().unwrap(),
+        );
         assert_eq!(live.spikes, full.spikes);
-        assert_eq!(live.spikes.iter().map(|p| p.0).collect::<Vec<_>>(), vec![700, 1500]);
+        assert_eq!(
+            live.spikes.iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![700, 1500]
+        );
         assert_eq!(live.diverged, full.diverged);
         assert_eq!(live.loss.last(), full.loss.last());
-        assert_eq!(live.ema[2].last(), full.ema[2].last(), "computed EMAs continue exactly");
+        assert_eq!(
+            live.ema[2].last(),
+            full.ema[2].last(),
+            "computed EMAs continue exactly"
+        );
         let (a, b) = (page.summary.unwrap(), fresh.summary.unwrap());
         assert_eq!(
-            (a.step_count, a.last_step, a.best_loss, a.best_loss_step, a.nonfinite_losses),
-            (b.step_count, b.last_step, b.best_loss, b.best_loss_step, b.nonfinite_losses)
+            (
+                a.step_count,
+                a.last_step,
+                a.best_loss,
+                a.best_loss_step,
+                a.nonfinite_losses
+            ),
+            (
+                b.step_count,
+                b.last_step,
+                b.best_loss,
+                b.best_loss_step,
+                b.nonfinite_losses
+            )
         );
         assert_eq!(a.elapsed_seconds, b.elapsed_seconds);
         assert_eq!(a.tokens_estimate, b.tokens_estimate);
@@ -435,7 +472,11 @@ mod tests {
     fn a_relogged_step_asks_for_a_reload() {
         let mut page = load(500);
         assert_eq!(merge(&mut page, &[step(499)], &[], &[], &[]), Merge::Reload);
-        assert_eq!(page.summary.unwrap().last_step, Some(499), "nothing half-merged");
+        assert_eq!(
+            page.summary.unwrap().last_step,
+            Some(499),
+            "nothing half-merged"
+        );
     }
 
     #[test]
@@ -448,6 +489,10 @@ mod tests {
         let charts = page.charts.unwrap();
         assert!(charts.loss.len() <= LIVE_POINTS_MAX);
         assert!(charts.loss.contains(&(1500, 6.0)) && charts.loss.contains(&(700, 6.0)));
-        assert_eq!(charts.loss.last().map(|p| p.0), Some(29_999), "the latest step stays");
+        assert_eq!(
+            charts.loss.last().map(|p| p.0),
+            Some(29_999),
+            "the latest step stays"
+        );
     }
 }

@@ -56,9 +56,11 @@ pub fn draw<DB: DrawingBackend>(
         let label = format!("clip {c}");
         let c = if view.log_y { c.log10() } else { c };
         let color = theme.threshold;
+        // About 30 dashes across; integer steps, so a short range needs more of them.
         let dash = ((x1 - x0) / 60).max(1);
+        let dashes = (x1 - x0) / (2 * dash) + 1;
         chart
-            .draw_series((0..30).map(move |i| {
+            .draw_series((0..dashes).map(move |i| {
                 let a = x0 + dash * 2 * i;
                 PathElement::new(vec![(a, c), ((a + dash).min(x1), c)], color.stroke_width(1))
             }))?

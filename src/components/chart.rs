@@ -26,6 +26,13 @@ pub enum ChartSpec {
     Gauges(Gauges),
 }
 
+/// Only a fallback for a panel whose data disappeared: an empty loss chart.
+impl Default for ChartSpec {
+    fn default() -> Self {
+        Self::Loss(RunCharts::default())
+    }
+}
+
 /// What every time-series chart on the page shows: one zoom and one scale for all. Owned by
 /// the page, so re-reading the run does not reset it.
 #[derive(Clone, Copy)]
@@ -259,14 +266,19 @@ struct Hover {
 }
 
 #[component]
-pub fn Chart(spec: ChartSpec) -> impl IntoView {
-    let (width, height) = spec.size();
-    let id = spec.id();
+pub fn Chart(
+    /// The chart and its data; the canvas redraws in place when the live feed changes it.
+    #[prop(into)]
+    spec: Signal<ChartSpec>,
+) -> impl IntoView {
+    let first = spec.get_untracked();
+    let (width, height) = first.size();
+    let id = first.id();
     let shared = use_context::<SharedView>().unwrap_or_default();
-    let follows = spec.has_steps();
+    let follows = first.has_steps();
     // Only the server draws SVG; in the browser the canvas below takes over.
     #[cfg(feature = "ssr")]
-    let svg = crate::charts::to_svg(width, height, |root| spec.draw(root, &View::default()));
+    let svg = crate::charts::to_svg(width, height, |root| first.draw(root, &View::default()));
     #[cfg(not(feature = "ssr"))]
     let svg = String::new();
     let canvas = NodeRef::<leptos::html::Canvas>::new();
@@ -277,8 +289,7 @@ pub fn Chart(spec: ChartSpec) -> impl IntoView {
 
     #[cfg(feature = "hydrate")]
     {
-        let spec = spec.clone();
-        // Redraws whenever the shared zoom or scale changes.
+        // Redraws whenever the data, the shared zoom or the scale changes.
         Effect::new(move |_| {
             use plotters::prelude::IntoDrawingArea;
             let view = if follows {
@@ -291,8 +302,8 @@ pub fn Chart(spec: ChartSpec) -> impl IntoView {
                 .detail
                 .with(|d| d.as_ref().filter(|z| Some(z.range) == view.range).cloned());
             let spec = match (&detail, follows) {
-                (Some(zoom), true) => spec.with_detail(zoom),
-                _ => spec.clone(),
+                (Some(zoom), true) => spec.with(|s| s.with_detail(zoom)),
+                _ => spec.get(),
             };
             let spec = spec.without_layers(&shared.hidden_layers.get());
             drawn.set(spec.points_in(&view));
@@ -323,23 +334,24 @@ pub fn Chart(spec: ChartSpec) -> impl IntoView {
         })
     };
     let shown_range = {
-        let steps = spec.steps();
-        move || shared.range.get_untracked().unwrap_or(steps)
+        move || {
+            shared
+                .range
+                .get_untracked()
+                .unwrap_or_else(|| spec.with_untracked(ChartSpec::steps))
+        }
     };
-    let describe_spec = spec.clone();
     let on_move = move |ev: leptos::ev::MouseEvent| {
         let Some((x, y)) = position(&ev) else { return };
         let step = step_at_pixel(x, width, shown_range());
         // The heatmap's rows span its plot area, below a 24 px legend strip.
         let (top, bottom) = (26.0, height as f64 - (MARGIN + X_LABEL_AREA) as f64);
         let row = ((bottom - y) / (bottom - top)).clamp(0.0, 0.999);
-        let zoomed = shared
-            .detail
-            .with_untracked(|d| d.as_ref().map(|z| describe_spec.with_detail(z)));
-        let (step, lines) = zoomed
-            .as_ref()
-            .unwrap_or(&describe_spec)
-            .describe(step, row);
+        let described = shared.detail.with_untracked(|d| match d {
+            Some(z) => spec.with_untracked(|s| s.with_detail(z)),
+            None => spec.get_untracked(),
+        });
+        let (step, lines) = described.describe(step, row);
         hover.set((!lines.is_empty()).then_some(Hover { x, step, lines }));
         if drag.get_untracked().is_some() {
             drag.update(|d| {

@@ -1,12 +1,18 @@
 //! The header: brand, model and run selectors, and whether the run is still training.
 
 use crate::analysis::format::{path_segment, thousands};
+use crate::components::live::{LiveFeed, LiveIndicator};
 use crate::model::{Dashboard, Run};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 #[component]
-pub fn Header(data: Dashboard) -> impl IntoView {
+pub fn Header(
+    data: Dashboard,
+    /// The live feed, while the run trains.
+    #[prop(optional)]
+    feed: Option<LiveFeed>,
+) -> impl IntoView {
     let navigate = use_navigate();
     let current_model = data.model.as_ref().map(|m| m.model_id.clone());
     let current_run = data.run.as_ref().map(|r| r.run_id.clone());
@@ -87,6 +93,7 @@ pub fn Header(data: Dashboard) -> impl IntoView {
                 </select>
             </label>
             {status}
+            {feed.filter(|_| live).map(|feed| view! { <LiveIndicator feed/> })}
         </header>
     }
     .into_any()

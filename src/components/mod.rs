@@ -3,6 +3,7 @@
 pub mod cards;
 pub mod chart;
 pub mod header;
+pub mod live;
 pub mod panels;
 pub mod sidebar;
 pub mod steps_table;

@@ -3,80 +3,122 @@
 
 use crate::analysis::format::{loss, metric, thousands};
 use crate::components::chart::{Chart, ChartSpec, SharedView, ViewToolbar};
-use crate::model::{Gauges, RoutingCharts, RunCharts, Step};
+use crate::model::{Dashboard, RoutingCharts, Step};
 use leptos::prelude::*;
 
 #[component]
 pub fn ChartPanels(
-    recent: Vec<Step>,
-    charts: Option<RunCharts>,
-    routing: Option<RoutingCharts>,
-    gauges: Option<Gauges>,
+    /// The shown run's data; the panels follow it in place as the live feed extends it.
+    data: Signal<Dashboard>,
 ) -> impl IntoView {
-    let latest = recent.first().cloned();
-    let value = |f: fn(&Step) -> Option<f64>| latest.as_ref().and_then(f);
-    let loss_line = format!(
-        "latest {} · EMA short {} · medium {} · long {}",
-        loss(value(|s| s.loss_total)),
-        loss(value(|s| s.ema_short)),
-        loss(value(|s| s.ema_medium)),
-        loss(value(|s| s.ema_long)),
-    );
-    let lr_line = format!("latest {}", metric(value(|s| s.lr)));
-    let clipped = charts
-        .as_ref()
-        .and_then(|c| c.clipped_share)
-        .map(|share| format!(" · clipped {:.1}% of steps", share * 100.0))
-        .unwrap_or_default();
-    let grad_line = format!(
-        "pre-clip {} · post-clip {}{clipped}",
-        metric(value(|s| s.grad_norm_pre_clip)),
-        metric(value(|s| s.grad_norm)),
-    );
-    let spikes = charts
-        .as_ref()
-        .map(|c| c.spikes.len())
-        .filter(|n| *n > 0)
-        .map(|n| format!(" · {n} spike(s)"))
-        .unwrap_or_default();
-    let loss_line = format!("{loss_line}{spikes}");
-    let perf_line = gauges
-        .as_ref()
-        .map(|g| {
+    let loss_line = move || {
+        data.with(|d| {
+            let latest = d.recent_steps.first();
+            let value = |f: fn(&Step) -> Option<f64>| latest.and_then(f);
+            let spikes = d
+                .charts
+                .as_ref()
+                .map(|c| c.spikes.len())
+                .filter(|n| *n > 0)
+                .map(|n| format!(" · {n} spike(s)"))
+                .unwrap_or_default();
             format!(
-                "VRAM zones {:.0} / {:.0} of {:.0} GB",
-                g.vram_warn_gb, g.vram_danger_gb, g.vram_total_gb
+                "latest {} · EMA short {} · medium {} · long {}{spikes}",
+                loss(value(|s| s.loss_total)),
+                loss(value(|s| s.ema_short)),
+                loss(value(|s| s.ema_medium)),
+                loss(value(|s| s.ema_long)),
             )
         })
-        .unwrap_or_default();
-    let mod_line = routing
+    };
+    let lr_line = move || {
+        data.with(|d| {
+            format!(
+                "latest {}",
+                metric(d.recent_steps.first().and_then(|s| s.lr))
+            )
+        })
+    };
+    let grad_line = move || {
+        data.with(|d| {
+            let latest = d.recent_steps.first();
+            let clipped = d
+                .charts
+                .as_ref()
+                .and_then(|c| c.clipped_share)
+                .map(|share| format!(" · clipped {:.1}% of steps", share * 100.0))
+                .unwrap_or_default();
+            format!(
+                "pre-clip {} · post-clip {}{clipped}",
+                metric(latest.and_then(|s| s.grad_norm_pre_clip)),
+                metric(latest.and_then(|s| s.grad_norm)),
+            )
+        })
+    };
+    let perf_line = move || {
+        data.with(|d| {
+            d.gauges
+                .as_ref()
+                .map(|g| {
+                    format!(
+                        "VRAM zones {:.0} / {:.0} of {:.0} GB",
+                        g.vram_warn_gb, g.vram_danger_gb, g.vram_total_gb
+                    )
+                })
+                .unwrap_or_default()
+        })
+    };
+    let mod_line = move || {
+        data.with(|d| {
+            d.routing
+                .as_ref()
+                .and_then(|r| r.mod_capacity)
+                .map(|c| format!("target capacity {c}"))
+                .unwrap_or_default()
+        })
+    };
+    let mor_line = move || {
+        data.with(|d| {
+            d.routing
+                .as_ref()
+                .map(|r| format!("{} layers · solid avg, dashed expected", r.layers.len()))
+                .unwrap_or_default()
+        })
+    };
+    let moe_line = move || {
+        data.with(|d| {
+            d.routing
+                .as_ref()
+                .and_then(moe_summary)
+                .unwrap_or_else(|| "this run has no MoE routing".into())
+        })
+    };
+    // Which panels have a chart is decided once, from the data the page loaded with.
+    let initial = data.get_untracked();
+    let spec = |present: bool, make: fn(&Dashboard) -> Option<ChartSpec>| {
+        present.then(|| Signal::derive(move || data.with(|d| make(d).unwrap_or_default())))
+    };
+    let has_charts = initial.charts.is_some();
+    let has_routing = initial.routing.is_some();
+    let has_moe = initial
+        .routing
         .as_ref()
-        .and_then(|r| r.mod_capacity)
-        .map(|c| format!("target capacity {c}"))
-        .unwrap_or_default();
-    let mor_line = routing
-        .as_ref()
-        .map(|r| format!("{} layers · solid avg, dashed expected", r.layers.len()))
-        .unwrap_or_default();
-    let moe_line = routing
-        .as_ref()
-        .and_then(moe_summary)
-        .unwrap_or_else(|| "this run has no MoE routing".into());
-    let layer_key = routing.clone();
+        .is_some_and(|r| !r.moe_util.is_empty());
+    let routing = Signal::derive(move || data.with(|d| d.routing.clone()));
     let shared = use_context::<SharedView>().unwrap_or_default();
     view! {
         <section class="panels" aria-label="Charts">
-            <CollapseWarning routing=routing.clone()/>
+            <CollapseWarning routing/>
             <ViewToolbar/>
-            <Panel id="loss" title="Loss" line=loss_line wide=true spec=charts.clone().map(ChartSpec::Loss)/>
-            <Panel id="lr" title="Learning rate" line=lr_line wide=false spec=charts.clone().map(ChartSpec::LearningRate)/>
-            <Panel id="grad" title="Gradient norm" line=grad_line wide=false spec=charts.clone().map(ChartSpec::GradNorm)/>
-            <Panel id="throughput" title="Throughput & VRAM" line=perf_line wide=false spec=gauges.map(ChartSpec::Gauges)/>
-            <Panel id="mod" title="MoD routing: selected fraction per layer" line=mod_line wide=false spec=routing.clone().map(ChartSpec::ModHeatmap)/>
-            <Panel id="mor" title="MoR depth per layer" line=mor_line wide=false spec=routing.clone().map(ChartSpec::MorDepth)>
-                <LayerKey routing=layer_key shared=shared/>
+            <Panel id="loss" title="Loss" line=loss_line wide=true spec=spec(has_charts, |d| d.charts.clone().map(ChartSpec::Loss))/>
+            <Panel id="lr" title="Learning rate" line=lr_line wide=false spec=spec(has_charts, |d| d.charts.clone().map(ChartSpec::LearningRate))/>
+            <Panel id="grad" title="Gradient norm" line=grad_line wide=false spec=spec(has_charts, |d| d.charts.clone().map(ChartSpec::GradNorm))/>
+            <Panel id="throughput" title="Throughput & VRAM" line=perf_line wide=false spec=spec(initial.gauges.is_some(), |d| d.gauges.clone().map(ChartSpec::Gauges))/>
+            <Panel id="mod" title="MoD routing: selected fraction per layer" line=mod_line wide=false spec=spec(has_routing, |d| d.routing.clone().map(ChartSpec::ModHeatmap))/>
+            <Panel id="mor" title="MoR depth per layer" line=mor_line wide=false spec=spec(has_routing, |d| d.routing.clone().map(ChartSpec::MorDepth))>
+                <LayerKey routing=initial.routing.clone() shared=shared/>
             </Panel>
-            <Panel id="moe" title="MoE experts" line=moe_line wide=false spec=routing.clone().filter(|r| !r.moe_util.is_empty()).map(ChartSpec::Moe)/>
+            <Panel id="moe" title="MoE experts" line=moe_line wide=false spec=spec(has_moe, |d| d.routing.clone().map(ChartSpec::Moe))/>
         </section>
     }
 }
@@ -109,7 +151,11 @@ fn moe_summary(r: &RoutingCharts) -> Option<String> {
 
 /// Names every collapsed MoR layer and the step its collapse began.
 #[component]
-fn CollapseWarning(routing: Option<RoutingCharts>) -> impl IntoView {
+fn CollapseWarning(routing: Signal<Option<RoutingCharts>>) -> impl IntoView {
+    move || collapse_warning(routing.get())
+}
+
+fn collapse_warning(routing: Option<RoutingCharts>) -> Option<impl IntoView> {
     let collapses = routing.map(|r| r.collapses).unwrap_or_default();
     let ongoing: Vec<_> = collapses
         .iter()
@@ -182,9 +228,9 @@ fn LayerKey(routing: Option<RoutingCharts>, shared: SharedView) -> impl IntoView
 fn Panel(
     id: &'static str,
     title: &'static str,
-    line: String,
+    #[prop(into)] line: Signal<String>,
     wide: bool,
-    #[prop(default = None)] spec: Option<ChartSpec>,
+    #[prop(default = None)] spec: Option<Signal<ChartSpec>>,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     let body = match spec {

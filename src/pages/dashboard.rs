@@ -6,17 +6,17 @@ use crate::api::{get_dashboard, get_zoom_charts};
 use crate::components::cards::StatsCards;
 use crate::components::chart::SharedView;
 use crate::components::header::Header;
+use crate::components::live::use_live_feed;
 use crate::components::panels::ChartPanels;
 use crate::components::sidebar::Sidebar;
 use crate::components::steps_table::RecentSteps;
 use crate::model::Dashboard;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use std::time::Duration;
 
-/// How often an open page re-reads a run that is still training. The live feed (WebSocket)
-/// will replace this polling.
-const REFRESH: Duration = Duration::from_secs(5);
+/// Bumping it reads the shown run again.
+#[derive(Clone, Copy)]
+struct Reload(RwSignal<u64>);
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -68,26 +68,8 @@ pub fn DashboardPage() -> impl IntoView {
         }
     });
 
-    // Effects run only in the browser: re-read while the shown run is still training.
-    Effect::new(move |_| {
-        let handle = set_interval_with_handle(
-            move || {
-                let running = data.with_untracked(
-                    |d| matches!(d, Some(Ok(d)) if d.run.as_ref().is_some_and(|r| r.is_running())),
-                );
-                if running {
-                    refresh.update(|n| *n += 1);
-                }
-            },
-            REFRESH,
-        )
-        .ok();
-        on_cleanup(move || {
-            if let Some(h) = handle {
-                h.clear();
-            }
-        });
-    });
+    // The live feed asks for a fresh read when the trainer re-logged steps already drawn.
+    provide_context(Reload(refresh));
 
     view! {
         <Transition fallback=|| view! { <div class="empty-state">"Loading the run…"</div> }>
@@ -111,6 +93,10 @@ fn server_message(e: &ServerFnError) -> String {
 
 #[component]
 fn DashboardView(data: Dashboard) -> impl IntoView {
+    // What the page shows now: the loaded data, extended in place by the live feed.
+    let current = RwSignal::new(data.clone());
+    let reload = use_context::<Reload>().map_or_else(|| RwSignal::new(0), |r| r.0);
+    let feed = use_live_feed(current, reload);
     let body = match (&data.model, &data.run) {
         (None, _) => view! {
             <div class="empty-state">
@@ -126,24 +112,27 @@ fn DashboardView(data: Dashboard) -> impl IntoView {
             </div>
         }
         .into_any(),
-        (Some(_), Some(run)) => {
-            let summary = data.summary.clone().unwrap_or_default();
+        (Some(_), Some(_)) => {
+            let cards = move || {
+                current.with(|d| {
+                    d.run.clone().map(|run| {
+                        let summary = d.summary.clone().unwrap_or_default();
+                        view! { <StatsCards run summary live=d.is_live()/> }
+                    })
+                })
+            };
+            let recent = move || current.with(|d| view! { <RecentSteps steps=d.recent_steps.clone()/> });
             view! {
-                <StatsCards run=run.clone() summary=summary.clone() live=data.is_live()/>
-                <ChartPanels
-                    recent=data.recent_steps.clone()
-                    charts=data.charts.clone()
-                    routing=data.routing.clone()
-                    gauges=data.gauges.clone()
-                />
-                <RecentSteps steps=data.recent_steps.clone()/>
+                {cards}
+                <ChartPanels data=current.into()/>
+                {recent}
             }
             .into_any()
         }
     };
     view! {
         <div class="app">
-            <Header data=data.clone()/>
+            <Header data=data.clone() feed/>
             <div class="layout">
                 <main class="content">{body}</main>
                 <Sidebar data=data/>
