@@ -93,6 +93,24 @@ async fn every_step_arrives_once_and_in_order_while_the_trainer_writes() {
     let mut got = Vec::new();
     read_steps(&mut socket, &mut got, |g| g.last() == Some(&(STEPS - 1))).await;
     assert_eq!(got, (0..STEPS).collect::<Vec<_>>());
+    // The writer then closes the run (an UPDATE, no new row): a `run` message says so.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("a run message within 20 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = frame {
+            if let LiveMessage::Run { run, runs } = serde_json::from_str(&text).unwrap() {
+                if run.end_time.is_some() {
+                    assert_eq!(run.end_step, Some(STEPS - 1));
+                    assert_eq!(runs.len(), 1);
+                    break;
+                }
+            }
+        }
+    }
     socket.close(None).await.unwrap();
 }
 
@@ -125,4 +143,38 @@ fn a_bad_cursor_or_run_is_a_json_error_before_any_upgrade() {
     let (status, body) = server.json("/ws/nope?after_step=abc");
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("after_step"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_the_trainer_logs_again_is_sent_again_with_its_new_value() {
+    let dir = temp_dir("live-relog");
+    let db = make_db(&dir, &["--steps", "2000", "--runs", "1"]);
+    let server = Server::start(&db);
+    let (_, runs) = server.json("/api/runs/500m");
+    let run_id = runs[0]["run_id"].as_str().unwrap().to_string();
+    let mut socket = connect(&server, &run_id, None).await;
+    let mut got = Vec::new();
+    read_steps(&mut socket, &mut got, |g| g.last() == Some(&1990)).await;
+    // A rollback re-logs step 500 with a different loss (`INSERT OR REPLACE`, a new row).
+    sql(
+        &db,
+        "CREATE TEMP TABLE again AS SELECT * FROM steps WHERE step = 500; \
+         UPDATE again SET loss_total = 9.5; \
+         INSERT OR REPLACE INTO steps SELECT * FROM again;",
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("the re-logged step within 10 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = frame {
+            if let LiveMessage::Update { steps, .. } = serde_json::from_str(&text).unwrap() {
+                assert_eq!(steps.len(), 1, "only the re-logged row");
+                assert_eq!((steps[0].step, steps[0].loss_total), (500, Some(9.5)));
+                break;
+            }
+        }
+    }
 }
