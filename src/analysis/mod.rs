@@ -10,5 +10,6 @@ pub mod gauges;
 pub mod live;
 pub mod loss;
 pub mod routing;
+pub mod series;
 pub mod summary;
 pub mod time;

@@ -1,0 +1,281 @@
+//! A min/max pyramid over one metric of a run, so M4 downsampling of any step range costs
+//! O(buckets · log n) instead of a pass over every point — and returns exactly the points
+//! [`m4_indices`](super::downsample::m4_indices) would.
+//!
+//! Level 0 holds, for each block of [`BLOCK`] values, the index of its lowest and of its
+//! highest finite value; each level above pairs up the blocks below. A range query scans
+//! the ragged ends value by value and climbs the levels for the aligned middle, like a
+//! segment tree. About one byte per value, against eight for the values themselves.
+
+/// Values per level-0 block.
+pub const BLOCK: usize = 16;
+/// "No finite value in this block."
+const NONE: u32 = u32::MAX;
+
+#[derive(Clone, Debug, Default)]
+pub struct Pyramid {
+    /// `levels[k][b]`: (index of min, index of max) of block `b` of size `BLOCK · 2^k`.
+    levels: Vec<Vec<(u32, u32)>>,
+    /// Indices of NaN/Inf values, ascending: a bucket keeps its first one.
+    nonfinite: Vec<u32>,
+    /// Values covered so far.
+    len: usize,
+}
+
+/// The better of two candidate indices: lower (or higher) value, earlier index on a tie, as
+/// `m4_indices` picks.
+fn pick(values: &[f64], a: u32, b: u32, lowest: bool) -> u32 {
+    match (a, b) {
+        (NONE, x) | (x, NONE) => x,
+        (a, b) => {
+            let (va, vb) = (values[a as usize], values[b as usize]);
+            let b_wins = if lowest { vb < va } else { vb > va };
+            if b_wins || (va == vb && b < a) {
+                b
+            } else {
+                a
+            }
+        }
+    }
+}
+
+impl Pyramid {
+    pub fn new(values: &[f64]) -> Self {
+        let mut p = Self::default();
+        p.extend(values);
+        p
+    }
+
+    /// Takes in `values[self.len..]`: the values appended since the last call.
+    pub fn extend(&mut self, values: &[f64]) {
+        let start = self.len;
+        for (i, v) in values.iter().enumerate().skip(start) {
+            if !v.is_finite() {
+                self.nonfinite.push(i as u32);
+            }
+        }
+        self.len = values.len();
+        // Recompute every block touched by the new values, level by level.
+        let mut first_block = start / BLOCK;
+        let mut blocks = self.len.div_ceil(BLOCK);
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        let level0 = &mut self.levels[0];
+        level0.resize(blocks, (NONE, NONE));
+        for (b, cell) in level0.iter_mut().enumerate().skip(first_block) {
+            let (lo, hi) = (b * BLOCK, ((b + 1) * BLOCK).min(self.len));
+            let (mut min, mut max) = (NONE, NONE);
+            for i in lo..hi {
+                if values[i].is_finite() {
+                    min = pick(values, min, i as u32, true);
+                    max = pick(values, max, i as u32, false);
+                }
+            }
+            *cell = (min, max);
+        }
+        let mut k = 0;
+        while blocks > 1 {
+            let below = blocks;
+            blocks = below.div_ceil(2);
+            first_block /= 2;
+            if self.levels.len() <= k + 1 {
+                self.levels.push(Vec::new());
+            }
+            let (lower, upper) = self.levels.split_at_mut(k + 1);
+            let (lower, upper) = (&lower[k], &mut upper[0]);
+            upper.resize(blocks, (NONE, NONE));
+            for (b, cell) in upper.iter_mut().enumerate().skip(first_block) {
+                let l = lower[2 * b];
+                let r = lower.get(2 * b + 1).copied().unwrap_or((NONE, NONE));
+                *cell = (pick(values, l.0, r.0, true), pick(values, l.1, r.1, false));
+            }
+            k += 1;
+        }
+        self.levels.truncate(k + 1);
+    }
+
+    /// Indices of the lowest and highest finite value in `values[i..j]`.
+    pub fn min_max(&self, values: &[f64], i: usize, j: usize) -> (Option<usize>, Option<usize>) {
+        let j = j.min(self.len);
+        let (mut min, mut max) = (NONE, NONE);
+        let mut scan = |range: std::ops::Range<usize>, min: &mut u32, max: &mut u32| {
+            for x in range {
+                if values[x].is_finite() {
+                    *min = pick(values, *min, x as u32, true);
+                    *max = pick(values, *max, x as u32, false);
+                }
+            }
+        };
+        if i >= j {
+            return (None, None);
+        }
+        let (mut bi, mut bj) = (i.div_ceil(BLOCK), j / BLOCK);
+        if bi >= bj {
+            scan(i..j, &mut min, &mut max);
+        } else {
+            scan(i..bi * BLOCK, &mut min, &mut max);
+            scan(bj * BLOCK..j, &mut min, &mut max);
+            let mut level = 0;
+            while bi < bj {
+                let blocks = &self.levels[level];
+                if bi % 2 == 1 {
+                    min = pick(values, min, blocks[bi].0, true);
+                    max = pick(values, max, blocks[bi].1, false);
+                    bi += 1;
+                }
+                if bj % 2 == 1 {
+                    bj -= 1;
+                    min = pick(values, min, blocks[bj].0, true);
+                    max = pick(values, max, blocks[bj].1, false);
+                }
+                bi /= 2;
+                bj /= 2;
+                level += 1;
+            }
+        }
+        let some = |x: u32| (x != NONE).then_some(x as usize);
+        (some(min), some(max))
+    }
+
+    /// The first NaN/Inf index in `i..j`.
+    pub fn first_nonfinite(&self, i: usize, j: usize) -> Option<usize> {
+        let at = self.nonfinite.partition_point(|x| (*x as usize) < i);
+        self.nonfinite
+            .get(at)
+            .map(|x| *x as usize)
+            .filter(|x| *x < j)
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.levels.iter().map(|l| l.capacity() * 8).sum::<usize>() + self.nonfinite.capacity() * 4
+    }
+}
+
+/// [`m4_indices`](super::downsample::m4_indices) of `steps[a..b]` through the pyramid:
+/// the same indices (into the whole slice), at a cost that follows `buckets`, not `b - a`.
+pub fn m4_range(
+    steps: &[i64],
+    values: &[f64],
+    pyramid: &Pyramid,
+    a: usize,
+    b: usize,
+    buckets: usize,
+) -> Vec<usize> {
+    let b = b.min(steps.len()).min(values.len());
+    if a >= b {
+        return Vec::new();
+    }
+    let n = b - a;
+    let buckets = buckets.max(1);
+    if n <= buckets {
+        return (a..b).collect();
+    }
+    let (lo, hi) = (steps[a] as f64, steps[b - 1] as f64);
+    let width = ((hi - lo) / buckets as f64).max(f64::MIN_POSITIVE);
+    let bucket_of = |s: i64| (((s as f64 - lo) / width) as usize).min(buckets - 1);
+    let mut keep = Vec::with_capacity(5 * buckets + 1);
+    let mut start = a;
+    while start < b {
+        let bucket = bucket_of(steps[start]);
+        // The first index of a later bucket: steps ascend, so binary search.
+        let end = start + 1 + steps[start + 1..b].partition_point(|s| bucket_of(*s) == bucket);
+        let (min_i, max_i) = pyramid.min_max(values, start, end);
+        let bad_i = pyramid.first_nonfinite(start, end);
+        let mut chosen = [Some(start), min_i, max_i, bad_i, Some(end - 1)];
+        chosen.sort_unstable();
+        for i in chosen.into_iter().flatten() {
+            if keep.last() != Some(&i) {
+                keep.push(i);
+            }
+        }
+        start = end;
+    }
+    if keep.last() != Some(&(b - 1)) {
+        keep.push(b - 1);
+    }
+    keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::downsample::m4_indices;
+    use super::*;
+
+    /// A deterministic noisy series with gaps in the steps, NaNs, infinities and plateaus.
+    fn series(n: usize, seed: u64) -> (Vec<i64>, Vec<f64>) {
+        let mut x = seed;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut step = 0_i64;
+        let mut steps = Vec::new();
+        let mut values = Vec::new();
+        for _ in 0..n {
+            step += 1 + (next() % 3 == 0) as i64 * (next() % 5) as i64;
+            steps.push(step);
+            let r = next() % 1000;
+            values.push(match r {
+                0..=4 => f64::NAN,
+                5 => f64::INFINITY,
+                6..=60 => 2.0, // ties: the earliest must win, as in m4_indices
+                _ => (r as f64).sqrt(),
+            });
+        }
+        (steps, values)
+    }
+
+    #[test]
+    fn the_pyramid_picks_exactly_what_a_full_pass_picks() {
+        for (n, seed) in [(1, 1), (17, 2), (1000, 3), (40_000, 4)] {
+            let (steps, values) = series(n, seed);
+            let p = Pyramid::new(&values);
+            for buckets in [1, 3, 100, 700, 5000] {
+                for (a, b) in [(0, n), (n / 3, n / 2 + 1), (n / 7, n)] {
+                    let expected: Vec<usize> = m4_indices(&steps[a..b], &values[a..b], buckets)
+                        .into_iter()
+                        .map(|i| i + a)
+                        .collect();
+                    assert_eq!(
+                        m4_range(&steps, &values, &p, a, b, buckets),
+                        expected,
+                        "n {n} buckets {buckets} range {a}..{b}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_pyramid_grown_in_pieces_equals_one_built_at_once() {
+        let (steps, values) = series(10_000, 9);
+        let mut grown = Pyramid::default();
+        let mut end = 0;
+        for piece in [1, 15, 16, 17, 1000, 3, 8948] {
+            end += piece;
+            grown.extend(&values[..end]);
+        }
+        assert_eq!(end, values.len());
+        let whole = Pyramid::new(&values);
+        assert_eq!(grown.levels, whole.levels);
+        assert_eq!(grown.nonfinite, whole.nonfinite);
+        assert_eq!(
+            m4_range(&steps, &values, &grown, 0, 10_000, 300),
+            m4_indices(&steps, &values, 300)
+        );
+    }
+
+    #[test]
+    fn the_tallest_spike_and_the_latest_point_are_always_kept() {
+        let (steps, mut values) = series(100_000, 5);
+        values[71_234] = 1e6;
+        let p = Pyramid::new(&values);
+        let keep = m4_range(&steps, &values, &p, 0, values.len(), 2000);
+        assert!(keep.contains(&71_234));
+        assert_eq!(keep.last(), Some(&99_999));
+        assert!(keep.len() <= 5 * 2000 + 1);
+    }
+}
