@@ -10,6 +10,7 @@ pub mod gauges;
 pub mod live;
 pub mod loss;
 pub mod routing;
+pub mod run_state;
 pub mod series;
 pub mod summary;
 pub mod time;

@@ -1,0 +1,394 @@
+//! Everything the charts and stats cards need about one run, folded in step by step: the
+//! chart metrics column by column with a min/max pyramid each, the summary, spikes,
+//! divergence and clipping counts. Built once by paging through the run, extended with the
+//! rows the trainer adds, so a request costs what it draws, not the run's length.
+
+use super::charts::RunColumns;
+use super::loss::{is_spike, ema_missing, EMA_ALPHAS, SPIKE_WINDOW};
+use super::series::{m4_range, Pyramid};
+use super::summary::SummaryBuilder;
+use crate::model::{NonFinite, Points, Run, RunCharts, RunConfig, RunSummary, Step};
+
+/// The metrics kept in memory, in [`RunState::column`] order.
+pub const CACHED_METRICS: [&str; 7] = [
+    "loss_total",
+    "ema_short",
+    "ema_medium",
+    "ema_long",
+    "lr",
+    "grad_norm",
+    "grad_norm_pre_clip",
+];
+
+/// What [`RunState::push`] made of a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// A new step after the last one.
+    Appended,
+    /// A step already held with the same values (read twice across a page boundary).
+    Same,
+    /// An earlier step with other values, or one that fills a gap: the state must be
+    /// rebuilt.
+    Rewritten,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunState {
+    config: RunConfig,
+    /// Full-resolution columns; NULL as NaN, ±Inf kept. EMAs the trainer did not record
+    /// (0.0) hold the dashboard's own, continued step by step.
+    columns: RunColumns,
+    pyramids: [Pyramid; 7],
+    summary: SummaryBuilder,
+    /// Spike events at their peaks.
+    spikes: Points,
+    /// Index of the last flagged loss (consecutive flags are one event).
+    last_flagged: Option<usize>,
+    /// The newest finite losses, oldest first, up to the spike window.
+    tail: Vec<f64>,
+    diverged: Vec<(i64, NonFinite)>,
+    ema: [Option<f64>; 3],
+    ema_recorded: bool,
+    pre_clip_recorded: bool,
+    /// Pre-clip norms above `grad_clip`, and finite pre-clip norms.
+    clipped: (u64, u64),
+    grad_clip: Option<f64>,
+}
+
+impl RunState {
+    pub fn new(config: RunConfig) -> Self {
+        Self {
+            summary: SummaryBuilder::new(&config),
+            grad_clip: config.number("grad_clip").filter(|c| *c > 0.0),
+            config,
+            columns: RunColumns::default(),
+            pyramids: Default::default(),
+            spikes: Vec::new(),
+            last_flagged: None,
+            tail: Vec::new(),
+            diverged: Vec::new(),
+            ema: [None; 3],
+            ema_recorded: false,
+            pre_clip_recorded: false,
+            clipped: (0, 0),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.columns.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.columns.steps.is_empty()
+    }
+
+    pub fn last_step(&self) -> Option<i64> {
+        self.columns.steps.last().copied()
+    }
+
+    /// Folds one row in. Rows must come in step order; call [`Self::index`] after a batch.
+    pub fn push(&mut self, s: &Step) -> Pushed {
+        if let Some(last) = self.last_step() {
+            if s.step <= last {
+                let at = self.columns.steps.partition_point(|x| *x < s.step);
+                let same = self.columns.steps.get(at) == Some(&s.step)
+                    && self.row_matches(at, s);
+                return if same { Pushed::Same } else { Pushed::Rewritten };
+            }
+        }
+        let i = self.len();
+        self.summary.push(s);
+        self.columns.push(s);
+        let loss = self.columns.loss[i];
+        match loss {
+            l if l.is_finite() => {
+                if is_spike(&self.tail, l) {
+                    match (self.last_flagged, self.spikes.last_mut()) {
+                        (Some(p), Some(peak)) if p + 1 == i => {
+                            if l > peak.1 {
+                                *peak = (s.step, l);
+                            }
+                        }
+                        _ => self.spikes.push((s.step, l)),
+                    }
+                    self.last_flagged = Some(i);
+                }
+                self.tail.push(l);
+                if self.tail.len() > 2 * SPIKE_WINDOW {
+                    self.tail.drain(..SPIKE_WINDOW);
+                }
+            }
+            l => self.diverged.push((
+                s.step,
+                if l == f64::INFINITY {
+                    NonFinite::Inf
+                } else if l == f64::NEG_INFINITY {
+                    NonFinite::NegInf
+                } else {
+                    NonFinite::Nan
+                },
+            )),
+        }
+        for k in 0..3 {
+            if loss.is_finite() {
+                let a = EMA_ALPHAS[k];
+                self.ema[k] = Some(self.ema[k].map_or(loss, |e| a * e + (1.0 - a) * loss));
+            }
+            let recorded = self.columns.ema[k][i];
+            if ema_missing(&[recorded]) {
+                self.columns.ema[k][i] = self.ema[k].unwrap_or(f64::NAN);
+            } else {
+                self.ema_recorded = true;
+            }
+        }
+        let pre = self.columns.grad_pre_clip[i];
+        if pre.is_finite() {
+            self.pre_clip_recorded |= pre != 0.0;
+            self.clipped.1 += 1;
+            if self.grad_clip.is_some_and(|c| pre > c) {
+                self.clipped.0 += 1;
+            }
+        }
+        Pushed::Appended
+    }
+
+    fn row_matches(&self, i: usize, s: &Step) -> bool {
+        let same = |a: f64, b: Option<f64>| {
+            let b = b.unwrap_or(f64::NAN);
+            a == b || (a.is_nan() && b.is_nan())
+        };
+        same(self.columns.loss[i], s.loss_total)
+            && same(self.columns.lr[i], s.lr)
+            && same(self.columns.grad[i], s.grad_norm)
+    }
+
+    /// Brings the pyramids up to the rows pushed so far.
+    pub fn index(&mut self) {
+        for (k, p) in self.pyramids.iter_mut().enumerate() {
+            p.extend(column(&self.columns, k));
+        }
+    }
+
+    pub fn summary(&self, run: &Run) -> RunSummary {
+        self.summary.clone().finish(run)
+    }
+
+    /// Indices `a..b` of the steps in `start..=end`.
+    fn span(&self, range: Option<(i64, i64)>) -> (usize, usize) {
+        let steps = &self.columns.steps;
+        match range {
+            None => (0, steps.len()),
+            Some((lo, hi)) => (
+                steps.partition_point(|s| *s < lo),
+                steps.partition_point(|s| *s <= hi),
+            ),
+        }
+    }
+
+    /// Indices of the rows M4 keeps for `metrics` (indices into [`CACHED_METRICS`]) in the
+    /// range, and whether there were more rows than `max_points`.
+    pub fn downsample(
+        &self,
+        range: Option<(i64, i64)>,
+        max_points: usize,
+        metrics: &[usize],
+    ) -> (Vec<usize>, bool) {
+        let (a, b) = self.span(range);
+        if b - a <= max_points {
+            return ((a..b).collect(), false);
+        }
+        let mut keep: Vec<usize> = metrics
+            .iter()
+            .flat_map(|&k| {
+                m4_range(
+                    &self.columns.steps,
+                    column(&self.columns, k),
+                    &self.pyramids[k],
+                    a,
+                    b,
+                    max_points,
+                )
+            })
+            .collect();
+        keep.sort_unstable();
+        keep.dedup();
+        (keep, true)
+    }
+
+    /// Row `i` with the cached metrics only; NULL and ±Inf as the store reads them.
+    pub fn row(&self, i: usize, run: &Run) -> Step {
+        let c = &self.columns;
+        let v = |x: f64| (!x.is_nan()).then_some(x);
+        let mut s = Step {
+            step: c.steps[i],
+            run_id: run.run_id.clone(),
+            model_id: run.model_id.clone(),
+            loss_total: v(c.loss[i]),
+            ema_short: v(c.ema[0][i]),
+            ema_medium: v(c.ema[1][i]),
+            ema_long: v(c.ema[2][i]),
+            lr: v(c.lr[i]),
+            grad_norm: v(c.grad[i]),
+            grad_norm_pre_clip: v(c.grad_pre_clip[i]),
+            ..Default::default()
+        };
+        s.mark_nonfinite();
+        s
+    }
+
+    /// The three time-series charts for the steps in `range` (the whole run when `None`),
+    /// at `width` buckets per series.
+    pub fn charts(&self, range: Option<(i64, i64)>, width: usize) -> RunCharts {
+        let (a, b) = self.span(range);
+        let steps = &self.columns.steps;
+        let points = |k: usize| -> Points {
+            let values = column(&self.columns, k);
+            m4_range(steps, values, &self.pyramids[k], a, b, width)
+                .into_iter()
+                .filter(|&i| values[i].is_finite())
+                .map(|i| (steps[i], values[i]))
+                .collect()
+        };
+        let inside = |s: i64| a < b && s >= steps[a] && s <= steps[b - 1];
+        RunCharts {
+            first_step: steps.get(a).copied().unwrap_or(0),
+            last_step: if b > a { steps[b - 1] } else { 0 },
+            loss: points(0),
+            ema: [points(1), points(2), points(3)],
+            ema_computed: !self.ema_recorded,
+            spikes: self.spikes.iter().copied().filter(|p| inside(p.0)).collect(),
+            diverged: self.diverged.iter().copied().filter(|p| inside(p.0)).collect(),
+            lr: points(4),
+            grad_post_clip: points(5),
+            grad_pre_clip: if self.pre_clip_recorded {
+                points(6)
+            } else {
+                Vec::new()
+            },
+            grad_clip: self.grad_clip,
+            clipped_share: match (self.grad_clip, self.pre_clip_recorded, self.clipped) {
+                (Some(_), true, (over, n)) if n > 0 => Some(over as f64 / n as f64),
+                _ => None,
+            },
+            warmup_steps: self.config.count("warmup_steps"),
+            recent_losses: self.tail[self.tail.len().saturating_sub(SPIKE_WINDOW)..].to_vec(),
+        }
+    }
+
+    /// Memory held, for the cache's budget.
+    pub fn heap_bytes(&self) -> usize {
+        let c = &self.columns;
+        let f = |v: &Vec<f64>| v.capacity() * 8;
+        c.steps.capacity() * 8
+            + f(&c.loss)
+            + c.ema.iter().map(f).sum::<usize>()
+            + f(&c.lr)
+            + f(&c.grad)
+            + f(&c.grad_pre_clip)
+            + self.pyramids.iter().map(Pyramid::heap_bytes).sum::<usize>()
+            + (self.spikes.capacity() + self.diverged.capacity()) * 16
+    }
+}
+
+fn column(c: &RunColumns, k: usize) -> &[f64] {
+    match k {
+        0 => &c.loss,
+        1..=3 => &c.ema[k - 1],
+        4 => &c.lr,
+        5 => &c.grad,
+        _ => &c.grad_pre_clip,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::charts::prepare;
+
+    fn step(n: i64) -> Step {
+        let noise = ((n as f64) * 1.3).sin() * 0.03;
+        let loss = match n {
+            3_000 | 3_001 | 7_777 => 9.0 + n as f64 * 1e-4,
+            5_000 => f64::NAN,
+            6_000 => f64::INFINITY,
+            _ => 3.0 - n as f64 * 1e-4 + noise,
+        };
+        Step {
+            step: n * 10,
+            loss_total: (!loss.is_nan()).then_some(loss),
+            lr: Some(1e-4),
+            grad_norm: Some(1.0),
+            grad_norm_pre_clip: Some(if n % 10 == 0 { 2.0 } else { 0.5 }),
+            ema_short: Some(0.0),
+            ema_medium: Some(0.0),
+            ema_long: Some(0.0),
+            timestamp: Some(format!("2026-01-09T10:{:02}:{:02}", n / 60 % 60, n % 60)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_state_draws_what_a_full_pass_draws() {
+        let config = RunConfig::parse(Some(r#"{"grad_clip": 1.0, "warmup_steps": 100}"#));
+        let mut state = RunState::new(config.clone());
+        let mut columns = RunColumns::default();
+        for n in 0..10_000 {
+            let s = step(n);
+            columns.push(&s);
+            assert_eq!(state.push(&s), Pushed::Appended);
+            if n % 777 == 0 {
+                state.index();
+            }
+        }
+        state.index();
+        let full = prepare(&columns, &config, 600);
+        let cached = state.charts(None, 600);
+        assert_eq!(cached.loss, full.loss);
+        assert_eq!(cached.ema, full.ema, "the EMAs the trainer did not record");
+        assert!(cached.ema_computed);
+        assert_eq!(cached.spikes, full.spikes);
+        assert_eq!(cached.spikes.len(), 2, "3000–3001 is one event");
+        assert_eq!(cached.diverged, full.diverged);
+        assert_eq!(cached.lr, full.lr);
+        assert_eq!(cached.grad_pre_clip, full.grad_pre_clip);
+        assert_eq!(cached.clipped_share, full.clipped_share);
+        assert_eq!(cached.recent_losses, full.recent_losses);
+
+        // A zoom: the run's spikes inside it, its points at full detail.
+        let zoom = state.charts(Some((29_000, 31_000)), 600);
+        assert_eq!(zoom.spikes, vec![(30_010, 9.3001)], "the event's peak");
+        assert_eq!(zoom.loss.len(), 201, "every step of a range narrower than the width");
+    }
+
+    #[test]
+    fn a_row_read_twice_is_ignored_and_a_changed_one_asks_for_a_rebuild() {
+        let mut state = RunState::new(RunConfig::Missing);
+        for n in 0..100 {
+            state.push(&step(n));
+        }
+        assert_eq!(state.push(&step(50)), Pushed::Same);
+        let mut changed = step(50);
+        changed.loss_total = Some(1.0);
+        assert_eq!(state.push(&changed), Pushed::Rewritten);
+        let mut between = step(50);
+        between.step = 505;
+        assert_eq!(state.push(&between), Pushed::Rewritten);
+        assert_eq!(state.len(), 100);
+    }
+
+    #[test]
+    fn slim_rows_carry_the_values_and_their_divergence_markers() {
+        let mut state = RunState::new(RunConfig::Missing);
+        for n in 4_999..=5_000 {
+            state.push(&step(n));
+        }
+        state.index();
+        let run = Run::default();
+        let nan = state.row(1, &run);
+        assert_eq!(nan.loss_total, None);
+        assert_eq!(nan.nonfinite.get("loss_total"), Some(&NonFinite::Nan));
+        assert_eq!(state.row(0, &run).lr, Some(1e-4));
+        let (keep, downsampled) = state.downsample(None, 10, &[0]);
+        assert_eq!((keep, downsampled), (vec![0, 1], false));
+    }
+}
