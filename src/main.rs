@@ -30,6 +30,10 @@ mod cli {
             /// unless you mean to expose the run.
             #[arg(long, env = "HYDRA_ADDR", default_value = "127.0.0.1:8765")]
             addr: String,
+            /// Memory for runs kept in memory for the charts, in MB; the least recently
+            /// viewed runs are dropped beyond it (about 70 bytes per logged step).
+            #[arg(long, env = "HYDRA_CACHE_MB", default_value_t = 1024)]
+            cache_mb: usize,
             #[command(flatten)]
             gauges: GaugeArgs,
         },
@@ -104,9 +108,15 @@ mod cli {
             .with_writer(std::io::stderr)
             .init();
         match Cli::parse().command {
-            Command::Serve { db, addr, gauges } => {
+            Command::Serve {
+                db,
+                addr,
+                cache_mb,
+                gauges,
+            } => {
                 let gauges = gauges.settings()?;
                 let store = Store::open(&db).await.map_err(|e| e.to_string())?;
+                store.set_cache_budget(cache_mb.saturating_mul(1 << 20));
                 run(store, &addr, gauges, None).await
             }
             Command::Demo {

@@ -433,3 +433,68 @@ async fn a_zoom_has_full_detail_the_same_spikes_and_only_its_range() {
         Err(AppError::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn the_run_cache_follows_the_file_as_it_grows_and_rewrites() {
+    let dir = temp_dir("cache");
+    let db = make_db(&dir, &["--steps", "3000", "--every", "1", "--runs", "1"]);
+    // Still training: no end yet.
+    sql(&db, "UPDATE runs SET end_time = NULL, end_step = 0;");
+    let store = Store::open(&db).await.unwrap();
+    let run = runs(&store).await.remove(0);
+    let all: Vec<i64> = all_steps(&store, &run.run_id, 10_000).await;
+
+    // The chart request: chosen in memory, the same rows a full pass chooses.
+    let fast = store
+        .steps_downsampled(&run.run_id, None, None, 200, &["loss_total"])
+        .await
+        .unwrap();
+    let mut losses = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store.steps(&run.run_id, start, 10_000).await.unwrap();
+        losses.extend(page.steps.iter().map(|s| s.loss_total.unwrap_or(f64::NAN)));
+        match page.next_start_step {
+            Some(n) => start = Some(n),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> = hydra_dashboard::analysis::downsample::m4_indices(&all, &losses, 200)
+        .into_iter()
+        .map(|i| all[i])
+        .collect();
+    assert!(fast.downsampled);
+    assert_eq!(
+        fast.steps.iter().map(|s| s.step).collect::<Vec<_>>(),
+        expected
+    );
+
+    // The trainer appends 100 steps: the next read has them, without a rebuild's cost.
+    sql(
+        &db,
+        "CREATE TEMP TABLE more AS SELECT * FROM steps WHERE step >= 2900; \
+         UPDATE more SET step = step + 100; \
+         INSERT INTO steps SELECT * FROM more;",
+    );
+    let d = store
+        .dashboard(Some(&run.run_id), None, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(d.summary.unwrap().last_step, Some(3_099));
+    assert_eq!(d.charts.as_ref().unwrap().last_step, 3_099);
+
+    // It re-logs step 500 with a loss far above the rest: the chart shows the new value.
+    sql(
+        &db,
+        "CREATE TEMP TABLE again AS SELECT * FROM steps WHERE step = 500; \
+         UPDATE again SET loss_total = 99.0; \
+         INSERT OR REPLACE INTO steps SELECT * FROM again;",
+    );
+    let d = store
+        .dashboard(Some(&run.run_id), None, &Default::default())
+        .await
+        .unwrap();
+    assert!(d.charts.unwrap().loss.contains(&(500, 99.0)));
+    assert_eq!(d.summary.unwrap().step_count, 3_100);
+    assert!(store.cache_bytes() > 0);
+}

@@ -38,7 +38,7 @@ pub fn prepare(columns: &RunColumns, config: &RunConfig, width: usize) -> RunCha
 /// As [`prepare`], for the steps from `from_step` on only. The rows before it are history:
 /// the spike detector's trailing window and computed EMAs start from them, so a zoomed range
 /// flags the same spikes as the whole run does.
-pub fn prepare_from(
+fn prepare_from(
     columns: &RunColumns,
     config: &RunConfig,
     width: usize,

@@ -4,7 +4,7 @@
 //! rows the trainer adds, so a request costs what it draws, not the run's length.
 
 use super::charts::RunColumns;
-use super::loss::{is_spike, ema_missing, EMA_ALPHAS, SPIKE_WINDOW};
+use super::loss::{ema_missing, is_spike, EMA_ALPHAS, SPIKE_WINDOW};
 use super::series::{m4_range, Pyramid};
 use super::summary::SummaryBuilder;
 use crate::model::{NonFinite, Points, Run, RunCharts, RunConfig, RunSummary, Step};
@@ -91,9 +91,12 @@ impl RunState {
         if let Some(last) = self.last_step() {
             if s.step <= last {
                 let at = self.columns.steps.partition_point(|x| *x < s.step);
-                let same = self.columns.steps.get(at) == Some(&s.step)
-                    && self.row_matches(at, s);
-                return if same { Pushed::Same } else { Pushed::Rewritten };
+                let same = self.columns.steps.get(at) == Some(&s.step) && self.row_matches(at, s);
+                return if same {
+                    Pushed::Same
+                } else {
+                    Pushed::Rewritten
+                };
             }
         }
         let i = self.len();
@@ -129,14 +132,17 @@ impl RunState {
                 },
             )),
         }
-        for k in 0..3 {
+        for ((state, column), a) in self
+            .ema
+            .iter_mut()
+            .zip(&mut self.columns.ema)
+            .zip(EMA_ALPHAS)
+        {
             if loss.is_finite() {
-                let a = EMA_ALPHAS[k];
-                self.ema[k] = Some(self.ema[k].map_or(loss, |e| a * e + (1.0 - a) * loss));
+                *state = Some(state.map_or(loss, |e| a * e + (1.0 - a) * loss));
             }
-            let recorded = self.columns.ema[k][i];
-            if ema_missing(&[recorded]) {
-                self.columns.ema[k][i] = self.ema[k].unwrap_or(f64::NAN);
+            if ema_missing(&[column[i]]) {
+                column[i] = state.unwrap_or(f64::NAN);
             } else {
                 self.ema_recorded = true;
             }
@@ -256,8 +262,18 @@ impl RunState {
             loss: points(0),
             ema: [points(1), points(2), points(3)],
             ema_computed: !self.ema_recorded,
-            spikes: self.spikes.iter().copied().filter(|p| inside(p.0)).collect(),
-            diverged: self.diverged.iter().copied().filter(|p| inside(p.0)).collect(),
+            spikes: self
+                .spikes
+                .iter()
+                .copied()
+                .filter(|p| inside(p.0))
+                .collect(),
+            diverged: self
+                .diverged
+                .iter()
+                .copied()
+                .filter(|p| inside(p.0))
+                .collect(),
             lr: points(4),
             grad_post_clip: points(5),
             grad_pre_clip: if self.pre_clip_recorded {
@@ -357,7 +373,11 @@ mod tests {
         // A zoom: the run's spikes inside it, its points at full detail.
         let zoom = state.charts(Some((29_000, 31_000)), 600);
         assert_eq!(zoom.spikes, vec![(30_010, 9.3001)], "the event's peak");
-        assert_eq!(zoom.loss.len(), 201, "every step of a range narrower than the width");
+        assert_eq!(
+            zoom.loss.len(),
+            201,
+            "every step of a range narrower than the width"
+        );
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl Pyramid {
     pub fn min_max(&self, values: &[f64], i: usize, j: usize) -> (Option<usize>, Option<usize>) {
         let j = j.min(self.len);
         let (mut min, mut max) = (NONE, NONE);
-        let mut scan = |range: std::ops::Range<usize>, min: &mut u32, max: &mut u32| {
+        let scan = |range: std::ops::Range<usize>, min: &mut u32, max: &mut u32| {
             for x in range {
                 if values[x].is_finite() {
                     *min = pick(values, *min, x as u32, true);

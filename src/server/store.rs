@@ -12,8 +12,9 @@
 //! read and sort the whole run for every page.
 
 use super::error::{is_busy, sqlite_code, AppError};
-use crate::analysis::charts::{prepare, prepare_from, RunColumns};
+use crate::analysis::charts::RunColumns;
 use crate::analysis::gauges::THROUGHPUT_WINDOW;
+use crate::analysis::run_state::{Pushed, RunState, CACHED_METRICS};
 use crate::analysis::summary::SummaryBuilder;
 use crate::model::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
@@ -23,6 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// What the run cache may hold unless told otherwise (`--cache-mb`).
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
+
 /// Rows per statement when a whole run or model must be scanned.
 const SCAN_PAGE: i64 = 5_000;
 /// How long the schema we detected is trusted before `PRAGMA schema_version` is checked.
@@ -30,9 +34,6 @@ const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
 /// Buckets per chart series on the page (M4 keeps at most four points per bucket): about
 /// two pixels each on the widest chart.
 const CHART_BUCKETS: usize = 600;
-/// Rows read before a zoomed range: the spike detector's trailing window. (Computed EMAs of
-/// old files start from these too, so the slowest is only approximate at a zoom's left edge.)
-const ZOOM_HISTORY: i64 = crate::analysis::loss::SPIKE_WINDOW as i64;
 /// Rows counted per statement, and how long a table's count is reused.
 const COUNT_PAGE: i64 = 100_000;
 const COUNT_TTL: Duration = Duration::from_secs(30);
@@ -188,6 +189,22 @@ struct Inner {
     path: PathBuf,
     schema: Mutex<Cached>,
     counts: Mutex<Option<(Instant, Vec<TableRows>)>>,
+    /// Runs held in memory for the charts, by run id.
+    cache: Mutex<HashMap<String, Arc<tokio::sync::Mutex<CachedRun>>>>,
+    /// Bytes the cache may hold before the least recently used runs are dropped.
+    cache_budget: std::sync::atomic::AtomicUsize,
+}
+
+/// One run in memory: its folded state and how far into the file it reaches.
+struct CachedRun {
+    state: Option<RunState>,
+    /// `steps` rowid up to which rows were folded in.
+    mark: i64,
+    /// The run row it was built for: a changed config or end rebuilds it.
+    config_json: Option<String>,
+    high: i64,
+    last_used: Instant,
+    bytes: usize,
 }
 
 /// The highest rowid of each table the live feed follows: where "new" begins.
@@ -273,6 +290,8 @@ impl Store {
                     checked: Instant::now() - SCHEMA_RECHECK * 2,
                 }),
                 counts: Mutex::new(None),
+                cache: Mutex::new(HashMap::new()),
+                cache_budget: std::sync::atomic::AtomicUsize::new(DEFAULT_CACHE_BYTES),
             }),
         };
         let schema = store.schema().await?;
@@ -631,6 +650,25 @@ impl Store {
     ) -> Result<DownsampledSteps, AppError> {
         let span = self.run_span(run_id).await?;
         let (from, to) = (start_step.unwrap_or(i64::MIN), end_step.unwrap_or(i64::MAX));
+        // The charts' metrics are in memory: choose and build the rows there.
+        let cached: Option<Vec<usize>> = metrics
+            .iter()
+            .map(|m| CACHED_METRICS.iter().position(|c| c == m))
+            .collect();
+        if let Some(columns) = cached.filter(|c| !c.is_empty()) {
+            let cached = self.run_state(&span).await?;
+            let state = cached.state.as_ref().ok_or(AppError::Busy)?;
+            let (keep, downsampled) = state.downsample(Some((from, to)), max_points, &columns);
+            return Ok(DownsampledSteps {
+                run_id: span.run.run_id.clone(),
+                model_id: span.run.model_id.clone(),
+                max_points,
+                downsampled,
+                count: keep.len(),
+                max_step: state.last_step(),
+                steps: keep.iter().map(|&i| state.row(i, &span.run)).collect(),
+            });
+        }
         // Pass 1: the requested columns only, to choose the rows.
         let mut steps = Vec::new();
         let mut columns: Vec<Vec<f64>> = vec![Vec::new(); metrics.len()];
@@ -982,21 +1020,18 @@ impl Store {
     /// page: what a zoom asks for, so detail appears as the range narrows.
     pub async fn zoom(&self, run_id: &str, start: i64, end: i64) -> Result<ZoomCharts, AppError> {
         let span = self.run_span(run_id).await?;
-        let mut columns = RunColumns::default();
-        // History before the range, newest first, so spikes at its left edge are judged
-        // against the same trailing window as in the whole run.
-        if let Some(before) = start.checked_sub(1) {
-            let history = self.step_rows(&span, before, ZOOM_HISTORY, true).await?;
-            history.iter().rev().for_each(|s| columns.push(s));
-        }
-        self.scan_steps(&span, start, end, |s| columns.push(s))
-            .await?;
+        // The run's own spikes (judged over the whole run), its points in the range.
+        let run = {
+            let cached = self.run_state(&span).await?;
+            let state = cached.state.as_ref().ok_or(AppError::Busy)?;
+            state.charts(Some((start, end)), CHART_BUCKETS)
+        };
         let config = span.run.config();
         let (mods, mors, moes) = self.run_routing(run_id, Some((start, end))).await?;
         Ok(ZoomCharts {
             run_id: span.run.run_id.clone(),
             range: (start, end),
-            run: prepare_from(&columns, &config, CHART_BUCKETS, start),
+            run,
             routing: crate::analysis::routing::prepare(
                 &mods,
                 &mors,
@@ -1005,6 +1040,139 @@ impl Store {
                 ROUTING_COLUMNS,
             ),
         })
+    }
+
+    // ---- the run cache -----------------------------------------------------------------
+
+    /// Caps the memory the run cache holds; least recently used runs go first.
+    pub fn set_cache_budget(&self, bytes: usize) {
+        self.inner
+            .cache_budget
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bytes the run cache holds now.
+    pub fn cache_bytes(&self) -> usize {
+        let map = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .filter_map(|e| e.try_lock().ok().map(|c| c.bytes))
+            .sum()
+    }
+
+    /// The run's state in memory, brought up to the file: built on first use by paging
+    /// through the run, then extended with the rows committed since (found by rowid, so the
+    /// cost is the new rows). A re-logged step rebuilds it. Callers for the same run wait for
+    /// one build instead of each reading the run.
+    async fn run_state(
+        &self,
+        span: &RunSpan,
+    ) -> Result<tokio::sync::OwnedMutexGuard<CachedRun>, AppError> {
+        let entry = {
+            let mut map = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(span.run.run_id.clone())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Mutex::new(CachedRun {
+                        state: None,
+                        mark: 0,
+                        config_json: None,
+                        high: i64::MIN,
+                        last_used: Instant::now(),
+                        bytes: 0,
+                    }))
+                })
+                .clone()
+        };
+        let mut cached = entry.lock_owned().await;
+        let marks = self.live_marks().await?;
+        let stale = cached.state.is_none()
+            || cached.config_json != span.run.config_json
+            || cached.high != span.high;
+        if !stale
+            && cached.mark != marks.steps
+            && !self.extend_state(&mut cached, span, &marks).await?
+        {
+            cached.state = None;
+        }
+        if cached.state.is_none() || stale {
+            let mut state = RunState::new(span.run.config());
+            self.scan_steps(span, i64::MIN, i64::MAX, |s| {
+                state.push(s);
+            })
+            .await?;
+            state.index();
+            cached.state = Some(state);
+            cached.mark = marks.steps;
+            cached.config_json = span.run.config_json.clone();
+            cached.high = span.high;
+        }
+        cached.last_used = Instant::now();
+        cached.bytes = cached.state.as_ref().map_or(0, RunState::heap_bytes);
+        self.evict(&span.run.run_id, cached.bytes);
+        Ok(cached)
+    }
+
+    /// Folds in the run's rows committed after `cached.mark`; false when one rewrote an
+    /// earlier step and the state must be rebuilt.
+    async fn extend_state(
+        &self,
+        cached: &mut CachedRun,
+        span: &RunSpan,
+        marks: &LiveMarks,
+    ) -> Result<bool, AppError> {
+        let Some(state) = cached.state.as_mut() else {
+            return Ok(false);
+        };
+        // Only the steps table: the other marks are passed as already reached.
+        let mut from = LiveMarks {
+            steps: cached.mark,
+            ..marks.clone()
+        };
+        while from.steps < marks.steps {
+            let (rows, reached) = self.live_rows(&span.run, &from, marks, SCAN_PAGE).await?;
+            // Rows past the run's end belong to no one shown here (a new end rebuilds).
+            for (_, step) in rows.steps.iter().filter(|(_, s)| s.step <= span.high) {
+                if state.push(step) == Pushed::Rewritten {
+                    return Ok(false);
+                }
+            }
+            from.steps = reached.steps;
+        }
+        state.index();
+        cached.mark = marks.steps;
+        Ok(true)
+    }
+
+    /// Drops the least recently used runs (never `keep`, never one in use) while the cache
+    /// is over its budget.
+    fn evict(&self, keep: &str, keep_bytes: usize) {
+        let budget = self
+            .inner
+            .cache_budget
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut map = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let mut sizes: Vec<(String, usize, Instant)> = map
+                .iter()
+                .filter_map(|(id, e)| {
+                    e.try_lock()
+                        .ok()
+                        .map(|c| (id.clone(), c.bytes, c.last_used))
+                })
+                .collect();
+            // `keep` is locked by our caller, so it is not in `sizes`: count it here.
+            let used: usize = sizes.iter().map(|s| s.1).sum::<usize>() + keep_bytes;
+            if used <= budget {
+                return;
+            }
+            sizes.retain(|s| s.0 != keep);
+            sizes.sort_by_key(|s| s.2);
+            match sizes.first() {
+                Some((id, _, _)) => {
+                    map.remove(id);
+                }
+                None => return,
+            }
+        }
     }
 
     // ---- the live feed -----------------------------------------------------------------
@@ -1352,8 +1520,12 @@ impl Store {
         };
         let (summary, charts, routing, mut recent_steps) = match &run {
             Some(r) => {
-                let (summary, columns) = self.run_scan(r).await?;
-                let charts = prepare(&columns, &r.config(), CHART_BUCKETS);
+                let span = self.run_span(&r.run_id).await?;
+                let (summary, charts) = {
+                    let cached = self.run_state(&span).await?;
+                    let state = cached.state.as_ref().ok_or(AppError::Busy)?;
+                    (state.summary(r), state.charts(None, CHART_BUCKETS))
+                };
                 let (mods, mors, moes) = self.run_routing(&r.run_id, None).await?;
                 let routing = crate::analysis::routing::prepare(
                     &mods,
