@@ -57,28 +57,43 @@ pub fn spikes(losses: &[f64]) -> Vec<usize> {
 }
 
 fn flagged(losses: &[f64]) -> Vec<usize> {
-    // The window in arrival order (to know what leaves) and sorted (for median and MAD).
-    let mut arrival = std::collections::VecDeque::with_capacity(SPIKE_WINDOW + 1);
-    let mut sorted: Vec<f64> = Vec::with_capacity(SPIKE_WINDOW + 1);
-    let mut found = Vec::new();
-    for (i, &x) in losses.iter().enumerate() {
-        if !x.is_finite() {
-            continue;
-        }
-        if exceeds(&sorted, x) {
-            found.push(i);
-        }
-        arrival.push_back(x);
-        let at = sorted.partition_point(|v| *v < x);
-        sorted.insert(at, x);
-        if arrival.len() > SPIKE_WINDOW {
-            if let Some(old) = arrival.pop_front() {
-                let at = sorted.partition_point(|v| *v < old);
-                sorted.remove(at);
+    let mut window = SpikeWindow::default();
+    losses
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.is_finite())
+        .filter_map(|(i, &x)| window.judge(x).then_some(i))
+        .collect()
+}
+
+/// The spike detector's trailing window, kept both in arrival order (to know what leaves)
+/// and sorted (for median and MAD), so judging a loss costs O(window), not a sort.
+#[derive(Clone, Debug, Default)]
+pub struct SpikeWindow {
+    arrival: std::collections::VecDeque<f64>,
+    sorted: Vec<f64>,
+}
+
+impl SpikeWindow {
+    /// Whether finite `x` is a spike against the losses before it; then takes it in.
+    pub fn judge(&mut self, x: f64) -> bool {
+        let spike = exceeds(&self.sorted, x);
+        self.arrival.push_back(x);
+        let at = self.sorted.partition_point(|v| *v < x);
+        self.sorted.insert(at, x);
+        if self.arrival.len() > SPIKE_WINDOW {
+            if let Some(old) = self.arrival.pop_front() {
+                let at = self.sorted.partition_point(|v| *v < old);
+                self.sorted.remove(at);
             }
         }
+        spike
     }
-    found
+
+    /// The window's losses, oldest first.
+    pub fn losses(&self) -> Vec<f64> {
+        self.arrival.iter().copied().collect()
+    }
 }
 
 /// Whether `x` is a spike against a window of earlier finite losses, sorted ascending.

@@ -4,7 +4,7 @@
 //! rows the trainer adds, so a request costs what it draws, not the run's length.
 
 use super::charts::RunColumns;
-use super::loss::{ema_missing, is_spike, EMA_ALPHAS, SPIKE_WINDOW};
+use super::loss::{ema_missing, SpikeWindow, EMA_ALPHAS};
 use super::series::{m4_range, Pyramid};
 use super::summary::SummaryBuilder;
 use crate::model::{NonFinite, Points, Run, RunCharts, RunConfig, RunSummary, Step};
@@ -44,8 +44,8 @@ pub struct RunState {
     spikes: Points,
     /// Index of the last flagged loss (consecutive flags are one event).
     last_flagged: Option<usize>,
-    /// The newest finite losses, oldest first, up to the spike window.
-    tail: Vec<f64>,
+    /// The spike detector's window over the newest finite losses.
+    window: SpikeWindow,
     diverged: Vec<(i64, NonFinite)>,
     ema: [Option<f64>; 3],
     ema_recorded: bool,
@@ -65,7 +65,7 @@ impl RunState {
             pyramids: Default::default(),
             spikes: Vec::new(),
             last_flagged: None,
-            tail: Vec::new(),
+            window: SpikeWindow::default(),
             diverged: Vec::new(),
             ema: [None; 3],
             ema_recorded: false,
@@ -105,7 +105,7 @@ impl RunState {
         let loss = self.columns.loss[i];
         match loss {
             l if l.is_finite() => {
-                if is_spike(&self.tail, l) {
+                if self.window.judge(l) {
                     match (self.last_flagged, self.spikes.last_mut()) {
                         (Some(p), Some(peak)) if p + 1 == i => {
                             if l > peak.1 {
@@ -115,10 +115,6 @@ impl RunState {
                         _ => self.spikes.push((s.step, l)),
                     }
                     self.last_flagged = Some(i);
-                }
-                self.tail.push(l);
-                if self.tail.len() > 2 * SPIKE_WINDOW {
-                    self.tail.drain(..SPIKE_WINDOW);
                 }
             }
             l => self.diverged.push((
@@ -221,24 +217,33 @@ impl RunState {
         (keep, true)
     }
 
-    /// Row `i` with the cached metrics only; NULL and ±Inf as the store reads them.
-    pub fn row(&self, i: usize, run: &Run) -> Step {
+    /// Row `i` with `metrics` (indices into [`CACHED_METRICS`]) only, and without run or
+    /// model id: what a chart's slim request returns. NULL and ±Inf as the store reads them.
+    /// Only the asked-for columns are touched: on a long run each is a cache miss.
+    pub fn row(&self, i: usize, metrics: &[usize]) -> Step {
         let c = &self.columns;
-        let v = |x: f64| (!x.is_nan()).then_some(x);
         let mut s = Step {
             step: c.steps[i],
-            run_id: run.run_id.clone(),
-            model_id: run.model_id.clone(),
-            loss_total: v(c.loss[i]),
-            ema_short: v(c.ema[0][i]),
-            ema_medium: v(c.ema[1][i]),
-            ema_long: v(c.ema[2][i]),
-            lr: v(c.lr[i]),
-            grad_norm: v(c.grad[i]),
-            grad_norm_pre_clip: v(c.grad_pre_clip[i]),
             ..Default::default()
         };
+        for &k in metrics {
+            let x = column(c, k)[i];
+            let v = (!x.is_nan()).then_some(x);
+            match k {
+                0 => s.loss_total = v,
+                1 => s.ema_short = v,
+                2 => s.ema_medium = v,
+                3 => s.ema_long = v,
+                4 => s.lr = v,
+                5 => s.grad_norm = v,
+                _ => s.grad_norm_pre_clip = v,
+            }
+        }
         s.mark_nonfinite();
+        if !metrics.contains(&0) {
+            // An absent loss is not a NaN loss.
+            s.nonfinite.remove("loss_total");
+        }
         s
     }
 
@@ -287,7 +292,7 @@ impl RunState {
                 _ => None,
             },
             warmup_steps: self.config.count("warmup_steps"),
-            recent_losses: self.tail[self.tail.len().saturating_sub(SPIKE_WINDOW)..].to_vec(),
+            recent_losses: self.window.losses(),
         }
     }
 
@@ -403,11 +408,14 @@ mod tests {
             state.push(&step(n));
         }
         state.index();
-        let run = Run::default();
-        let nan = state.row(1, &run);
+        let nan = state.row(1, &[0, 4]);
         assert_eq!(nan.loss_total, None);
         assert_eq!(nan.nonfinite.get("loss_total"), Some(&NonFinite::Nan));
-        assert_eq!(state.row(0, &run).lr, Some(1e-4));
+        assert_eq!(state.row(0, &[4]).lr, Some(1e-4));
+        assert!(
+            state.row(1, &[4]).nonfinite.is_empty(),
+            "no loss asked, no loss marker"
+        );
         let (keep, downsampled) = state.downsample(None, 10, &[0]);
         assert_eq!((keep, downsampled), (vec![0, 1], false));
     }

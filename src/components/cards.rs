@@ -1,47 +1,100 @@
 //! The stats cards along the top: step and progress, loss, elapsed time, tokens, throughput.
 
 use crate::analysis::format::{duration, loss, short_time, thousands, tokens};
-use crate::model::{Run, RunSummary};
+use crate::model::{Dashboard, Run, RunSummary};
 use leptos::prelude::*;
 
 #[component]
-pub fn StatsCards(run: Run, summary: RunSummary, live: bool) -> impl IntoView {
-    let config = run.config();
-    let max_steps = config.count("max_steps");
-    let progress = match (summary.last_step, max_steps) {
-        (Some(step), Some(max)) => Some((step as f64 / max as f64).clamp(0.0, 1.0)),
-        _ => None,
+pub fn StatsCards(
+    /// The shown run; each card's text follows it as the live feed extends it.
+    data: Signal<Dashboard>,
+) -> impl IntoView {
+    let text = move |f: fn(&Run, &RunSummary, bool) -> String| {
+        Signal::derive(move || {
+            data.with(|d| match &d.run {
+                Some(run) => f(
+                    run,
+                    d.summary.as_ref().unwrap_or(&RunSummary::default()),
+                    d.is_live(),
+                ),
+                None => String::new(),
+            })
+        })
     };
-    let step_sub = match max_steps {
+    let progress = move || {
+        data.with(|d| {
+            let max = d.run.as_ref().and_then(|r| r.config().count("max_steps"));
+            match (d.summary.as_ref().and_then(|s| s.last_step), max) {
+                (Some(step), Some(max)) => Some((step as f64 / max as f64).clamp(0.0, 1.0)),
+                _ => None,
+            }
+        })
+    };
+    let nonfinite = move || data.with(|d| d.summary.as_ref().map_or(0, |s| s.nonfinite_losses));
+
+    view! {
+        <section class="cards" aria-label="Run statistics">
+            <Card key="step" label="Step" value=text(step_value) sub=text(step_sub)>
+                <div class="progress" class:hidden=move || progress().is_none()
+                    title=move || format!("{:.1}% of max_steps", progress().unwrap_or(0.0) * 100.0)>
+                    <div class="progress-bar" style=move || format!("width:{:.2}%", progress().unwrap_or(0.0) * 100.0)></div>
+                </div>
+            </Card>
+            <Card key="loss" label="Loss" value=text(|_, s, _| loss(s.last_loss)) sub=text(best)>
+                <div class="card-warning" class:hidden=move || nonfinite() == 0>
+                    {move || format!("{} step(s) with NaN/Inf loss", thousands(nonfinite()))}
+                </div>
+            </Card>
+            <Card key="elapsed" label="Elapsed" value=text(|_, s, _| s.elapsed_seconds.map(duration).unwrap_or_else(|| "—".into())) sub=text(elapsed_sub)/>
+            <Card key="eta" label="ETA" value=text(|r, s, _| eta(r, s).0) sub=text(|r, s, _| eta(r, s).1)/>
+            <Card key="tokens" label="Tokens" value=text(|r, s, _| token_text(r, s).0) sub=text(|r, s, _| token_text(r, s).1)/>
+            <Card key="throughput" label="Throughput" value=text(throughput) sub=text(vram)/>
+        </section>
+    }
+}
+
+fn step_value(_: &Run, s: &RunSummary, _: bool) -> String {
+    s.last_step.map(thousands).unwrap_or_else(|| "—".into())
+}
+
+fn step_sub(run: &Run, _: &RunSummary, _: bool) -> String {
+    match run.config().count("max_steps") {
         Some(max) => format!("of {}", thousands(max)),
         None => "max_steps not in config".to_string(),
-    };
-    let best = match (summary.best_loss, summary.best_loss_step) {
-        (Some(b), Some(s)) => format!("best {} @ step {}", loss(Some(b)), thousands(s)),
+    }
+}
+
+fn best(_: &Run, s: &RunSummary, _: bool) -> String {
+    match (s.best_loss, s.best_loss_step) {
+        (Some(b), Some(step)) => format!("best {} @ step {}", loss(Some(b)), thousands(step)),
         _ => "no finite loss yet".to_string(),
-    };
-    let (token_value, token_sub) =
-        match (run.total_tokens.filter(|t| *t > 0), summary.tokens_estimate) {
-            (Some(t), _) => (tokens(t as f64), "recorded by the trainer".to_string()),
-            (None, Some(est)) => (
-                format!("≈{}", tokens(est)),
-                "estimated: batch × seq_len × accumulation".to_string(),
-            ),
-            (None, None) => ("—".to_string(), "not recorded".to_string()),
-        };
-    let elapsed_sub = if live {
+    }
+}
+
+fn token_text(run: &Run, s: &RunSummary) -> (String, String) {
+    match (run.total_tokens.filter(|t| *t > 0), s.tokens_estimate) {
+        (Some(t), _) => (tokens(t as f64), "recorded by the trainer".to_string()),
+        (None, Some(est)) => (
+            format!("≈{}", tokens(est)),
+            "estimated: batch × seq_len × accumulation".to_string(),
+        ),
+        (None, None) => ("—".to_string(), "not recorded".to_string()),
+    }
+}
+
+fn elapsed_sub(run: &Run, _: &RunSummary, live: bool) -> String {
+    if live {
         "since the run started".to_string()
     } else {
         format!(
             "ended {} UTC",
             short_time(run.end_time.as_deref().unwrap_or_default())
         )
-    };
-    let (eta_value, eta_sub) = match (
-        run.is_running(),
-        summary.eta_seconds,
-        summary.steps_per_second,
-    ) {
+    }
+}
+
+fn eta(run: &Run, s: &RunSummary) -> (String, String) {
+    match (run.is_running(), s.eta_seconds, s.steps_per_second) {
         (false, _, _) => (
             "finished".to_string(),
             "the trainer closed this run".to_string(),
@@ -54,46 +107,27 @@ pub fn StatsCards(run: Run, summary: RunSummary, live: bool) -> impl IntoView {
             "—".to_string(),
             "needs max_steps and timestamps".to_string(),
         ),
-    };
-    let throughput = summary
-        .last_tokens_per_sec
-        .map(|t| format!("{} tok/s", thousands(t.round() as i64)))
-        .unwrap_or_else(|| "—".into());
-    let vram = summary
-        .last_vram_gb
-        .map(|v| format!("VRAM {v:.1} GB"))
-        .unwrap_or_else(|| "VRAM not recorded".into());
-
-    view! {
-        <section class="cards" aria-label="Run statistics">
-            <Card key="step" label="Step" value=summary.last_step.map(thousands).unwrap_or_else(|| "—".into()) sub=step_sub>
-                {progress.map(|p| view! {
-                    <div class="progress" title=format!("{:.1}% of max_steps", p * 100.0)>
-                        <div class="progress-bar" style=format!("width:{:.2}%", p * 100.0)></div>
-                    </div>
-                })}
-            </Card>
-            <Card key="loss" label="Loss" value=loss(summary.last_loss) sub=best>
-                {(summary.nonfinite_losses > 0).then(|| view! {
-                    <div class="card-warning">
-                        {format!("{} step(s) with NaN/Inf loss", thousands(summary.nonfinite_losses))}
-                    </div>
-                })}
-            </Card>
-            <Card key="elapsed" label="Elapsed" value=summary.elapsed_seconds.map(duration).unwrap_or_else(|| "—".into()) sub=elapsed_sub/>
-            <Card key="eta" label="ETA" value=eta_value sub=eta_sub/>
-            <Card key="tokens" label="Tokens" value=token_value sub=token_sub/>
-            <Card key="throughput" label="Throughput" value=throughput sub=vram/>
-        </section>
     }
+}
+
+fn throughput(_: &Run, s: &RunSummary, _: bool) -> String {
+    s.last_tokens_per_sec
+        .map(|t| format!("{} tok/s", thousands(t.round() as i64)))
+        .unwrap_or_else(|| "—".into())
+}
+
+fn vram(_: &Run, s: &RunSummary, _: bool) -> String {
+    s.last_vram_gb
+        .map(|v| format!("VRAM {v:.1} GB"))
+        .unwrap_or_else(|| "VRAM not recorded".into())
 }
 
 #[component]
 fn Card(
     key: &'static str,
     label: &'static str,
-    value: String,
-    sub: String,
+    value: Signal<String>,
+    sub: Signal<String>,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     view! {

@@ -113,17 +113,9 @@ fn DashboardView(data: Dashboard) -> impl IntoView {
         }
         .into_any(),
         (Some(_), Some(_)) => {
-            let cards = move || {
-                current.with(|d| {
-                    d.run.clone().map(|run| {
-                        let summary = d.summary.clone().unwrap_or_default();
-                        view! { <StatsCards run summary live=d.is_live()/> }
-                    })
-                })
-            };
             let recent = move || current.with(|d| view! { <RecentSteps steps=d.recent_steps.clone()/> });
             view! {
-                {cards}
+                <StatsCards data=current.into()/>
                 <ChartPanels data=current.into()/>
                 {recent}
             }

@@ -95,26 +95,11 @@ async fn metrics_get(
         .await?;
     if q.has("metrics") {
         // Only `step` and the asked-for columns: a chart's request stays small.
-        let rows: Vec<serde_json::Value> = page
-            .steps
-            .iter()
-            .map(|row| {
-                let full = serde_json::to_value(row).unwrap_or_default();
-                let mut slim = serde_json::Map::new();
-                slim.insert("step".into(), full["step"].clone());
-                for m in &metrics {
-                    slim.insert((*m).into(), full[*m].clone());
-                    if let Some(mark) = full["nonfinite"].get(*m) {
-                        slim.entry("nonfinite")
-                            .or_insert_with(|| serde_json::json!({}))[*m] = mark.clone();
-                    }
-                }
-                serde_json::Value::Object(slim)
-            })
-            .collect();
-        let mut body = serde_json::to_value(&page).unwrap_or_default();
-        body["steps"] = serde_json::Value::Array(rows);
-        return Ok(Json(body).into_response());
+        return Ok(Json(SlimPage {
+            page: &page,
+            metrics: &metrics,
+        })
+        .into_response());
     }
     Ok(Json(page).into_response())
 }
@@ -166,4 +151,65 @@ async fn milestones_get(
 async fn api_not_found(uri: axum::http::Uri) -> AppError {
     let path: String = uri.path().chars().take(200).collect();
     AppError::NoRoute { path }
+}
+
+/// A downsampled page whose rows carry `step` and the asked-for metrics only (with their
+/// `nonfinite` markers), written straight out rather than through a JSON tree.
+struct SlimPage<'a> {
+    page: &'a crate::model::DownsampledSteps,
+    metrics: &'a [&'static str],
+}
+
+struct SlimRow<'a> {
+    row: &'a crate::model::Step,
+    metrics: &'a [&'static str],
+}
+
+impl serde::Serialize for SlimPage<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let p = self.page;
+        let mut map = s.serialize_map(Some(7))?;
+        map.serialize_entry("run_id", &p.run_id)?;
+        map.serialize_entry("model_id", &p.model_id)?;
+        map.serialize_entry("max_points", &p.max_points)?;
+        map.serialize_entry("downsampled", &p.downsampled)?;
+        map.serialize_entry("count", &p.count)?;
+        map.serialize_entry("max_step", &p.max_step)?;
+        let rows: Vec<SlimRow> = p
+            .steps
+            .iter()
+            .map(|row| SlimRow {
+                row,
+                metrics: self.metrics,
+            })
+            .collect();
+        map.serialize_entry("steps", &rows)?;
+        map.end()
+    }
+}
+
+impl serde::Serialize for SlimRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let values = self.row.metrics();
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("step", &self.row.step)?;
+        for m in self.metrics {
+            let v = values.iter().find(|(n, _)| n == m).and_then(|(_, v)| *v);
+            // NaN and ±Inf are `null` in JSON; the marker below says which.
+            map.serialize_entry(m, &v.filter(|x| x.is_finite()))?;
+        }
+        let marks: std::collections::BTreeMap<&str, &crate::model::NonFinite> = self
+            .row
+            .nonfinite
+            .iter()
+            .filter(|(k, _)| self.metrics.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        if !marks.is_empty() {
+            map.serialize_entry("nonfinite", &marks)?;
+        }
+        map.end()
+    }
 }

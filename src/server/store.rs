@@ -81,6 +81,23 @@ const STEP_COLUMNS: [&str; 19] = [
     "batch_size",
     "seq_len",
 ];
+/// What the run cache folds in: the chart metrics and what the stats cards need, by position
+/// (see [`chart_step`]).
+const CHART_COLUMNS: [&str; 13] = [
+    "step",
+    "loss_total",
+    "ema_short",
+    "ema_medium",
+    "ema_long",
+    "lr",
+    "grad_norm",
+    "grad_norm_pre_clip",
+    "timestamp",
+    "tokens_per_sec",
+    "vram_gb",
+    "batch_size",
+    "seq_len",
+];
 const RUN_COLUMNS: [&str; 10] = [
     "run_id",
     "model_id",
@@ -659,6 +676,7 @@ impl Store {
             let cached = self.run_state(&span).await?;
             let state = cached.state.as_ref().ok_or(AppError::Busy)?;
             let (keep, downsampled) = state.downsample(Some((from, to)), max_points, &columns);
+            let rows: Vec<Step> = keep.iter().map(|&i| state.row(i, &columns)).collect();
             return Ok(DownsampledSteps {
                 run_id: span.run.run_id.clone(),
                 model_id: span.run.model_id.clone(),
@@ -666,7 +684,7 @@ impl Store {
                 downsampled,
                 count: keep.len(),
                 max_step: state.last_step(),
-                steps: keep.iter().map(|&i| state.row(i, &span.run)).collect(),
+                steps: rows,
             });
         }
         // Pass 1: the requested columns only, to choose the rows.
@@ -1095,10 +1113,7 @@ impl Store {
         }
         if cached.state.is_none() || stale {
             let mut state = RunState::new(span.run.config());
-            self.scan_steps(span, i64::MIN, i64::MAX, |s| {
-                state.push(s);
-            })
-            .await?;
+            self.scan_chart_rows(span, &mut state).await?;
             state.index();
             cached.state = Some(state);
             cached.mark = marks.steps;
@@ -1109,6 +1124,42 @@ impl Store {
         cached.bytes = cached.state.as_ref().map_or(0, RunState::heap_bytes);
         self.evict(&span.run.run_id, cached.bytes);
         Ok(cached)
+    }
+
+    /// Pages through the run reading only [`CHART_COLUMNS`], decoded by position: the one
+    /// full read a run costs, so it is kept lean.
+    async fn scan_chart_rows(&self, span: &RunSpan, state: &mut RunState) -> Result<(), AppError> {
+        let schema = self.schema().await?;
+        let sql = format!(
+            "SELECT {} FROM steps WHERE model_id = ?1 AND step >= ?2 AND step <= ?3 \
+             AND +run_id = ?4 ORDER BY step LIMIT ?5",
+            schema.select_list("steps", &CHART_COLUMNS)
+        );
+        let mut from = span.low;
+        loop {
+            let rows = self
+                .fetch_all(
+                    &sql,
+                    &[
+                        Bind::Text(&span.run.model_id),
+                        Bind::Int(from),
+                        Bind::Int(span.high),
+                        Bind::Text(&span.run.run_id),
+                        Bind::Int(SCAN_PAGE),
+                    ],
+                )
+                .await?;
+            for r in &rows {
+                state.push(&chart_step(r));
+            }
+            match rows.last().map(|r| chart_step(r).step.checked_add(1)) {
+                Some(Some(next)) if rows.len() as i64 == SCAN_PAGE => from = next,
+                _ => {
+                    state.index();
+                    return Ok(());
+                }
+            }
+        }
     }
 
     /// Folds in the run's rows committed after `cached.mark`; false when one rewrote an
@@ -1688,6 +1739,28 @@ fn step_from(r: &SqliteRow) -> Step {
         batch_size: int(r, "batch_size"),
         seq_len: int(r, "seq_len"),
         nonfinite: Default::default(),
+    }
+}
+
+/// A row of [`CHART_COLUMNS`], by position (no name lookups: this runs for every step).
+fn chart_step(r: &SqliteRow) -> Step {
+    let real = |i: usize| r.try_get_unchecked::<Option<f64>, _>(i).ok().flatten();
+    let int = |i: usize| r.try_get_unchecked::<Option<i64>, _>(i).ok().flatten();
+    Step {
+        step: int(0).unwrap_or_default(),
+        loss_total: real(1),
+        ema_short: real(2),
+        ema_medium: real(3),
+        ema_long: real(4),
+        lr: real(5),
+        grad_norm: real(6),
+        grad_norm_pre_clip: real(7),
+        timestamp: r.try_get_unchecked::<Option<String>, _>(8).ok().flatten(),
+        tokens_per_sec: real(9),
+        vram_gb: real(10),
+        batch_size: int(11),
+        seq_len: int(12),
+        ..Default::default()
     }
 }
 
