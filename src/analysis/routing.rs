@@ -21,108 +21,250 @@ pub fn prepare(
     config: &RunConfig,
     columns: usize,
 ) -> RoutingCharts {
-    let steps = mod_rows
-        .iter()
-        .map(|r| r.step)
-        .chain(mor_rows.iter().map(|r| r.step))
-        .chain(moe_rows.iter().map(|r| r.step));
-    let (first_step, last_step) =
-        steps.fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(s), hi.max(s)));
-    let (first_step, last_step) = if first_step > last_step {
-        (0, 0)
-    } else {
-        (first_step, last_step)
-    };
-    let mut layers: Vec<i64> = mod_rows
-        .iter()
-        .map(|r| r.layer)
-        .chain(mor_rows.iter().map(|r| r.layer))
-        .collect();
-    layers.sort_unstable();
-    layers.dedup();
-    let mod_capacity = config.number("mod_capacity");
-    let mor_min_depth = config.number("mor_min_depth").unwrap_or(1.0);
+    let mut state = RoutingState::new(config);
+    mod_rows.iter().for_each(|r| state.push_mod(r));
+    mor_rows.iter().for_each(|r| state.push_mor(r));
+    moe_rows.iter().for_each(|r| state.push_moe(r));
+    state.charts(None, columns)
+}
 
-    let moe_series = |f: fn(&RoutingMoe) -> Option<f64>| -> crate::model::Points {
-        let steps: Vec<i64> = moe_rows.iter().map(|r| r.step).collect();
-        let values: Vec<f64> = moe_rows.iter().map(|r| f(r).unwrap_or(f64::NAN)).collect();
-        m4_points(&steps, &values, columns)
-    };
-    let moe_util = if moe_rows.is_empty() {
-        Vec::new()
-    } else {
-        vec![
-            moe_series(|r| r.util_expert_0),
-            moe_series(|r| r.util_expert_1),
-            moe_series(|r| r.util_expert_2),
-            moe_series(|r| r.util_expert_3),
-        ]
-    };
-    let mut detector = CollapseDetector::default();
-    for r in mor_rows {
-        detector.push(r, mor_min_depth);
+/// One MoD record, compact: a long run has millions (no ids, status interned).
+#[derive(Clone, Copy, Debug)]
+struct ModRecord {
+    step: i64,
+    layer: i32,
+    status: u16,
+    selected_frac: f64,
+    compute_savings_pct: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct MorRecord {
+    step: i64,
+    layer: i32,
+    avg_depth: f64,
+    expected_depth: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct MoeRecord {
+    step: i64,
+    /// entropy, divergence, then each expert's utilisation.
+    values: [f64; 6],
+}
+
+/// A run's routing rows held compactly, fed in step order, with collapse detection carried
+/// along: what the run cache keeps so a page or a zoom never re-reads them.
+#[derive(Clone, Debug, Default)]
+pub struct RoutingState {
+    mods: Vec<ModRecord>,
+    mors: Vec<MorRecord>,
+    moes: Vec<MoeRecord>,
+    /// Interned `status` strings (a handful of distinct values).
+    statuses: Vec<String>,
+    detector: CollapseDetector,
+    mod_capacity: Option<f64>,
+    min_depth: f64,
+}
+
+fn nan_if_none(v: Option<f64>) -> f64 {
+    v.unwrap_or(f64::NAN)
+}
+
+fn none_if_nan(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+impl RoutingState {
+    pub fn new(config: &RunConfig) -> Self {
+        Self {
+            mod_capacity: config.number("mod_capacity"),
+            min_depth: config.number("mor_min_depth").unwrap_or(1.0),
+            ..Default::default()
+        }
     }
-    detector.found.sort_by_key(|c| (c.layer, c.since_step));
-    RoutingCharts {
-        first_step,
-        last_step,
-        mod_cells: mod_cells(
-            mod_rows,
-            mod_capacity.unwrap_or(0.5),
+
+    /// The newest step of each table (for telling a new row from a re-logged one).
+    pub fn last_steps(&self) -> (Option<i64>, Option<i64>, Option<i64>) {
+        (
+            self.mods.last().map(|r| r.step),
+            self.mors.last().map(|r| r.step),
+            self.moes.last().map(|r| r.step),
+        )
+    }
+
+    fn intern(&mut self, status: Option<&str>) -> u16 {
+        let Some(status) = status else {
+            return u16::MAX;
+        };
+        match self.statuses.iter().position(|s| s == status) {
+            Some(i) => i as u16,
+            // A trainer writing thousands of distinct statuses gets the rest unnamed.
+            None if self.statuses.len() < u16::MAX as usize - 1 => {
+                self.statuses.push(status.to_string());
+                (self.statuses.len() - 1) as u16
+            }
+            None => u16::MAX,
+        }
+    }
+
+    pub fn push_mod(&mut self, r: &RoutingMod) {
+        let status = self.intern(r.status.as_deref());
+        self.mods.push(ModRecord {
+            step: r.step,
+            layer: r.layer as i32,
+            status,
+            selected_frac: nan_if_none(r.selected_frac),
+            compute_savings_pct: nan_if_none(r.compute_savings_pct),
+        });
+    }
+
+    pub fn push_mor(&mut self, r: &RoutingMor) {
+        self.detector.push(r, self.min_depth);
+        self.mors.push(MorRecord {
+            step: r.step,
+            layer: r.layer as i32,
+            avg_depth: nan_if_none(r.avg_depth),
+            expected_depth: nan_if_none(r.expected_depth),
+        });
+    }
+
+    pub fn push_moe(&mut self, r: &RoutingMoe) {
+        self.moes.push(MoeRecord {
+            step: r.step,
+            values: [
+                r.entropy,
+                r.divergence,
+                r.util_expert_0,
+                r.util_expert_1,
+                r.util_expert_2,
+                r.util_expert_3,
+            ]
+            .map(nan_if_none),
+        });
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.mods.capacity() * std::mem::size_of::<ModRecord>()
+            + self.mors.capacity() * std::mem::size_of::<MorRecord>()
+            + self.moes.capacity() * std::mem::size_of::<MoeRecord>()
+    }
+
+    /// The routing charts for the steps in `range` (all when `None`), `columns` wide.
+    pub fn charts(&self, range: Option<(i64, i64)>, columns: usize) -> RoutingCharts {
+        let (lo, hi) = range.unwrap_or((i64::MIN, i64::MAX));
+        let mods = in_range(&self.mods, |r| r.step, lo, hi);
+        let mors = in_range(&self.mors, |r| r.step, lo, hi);
+        let moes = in_range(&self.moes, |r| r.step, lo, hi);
+        let steps = mods
+            .iter()
+            .map(|r| r.step)
+            .chain(mors.iter().map(|r| r.step))
+            .chain(moes.iter().map(|r| r.step));
+        let (first_step, last_step) =
+            steps.fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        let (first_step, last_step) = if first_step > last_step {
+            (0, 0)
+        } else {
+            (first_step, last_step)
+        };
+        let mut layers: Vec<i64> = mods
+            .iter()
+            .map(|r| r.layer as i64)
+            .chain(mors.iter().map(|r| r.layer as i64))
+            .collect();
+        layers.sort_unstable();
+        layers.dedup();
+        let moe_series = |k: usize| -> crate::model::Points {
+            let steps: Vec<i64> = moes.iter().map(|r| r.step).collect();
+            let values: Vec<f64> = moes.iter().map(|r| r.values[k]).collect();
+            m4_points(&steps, &values, columns)
+        };
+        let mut collapses: Vec<Collapse> = self
+            .detector
+            .found
+            .iter()
+            .filter(|c| c.since_step <= hi && c.recovered_step.is_none_or(|r| r >= lo))
+            .cloned()
+            .collect();
+        collapses.sort_by_key(|c| (c.layer, c.since_step));
+        RoutingCharts {
             first_step,
             last_step,
-            columns,
-        ),
-        mor_depth: layer_depths(mor_rows, columns),
-        collapses: detector.found.clone(),
-        collapse_detector: detector,
-        layers,
-        mod_capacity,
-        mor_min_depth,
-        moe_util,
-        moe_entropy: moe_series(|r| r.entropy),
-        moe_divergence: moe_series(|r| r.divergence),
+            mod_cells: self.mod_cells(
+                mods,
+                self.mod_capacity.unwrap_or(0.5),
+                first_step,
+                last_step,
+                columns,
+            ),
+            mor_depth: layer_depths(mors, columns),
+            collapses,
+            collapse_detector: self.detector.clone(),
+            layers,
+            mod_capacity: self.mod_capacity,
+            mor_min_depth: self.min_depth,
+            moe_util: if moes.is_empty() {
+                Vec::new()
+            } else {
+                (2..6).map(moe_series).collect()
+            },
+            moe_entropy: moe_series(0),
+            moe_divergence: moe_series(1),
+        }
+    }
+
+    /// The heatmap: steps cut into at most `columns` equal ranges; per range and layer, the
+    /// value farthest from `capacity` (an average would hide a layer that misbehaved
+    /// briefly).
+    fn mod_cells(
+        &self,
+        rows: &[ModRecord],
+        capacity: f64,
+        first: i64,
+        last: i64,
+        columns: usize,
+    ) -> Vec<ModCell> {
+        // i128: steps may sit anywhere in i64, and their span must not overflow.
+        let columns = columns.max(1) as i128;
+        let span = (last as i128 - first as i128).max(0) + 1;
+        let width = ((span + columns - 1) / columns).max(1);
+        // Per (column, layer): the record farthest from capacity.
+        let mut cells: BTreeMap<(i64, i64), (i64, i64, ModRecord)> = BTreeMap::new();
+        for r in rows {
+            let frac = r.selected_frac;
+            if !frac.is_finite() {
+                continue;
+            }
+            let column = (r.step as i128 - first as i128) / width;
+            let step_lo = (first as i128 + column * width) as i64;
+            let step_hi = (first as i128 + (column + 1) * width - 1).min(last as i128) as i64;
+            let cell = cells
+                .entry((column as i64, r.layer as i64))
+                .or_insert((step_lo, step_hi, *r));
+            if (frac - capacity).abs() > (cell.2.selected_frac - capacity).abs() {
+                cell.2 = *r;
+            }
+        }
+        cells
+            .into_values()
+            .map(|(step_lo, step_hi, r)| ModCell {
+                step_lo,
+                step_hi,
+                layer: r.layer as i64,
+                selected_frac: r.selected_frac,
+                compute_savings_pct: none_if_nan(r.compute_savings_pct),
+                status: self.statuses.get(r.status as usize).cloned(),
+            })
+            .collect()
     }
 }
 
-/// The heatmap: steps cut into at most `columns` equal ranges; per range and layer, the value
-/// farthest from `capacity` (an average would hide a layer that misbehaved briefly).
-fn mod_cells(
-    rows: &[RoutingMod],
-    capacity: f64,
-    first: i64,
-    last: i64,
-    columns: usize,
-) -> Vec<ModCell> {
-    // i128: steps may sit anywhere in i64, and their span must not overflow.
-    let columns = columns.max(1) as i128;
-    let span = (last as i128 - first as i128).max(0) + 1;
-    let width = ((span + columns - 1) / columns).max(1);
-    let mut cells: BTreeMap<(i64, i64), ModCell> = BTreeMap::new();
-    for r in rows {
-        let Some(frac) = r.selected_frac.filter(|f| f.is_finite()) else {
-            continue;
-        };
-        let column = (r.step as i128 - first as i128) / width;
-        let step_lo = (first as i128 + column * width) as i64;
-        let step_hi = (first as i128 + (column + 1) * width - 1).min(last as i128) as i64;
-        let cell = cells
-            .entry((column as i64, r.layer))
-            .or_insert_with(|| ModCell {
-                step_lo,
-                step_hi,
-                layer: r.layer,
-                selected_frac: frac,
-                compute_savings_pct: r.compute_savings_pct,
-                status: r.status.clone(),
-            });
-        if (frac - capacity).abs() > (cell.selected_frac - capacity).abs() {
-            cell.selected_frac = frac;
-            cell.compute_savings_pct = r.compute_savings_pct;
-            cell.status = r.status.clone();
-        }
-    }
-    cells.into_values().collect()
+/// The records of `rows` (in step order) with steps in `lo..=hi`.
+fn in_range<T>(rows: &[T], step: fn(&T) -> i64, lo: i64, hi: i64) -> &[T] {
+    let a = rows.partition_point(|r| step(r) < lo);
+    let b = rows.partition_point(|r| step(r) <= hi);
+    &rows[a..b.max(a)]
 }
 
 /// One layer's depth records, column by column.
@@ -133,13 +275,13 @@ struct DepthColumns {
     expected: Vec<f64>,
 }
 
-fn layer_depths(rows: &[RoutingMor], columns: usize) -> Vec<LayerDepth> {
+fn layer_depths(rows: &[MorRecord], columns: usize) -> Vec<LayerDepth> {
     let mut by_layer: BTreeMap<i64, DepthColumns> = BTreeMap::new();
     for r in rows {
-        let c = by_layer.entry(r.layer).or_default();
+        let c = by_layer.entry(r.layer as i64).or_default();
         c.steps.push(r.step);
-        c.avg.push(r.avg_depth.unwrap_or(f64::NAN));
-        c.expected.push(r.expected_depth.unwrap_or(f64::NAN));
+        c.avg.push(r.avg_depth);
+        c.expected.push(r.expected_depth);
     }
     by_layer
         .into_iter()
@@ -307,7 +449,8 @@ mod tests {
                 status: Some("ok".into()),
             })
             .collect();
-        let cells = mod_cells(&rows, 0.5, 0, 990, 10);
+        let config = RunConfig::parse(Some(r#"{"mod_capacity": 0.5}"#));
+        let cells = prepare(&rows, &[], &[], &config, 10).mod_cells;
         assert_eq!(cells.len(), 10);
         let worst = cells
             .iter()

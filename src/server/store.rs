@@ -14,6 +14,7 @@
 use super::error::{is_busy, sqlite_code, AppError};
 use crate::analysis::charts::RunColumns;
 use crate::analysis::gauges::THROUGHPUT_WINDOW;
+use crate::analysis::routing::RoutingState;
 use crate::analysis::run_state::{Pushed, RunState, CACHED_METRICS};
 use crate::analysis::summary::SummaryBuilder;
 use crate::model::*;
@@ -215,8 +216,9 @@ struct Inner {
 /// One run in memory: its folded state and how far into the file it reaches.
 struct CachedRun {
     state: Option<RunState>,
-    /// `steps` rowid up to which rows were folded in.
-    mark: i64,
+    routing: RoutingState,
+    /// Rowids up to which rows were folded in.
+    marks: LiveMarks,
     /// The run row it was built for: a changed config or end rebuilds it.
     config_json: Option<String>,
     high: i64,
@@ -1038,25 +1040,15 @@ impl Store {
     /// page: what a zoom asks for, so detail appears as the range narrows.
     pub async fn zoom(&self, run_id: &str, start: i64, end: i64) -> Result<ZoomCharts, AppError> {
         let span = self.run_span(run_id).await?;
-        // The run's own spikes (judged over the whole run), its points in the range.
-        let run = {
-            let cached = self.run_state(&span).await?;
-            let state = cached.state.as_ref().ok_or(AppError::Busy)?;
-            state.charts(Some((start, end)), CHART_BUCKETS)
-        };
-        let config = span.run.config();
-        let (mods, mors, moes) = self.run_routing(run_id, Some((start, end))).await?;
+        // The run's own spikes and collapses (judged over the whole run), its points in
+        // the range.
+        let cached = self.run_state(&span).await?;
+        let state = cached.state.as_ref().ok_or(AppError::Busy)?;
         Ok(ZoomCharts {
             run_id: span.run.run_id.clone(),
             range: (start, end),
-            run,
-            routing: crate::analysis::routing::prepare(
-                &mods,
-                &mors,
-                &moes,
-                &config,
-                ROUTING_COLUMNS,
-            ),
+            run: state.charts(Some((start, end)), CHART_BUCKETS),
+            routing: cached.routing.charts(Some((start, end)), ROUTING_COLUMNS),
         })
     }
 
@@ -1091,7 +1083,8 @@ impl Store {
                 .or_insert_with(|| {
                     Arc::new(tokio::sync::Mutex::new(CachedRun {
                         state: None,
-                        mark: 0,
+                        routing: RoutingState::default(),
+                        marks: LiveMarks::default(),
                         config_json: None,
                         high: i64::MIN,
                         last_used: Instant::now(),
@@ -1105,23 +1098,30 @@ impl Store {
         let stale = cached.state.is_none()
             || cached.config_json != span.run.config_json
             || cached.high != span.high;
-        if !stale
-            && cached.mark != marks.steps
-            && !self.extend_state(&mut cached, span, &marks).await?
-        {
+        if !stale && cached.marks != marks && !self.extend_state(&mut cached, span, &marks).await? {
             cached.state = None;
         }
         if cached.state.is_none() || stale {
-            let mut state = RunState::new(span.run.config());
+            // Marks first: rows committed during the reads below come again next time and
+            // are recognised as already held.
+            let config = span.run.config();
+            let mut state = RunState::new(config.clone());
             self.scan_chart_rows(span, &mut state).await?;
             state.index();
+            let mut routing = RoutingState::new(&config);
+            let (mods, mors, moes) = self.run_routing(&span.run.run_id, None).await?;
+            mods.iter().for_each(|r| routing.push_mod(r));
+            mors.iter().for_each(|r| routing.push_mor(r));
+            moes.iter().for_each(|r| routing.push_moe(r));
             cached.state = Some(state);
-            cached.mark = marks.steps;
+            cached.routing = routing;
+            cached.marks = marks;
             cached.config_json = span.run.config_json.clone();
             cached.high = span.high;
         }
         cached.last_used = Instant::now();
-        cached.bytes = cached.state.as_ref().map_or(0, RunState::heap_bytes);
+        cached.bytes =
+            cached.state.as_ref().map_or(0, RunState::heap_bytes) + cached.routing.heap_bytes();
         self.evict(&span.run.run_id, cached.bytes);
         Ok(cached)
     }
@@ -1170,26 +1170,64 @@ impl Store {
         span: &RunSpan,
         marks: &LiveMarks,
     ) -> Result<bool, AppError> {
-        let Some(state) = cached.state.as_mut() else {
+        let CachedRun { state, routing, .. } = cached;
+        let Some(state) = state.as_mut() else {
             return Ok(false);
         };
-        // Only the steps table: the other marks are passed as already reached.
+        if [
+            (cached.marks.steps, marks.steps),
+            (cached.marks.routing_mod, marks.routing_mod),
+            (cached.marks.routing_mor, marks.routing_mor),
+            (cached.marks.routing_moe, marks.routing_moe),
+        ]
+        .iter()
+        .any(|(held, now)| now < held)
+        {
+            // Fewer rows than before: the file was replaced.
+            return Ok(false);
+        }
         let mut from = LiveMarks {
-            steps: cached.mark,
-            ..marks.clone()
+            runs: marks.runs,
+            ..cached.marks.clone()
         };
-        while from.steps < marks.steps {
+        // Rows past the run's end belong to no one shown here (a new end rebuilds).
+        let ours = |step: i64| step <= span.high;
+        while &from != marks {
             let (rows, reached) = self.live_rows(&span.run, &from, marks, SCAN_PAGE).await?;
-            // Rows past the run's end belong to no one shown here (a new end rebuilds).
-            for (_, step) in rows.steps.iter().filter(|(_, s)| s.step <= span.high) {
+            for (_, step) in rows.steps.iter().filter(|(_, s)| ours(s.step)) {
                 if state.push(step) == Pushed::Rewritten {
                     return Ok(false);
                 }
             }
-            from.steps = reached.steps;
+            // Routing rows come step by step, all layers of a step together; an earlier
+            // step again is a re-log.
+            let (last_mod, last_mor, last_moe) = routing.last_steps();
+            let earlier = |last: Option<i64>, step: i64| last.is_some_and(|l| step < l);
+            for (_, r) in rows.routing_mod.iter().filter(|(_, r)| ours(r.step)) {
+                if earlier(last_mod, r.step) {
+                    return Ok(false);
+                }
+                routing.push_mod(r);
+            }
+            for (_, r) in rows.routing_mor.iter().filter(|(_, r)| ours(r.step)) {
+                if earlier(last_mor, r.step) {
+                    return Ok(false);
+                }
+                routing.push_mor(r);
+            }
+            for (_, r) in rows.routing_moe.iter().filter(|(_, r)| ours(r.step)) {
+                if earlier(last_moe, r.step) {
+                    return Ok(false);
+                }
+                routing.push_moe(r);
+            }
+            from = LiveMarks {
+                runs: marks.runs,
+                ..reached
+            };
         }
         state.index();
-        cached.mark = marks.steps;
+        cached.marks = marks.clone();
         Ok(true)
     }
 
@@ -1572,19 +1610,15 @@ impl Store {
         let (summary, charts, routing, mut recent_steps) = match &run {
             Some(r) => {
                 let span = self.run_span(&r.run_id).await?;
-                let (summary, charts) = {
+                let (summary, charts, routing) = {
                     let cached = self.run_state(&span).await?;
                     let state = cached.state.as_ref().ok_or(AppError::Busy)?;
-                    (state.summary(r), state.charts(None, CHART_BUCKETS))
+                    (
+                        state.summary(r),
+                        state.charts(None, CHART_BUCKETS),
+                        cached.routing.charts(None, ROUTING_COLUMNS),
+                    )
                 };
-                let (mods, mors, moes) = self.run_routing(&r.run_id, None).await?;
-                let routing = crate::analysis::routing::prepare(
-                    &mods,
-                    &mors,
-                    &moes,
-                    &r.config(),
-                    ROUTING_COLUMNS,
-                );
                 (
                     Some(summary),
                     Some(charts),
