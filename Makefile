@@ -10,7 +10,7 @@ DB   ?= checkpoints/training.db
 ADDR ?= 127.0.0.1:8765
 SOURCES := $(shell find src style public -type f 2>/dev/null) Cargo.toml Cargo.lock
 
-.PHONY: build run test tools tools-test lint unit e2e clean
+.PHONY: build run test tools tools-test lint unit e2e bench clean
 
 ## build: one self-contained binary with the site embedded → target/release/hydra-dashboard
 build: $(BIN)
@@ -43,6 +43,12 @@ unit:
 
 e2e: $(BIN)
 	cd end2end && npx playwright test
+
+# Performance budgets, side by side in one run (docs/performance.md). Not part of `make test`:
+# timings are for people to read, never for a test to assert.
+bench: $(BIN) | tools-test
+	node --experimental-websocket bench/perf.mjs 100000 1000000
+	node --experimental-websocket bench/live-latency.mjs 100 30 20
 
 tools:
 	@scripts/install-tools.sh build

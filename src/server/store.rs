@@ -288,7 +288,14 @@ impl Store {
             .busy_timeout(Duration::from_secs(5))
             .statement_cache_capacity(64);
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            // One connection, so our reads never overlap. Within one process SQLite shares a
+            // single OS-level shared lock among all connections to a file, and a connection
+            // that joins a shared lock already held does not check for a writer's pending
+            // lock: two overlapping readers of ours can keep the trainer from committing
+            // indefinitely (measured: 5 s waits, then "database is locked"). With one, the
+            // shared lock is released between every statement and the trainer gets in.
+            // Statements are short and most requests are served from the run cache.
+            .max_connections(1)
             .min_connections(0)
             // Let idle connections go soon: in WAL mode the trainer's final checkpoint (and the
             // removal of its -wal file) only happens when it closes the last connection.
@@ -354,9 +361,14 @@ impl Store {
                 return Ok(cached.schema.clone());
             }
         }
+        // `fetch_all`, never `fetch_one`: a statement left before its end keeps the file's
+        // shared lock while its connection idles in the pool, and the trainer's commit waits.
         let version: i64 = self
-            .retry(|| sqlx::query_scalar("PRAGMA schema_version").fetch_one(&self.inner.pool))
-            .await?;
+            .retry(|| sqlx::query_scalar("PRAGMA schema_version").fetch_all(&self.inner.pool))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or_default();
         let current = self
             .inner
             .schema
@@ -1469,8 +1481,11 @@ impl Store {
             .map(|m| m.len())
             .unwrap_or(0);
         let journal_mode: String = self
-            .retry(|| sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&self.inner.pool))
-            .await?;
+            .retry(|| sqlx::query_scalar("PRAGMA journal_mode").fetch_all(&self.inner.pool))
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         let tables = self.table_rows(&schema).await?;
         let mut missing: Vec<String> = OPTIONAL_TABLES
             .iter()
