@@ -170,6 +170,14 @@ mod cli {
             gauges,
             live: server::live::Hub::new(store.clone()),
         };
+        // Read the run people open first (the newest) into memory while nobody waits yet.
+        let warm = store.clone();
+        let warm_gauges = state.gauges.clone();
+        tokio::spawn(async move {
+            if let Err(e) = warm.warm(&warm_gauges).await {
+                tracing::debug!("warming the newest run: {e}");
+            }
+        });
         // The one line scripts and tests read to find us.
         println!(
             "hydra-dashboard: serving {} on http://{local}",

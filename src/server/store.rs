@@ -216,7 +216,8 @@ struct Inner {
 /// One run in memory: its folded state and how far into the file it reaches.
 struct CachedRun {
     state: Option<RunState>,
-    routing: RoutingState,
+    /// Read only when a page or zoom first needs it: a chart request does not wait for it.
+    routing: Option<RoutingState>,
     /// Rowids up to which rows were folded in.
     marks: LiveMarks,
     /// The run row it was built for: a changed config or end rebuilds it.
@@ -687,7 +688,7 @@ impl Store {
             .map(|m| CACHED_METRICS.iter().position(|c| c == m))
             .collect();
         if let Some(columns) = cached.filter(|c| !c.is_empty()) {
-            let cached = self.run_state(&span).await?;
+            let cached = self.run_state(&span, false).await?;
             let state = cached.state.as_ref().ok_or(AppError::Busy)?;
             let (keep, downsampled) = state.downsample(Some((from, to)), max_points, &columns);
             let rows: Vec<Step> = keep.iter().map(|&i| state.row(i, &columns)).collect();
@@ -1054,17 +1055,32 @@ impl Store {
         let span = self.run_span(run_id).await?;
         // The run's own spikes and collapses (judged over the whole run), its points in
         // the range.
-        let cached = self.run_state(&span).await?;
+        let cached = self.run_state(&span, true).await?;
         let state = cached.state.as_ref().ok_or(AppError::Busy)?;
+        let routing = cached.routing.as_ref().ok_or(AppError::Busy)?;
         Ok(ZoomCharts {
             run_id: span.run.run_id.clone(),
             range: (start, end),
             run: state.charts(Some((start, end)), CHART_BUCKETS),
-            routing: cached.routing.charts(Some((start, end)), ROUTING_COLUMNS),
+            routing: routing.charts(Some((start, end)), ROUTING_COLUMNS),
         })
     }
 
     // ---- the run cache -----------------------------------------------------------------
+
+    /// Reads the run `/` shows into memory: its steps first (what chart requests need), then
+    /// its routing rows, so a chart request waits for the first part only.
+    pub async fn warm(&self, settings: &GaugeSettings) -> Result<(), AppError> {
+        // `/` shows the model whose latest run is the most recent: that run.
+        let runs = self.all_runs().await?;
+        let Some(run) = runs.iter().max_by_key(|r| run_recency(r)) else {
+            return Ok(());
+        };
+        let span = self.run_span(&run.run_id).await?;
+        drop(self.run_state(&span, false).await?);
+        self.dashboard(Some(&run.run_id), None, settings).await?;
+        Ok(())
+    }
 
     /// Caps the memory the run cache holds; least recently used runs go first.
     pub fn set_cache_budget(&self, bytes: usize) {
@@ -1088,6 +1104,7 @@ impl Store {
     async fn run_state(
         &self,
         span: &RunSpan,
+        with_routing: bool,
     ) -> Result<tokio::sync::OwnedMutexGuard<CachedRun>, AppError> {
         let entry = {
             let mut map = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -1095,7 +1112,7 @@ impl Store {
                 .or_insert_with(|| {
                     Arc::new(tokio::sync::Mutex::new(CachedRun {
                         state: None,
-                        routing: RoutingState::default(),
+                        routing: None,
                         marks: LiveMarks::default(),
                         config_json: None,
                         high: i64::MIN,
@@ -1116,24 +1133,29 @@ impl Store {
         if cached.state.is_none() || stale {
             // Marks first: rows committed during the reads below come again next time and
             // are recognised as already held.
-            let config = span.run.config();
-            let mut state = RunState::new(config.clone());
+            let mut state = RunState::new(span.run.config());
             self.scan_chart_rows(span, &mut state).await?;
             state.index();
+            cached.state = Some(state);
+            cached.routing = None;
+            cached.marks = marks.clone();
+            cached.config_json = span.run.config_json.clone();
+            cached.high = span.high;
+        }
+        if with_routing && cached.routing.is_none() {
+            // Rows committed after `marks` may be read here and again by the next extension;
+            // a step already held is skipped there (a step's layers commit together).
+            let config = span.run.config();
             let mut routing = RoutingState::new(&config);
             let (mods, mors, moes) = self.run_routing(&span.run.run_id, None).await?;
             mods.iter().for_each(|r| routing.push_mod(r));
             mors.iter().for_each(|r| routing.push_mor(r));
             moes.iter().for_each(|r| routing.push_moe(r));
-            cached.state = Some(state);
-            cached.routing = routing;
-            cached.marks = marks;
-            cached.config_json = span.run.config_json.clone();
-            cached.high = span.high;
+            cached.routing = Some(routing);
         }
         cached.last_used = Instant::now();
-        cached.bytes =
-            cached.state.as_ref().map_or(0, RunState::heap_bytes) + cached.routing.heap_bytes();
+        cached.bytes = cached.state.as_ref().map_or(0, RunState::heap_bytes)
+            + cached.routing.as_ref().map_or(0, RoutingState::heap_bytes);
         self.evict(&span.run.run_id, cached.bytes);
         Ok(cached)
     }
@@ -1211,27 +1233,37 @@ impl Store {
                     return Ok(false);
                 }
             }
-            // Routing rows come step by step, all layers of a step together; an earlier
-            // step again is a re-log.
-            let (last_mod, last_mor, last_moe) = routing.last_steps();
-            let earlier = |last: Option<i64>, step: i64| last.is_some_and(|l| step < l);
-            for (_, r) in rows.routing_mod.iter().filter(|(_, r)| ours(r.step)) {
-                if earlier(last_mod, r.step) {
-                    return Ok(false);
+            // Routing rows come step by step, all layers of a step in one commit: the step
+            // last held is complete (a row of it again was read twice), an earlier one is a
+            // re-log.
+            if let Some(routing) = routing.as_mut() {
+                let (last_mod, last_mor, last_moe) = routing.last_steps();
+                let fate = |last: Option<i64>, step: i64| match last {
+                    Some(l) if step < l => Err(()),
+                    Some(l) if step == l => Ok(false),
+                    _ => Ok(true),
+                };
+                for (_, r) in rows.routing_mod.iter().filter(|(_, r)| ours(r.step)) {
+                    match fate(last_mod, r.step) {
+                        Err(()) => return Ok(false),
+                        Ok(true) => routing.push_mod(r),
+                        Ok(false) => {}
+                    }
                 }
-                routing.push_mod(r);
-            }
-            for (_, r) in rows.routing_mor.iter().filter(|(_, r)| ours(r.step)) {
-                if earlier(last_mor, r.step) {
-                    return Ok(false);
+                for (_, r) in rows.routing_mor.iter().filter(|(_, r)| ours(r.step)) {
+                    match fate(last_mor, r.step) {
+                        Err(()) => return Ok(false),
+                        Ok(true) => routing.push_mor(r),
+                        Ok(false) => {}
+                    }
                 }
-                routing.push_mor(r);
-            }
-            for (_, r) in rows.routing_moe.iter().filter(|(_, r)| ours(r.step)) {
-                if earlier(last_moe, r.step) {
-                    return Ok(false);
+                for (_, r) in rows.routing_moe.iter().filter(|(_, r)| ours(r.step)) {
+                    match fate(last_moe, r.step) {
+                        Err(()) => return Ok(false),
+                        Ok(true) => routing.push_moe(r),
+                        Ok(false) => {}
+                    }
                 }
-                routing.push_moe(r);
             }
             from = LiveMarks {
                 runs: marks.runs,
@@ -1626,12 +1658,13 @@ impl Store {
             Some(r) => {
                 let span = self.run_span(&r.run_id).await?;
                 let (summary, charts, routing) = {
-                    let cached = self.run_state(&span).await?;
+                    let cached = self.run_state(&span, true).await?;
                     let state = cached.state.as_ref().ok_or(AppError::Busy)?;
+                    let routing = cached.routing.as_ref().ok_or(AppError::Busy)?;
                     (
                         state.summary(r),
                         state.charts(None, CHART_BUCKETS),
-                        cached.routing.charts(None, ROUTING_COLUMNS),
+                        routing.charts(None, ROUTING_COLUMNS),
                     )
                 };
                 (
