@@ -68,7 +68,7 @@ fn the_trainer_commits_while_every_heavy_endpoint_is_hammered() {
             })
         })
         .collect();
-    let writer = Command::new("python3")
+    let mut writer = Command::new("python3")
         .args(["-c", WRITER])
         .arg(&db)
         .arg("8")
@@ -76,7 +76,8 @@ fn the_trainer_commits_while_every_heavy_endpoint_is_hammered() {
         .spawn()
         .unwrap();
     let (mut waits, mut locked) = (Vec::new(), None);
-    for line in BufReader::new(writer.stdout.unwrap()).lines() {
+    let output = writer.stdout.take().unwrap();
+    for line in BufReader::new(output).lines() {
         let line = line.unwrap();
         match line.split_once(' ') {
             Some(("commit", ms)) => waits.push(ms.parse::<f64>().unwrap()),
@@ -84,6 +85,7 @@ fn the_trainer_commits_while_every_heavy_endpoint_is_hammered() {
             _ => {}
         }
     }
+    writer.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.join().unwrap();
