@@ -3,6 +3,7 @@
 
 use super::downsample::m4_points;
 use super::loss::{ema, ema_missing, spikes, EMA_ALPHAS, SPIKE_WINDOW};
+use super::push_lean;
 use crate::model::{NonFinite, RunCharts, RunConfig};
 
 /// A run's metrics column by column, in step order; NaN where a value is NULL.
@@ -19,14 +20,14 @@ pub struct RunColumns {
 impl RunColumns {
     pub fn push(&mut self, step: &crate::model::Step) {
         let v = |x: Option<f64>| x.unwrap_or(f64::NAN);
-        self.steps.push(step.step);
-        self.loss.push(v(step.loss_total));
-        self.ema[0].push(v(step.ema_short));
-        self.ema[1].push(v(step.ema_medium));
-        self.ema[2].push(v(step.ema_long));
-        self.lr.push(v(step.lr));
-        self.grad.push(v(step.grad_norm));
-        self.grad_pre_clip.push(v(step.grad_norm_pre_clip));
+        push_lean(&mut self.steps, step.step);
+        push_lean(&mut self.loss, v(step.loss_total));
+        push_lean(&mut self.ema[0], v(step.ema_short));
+        push_lean(&mut self.ema[1], v(step.ema_medium));
+        push_lean(&mut self.ema[2], v(step.ema_long));
+        push_lean(&mut self.lr, v(step.lr));
+        push_lean(&mut self.grad, v(step.grad_norm));
+        push_lean(&mut self.grad_pre_clip, v(step.grad_norm_pre_clip));
     }
 }
 

@@ -14,3 +14,13 @@ pub mod run_state;
 pub mod series;
 pub mod summary;
 pub mod time;
+
+/// Appends to a vector that may hold millions of values, growing it by an eighth rather than
+/// doubling: a run's columns live as long as the dashboard does, and doubling leaves up to
+/// half of each unused.
+pub(crate) fn push_lean<T>(v: &mut Vec<T>, x: T) {
+    if v.len() == v.capacity() {
+        v.reserve_exact(v.len() / 8 + 1024);
+    }
+    v.push(x);
+}

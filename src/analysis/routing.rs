@@ -2,6 +2,7 @@
 //! utilisation, each reduced to what a chart of a given width can show.
 
 use super::downsample::m4_points;
+use super::push_lean;
 use crate::model::{
     Collapse, LayerDepth, ModCell, RoutingCharts, RoutingMod, RoutingMoe, RoutingMor, RunConfig,
 };
@@ -110,38 +111,47 @@ impl RoutingState {
 
     pub fn push_mod(&mut self, r: &RoutingMod) {
         let status = self.intern(r.status.as_deref());
-        self.mods.push(ModRecord {
-            step: r.step,
-            layer: r.layer as i32,
-            status,
-            selected_frac: nan_if_none(r.selected_frac),
-            compute_savings_pct: nan_if_none(r.compute_savings_pct),
-        });
+        push_lean(
+            &mut self.mods,
+            ModRecord {
+                step: r.step,
+                layer: r.layer as i32,
+                status,
+                selected_frac: nan_if_none(r.selected_frac),
+                compute_savings_pct: nan_if_none(r.compute_savings_pct),
+            },
+        );
     }
 
     pub fn push_mor(&mut self, r: &RoutingMor) {
         self.detector.push(r, self.min_depth);
-        self.mors.push(MorRecord {
-            step: r.step,
-            layer: r.layer as i32,
-            avg_depth: nan_if_none(r.avg_depth),
-            expected_depth: nan_if_none(r.expected_depth),
-        });
+        push_lean(
+            &mut self.mors,
+            MorRecord {
+                step: r.step,
+                layer: r.layer as i32,
+                avg_depth: nan_if_none(r.avg_depth),
+                expected_depth: nan_if_none(r.expected_depth),
+            },
+        );
     }
 
     pub fn push_moe(&mut self, r: &RoutingMoe) {
-        self.moes.push(MoeRecord {
-            step: r.step,
-            values: [
-                r.entropy,
-                r.divergence,
-                r.util_expert_0,
-                r.util_expert_1,
-                r.util_expert_2,
-                r.util_expert_3,
-            ]
-            .map(nan_if_none),
-        });
+        push_lean(
+            &mut self.moes,
+            MoeRecord {
+                step: r.step,
+                values: [
+                    r.entropy,
+                    r.divergence,
+                    r.util_expert_0,
+                    r.util_expert_1,
+                    r.util_expert_2,
+                    r.util_expert_3,
+                ]
+                .map(nan_if_none),
+            },
+        );
     }
 
     pub fn heap_bytes(&self) -> usize {
