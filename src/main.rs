@@ -164,6 +164,9 @@ mod cli {
                 _ => format!("cannot listen on {addr}: {e}"),
             })?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
+        if let Some(warning) = server::exposure_warning(local) {
+            eprintln!("hydra-dashboard: warning: {warning}");
+        }
         let state = AppState {
             leptos_options: server::leptos_options(local),
             store: store.clone(),
@@ -183,8 +186,15 @@ mod cli {
             "hydra-dashboard: serving {} on http://{local}",
             store.path().display()
         );
+        let hub = state.live.clone();
         axum::serve(listener, server::router(state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                // Close frames to live followers first; they are not HTTP requests the
+                // graceful shutdown would wait for.
+                hub.close();
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            })
             .await
             .map_err(|e| format!("server stopped: {e}"))?;
         if let Some(t) = trainer {

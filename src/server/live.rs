@@ -69,12 +69,15 @@ pub struct Hub {
     store: Store,
     runs: Arc<Mutex<HashMap<String, Follow>>>,
     sockets: Arc<AtomicUsize>,
+    /// Set when the server shuts down: every follower sends a close frame and ends.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 /// A follower's end of a run's feed.
 pub struct Subscription {
     pub events: broadcast::Receiver<Arc<Event>>,
     pub last_step: watch::Receiver<Option<i64>>,
+    pub closing: watch::Receiver<bool>,
 }
 
 impl Hub {
@@ -83,7 +86,13 @@ impl Hub {
             store,
             runs: Arc::default(),
             sockets: Arc::default(),
+            closing: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// Tells every follower the server is going away (close code 1001).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Joins `run`'s broadcast, starting its watcher when nobody followed it yet.
@@ -101,6 +110,7 @@ impl Hub {
             return Ok(Subscription {
                 events: f.events.subscribe(),
                 last_step: f.last_step.clone(),
+                closing: self.closing.subscribe(),
             });
         }
         let (events, rx) = broadcast::channel(RING);
@@ -124,6 +134,7 @@ impl Hub {
         Ok(Subscription {
             events: rx,
             last_step: step_rx,
+            closing: self.closing.subscribe(),
         })
     }
 
@@ -132,6 +143,7 @@ impl Hub {
         map.get(run_id).map(|f| Subscription {
             events: f.events.subscribe(),
             last_step: f.last_step.clone(),
+            closing: self.closing.subscribe(),
         })
     }
 
@@ -441,7 +453,19 @@ pub async fn follow<Tx, Rx>(
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     loop {
+        if *sub.closing.borrow_and_update() {
+            let reason = "the server is shutting down";
+            send(&mut sink, Outgoing::Close(CLOSE_GOING_AWAY, reason)).await;
+            return;
+        }
         tokio::select! {
+            changed = sub.closing.changed() => {
+                // The hub is gone only when the server is: go away too.
+                if changed.is_err() {
+                    send(&mut sink, Outgoing::Close(CLOSE_GOING_AWAY, "the server stopped")).await;
+                    return;
+                }
+            }
             event = sub.events.recv() => {
                 heartbeat.reset();
                 let out = match event.as_deref() {
@@ -649,6 +673,7 @@ mod tests {
 
     struct Harness {
         events: broadcast::Sender<Arc<Event>>,
+        closing: watch::Sender<bool>,
         client: mpsc::UnboundedSender<Incoming>,
         sent: mpsc::UnboundedReceiver<Outgoing>,
         task: tokio::task::JoinHandle<()>,
@@ -658,6 +683,7 @@ mod tests {
     fn start(caught_up: i64) -> Harness {
         let (events, rx) = broadcast::channel(4);
         let (_step_tx, step_rx) = watch::channel(Some(caught_up));
+        let (closing, closing_rx) = watch::channel(false);
         let (client, incoming) = mpsc::unbounded();
         let (sink, sent) = mpsc::unbounded();
         let page = rows(1..=caught_up);
@@ -666,10 +692,12 @@ mod tests {
         let sub = Subscription {
             events: rx,
             last_step: step_rx,
+            closing: closing_rx,
         };
         let task = tokio::spawn(follow(sink, incoming, pages, sub));
         Harness {
             events,
+            closing,
             client,
             sent,
             task,
@@ -735,9 +763,11 @@ mod tests {
         let (_client, incoming) = mpsc::unbounded::<Incoming>();
         // A sink with room for one message, never read.
         let (sink, _never_read) = mpsc::channel::<Outgoing>(0);
+        let (_closing, closing) = watch::channel(false);
         let sub = Subscription {
             events: rx,
             last_step: step_rx,
+            closing,
         };
         let task = tokio::spawn(follow(sink, incoming, Pages(Vec::new().into_iter()), sub));
         for i in 0..10 {
@@ -748,6 +778,17 @@ mod tests {
             task.is_finished(),
             "the follower gave up on the stalled client"
         );
+    }
+
+    #[tokio::test]
+    async fn shutting_down_closes_every_follower_with_going_away() {
+        let mut h = start(1);
+        tokio::task::yield_now().await;
+        h.closing.send_replace(true);
+        h.task.await.unwrap();
+        let (updates, _, close) = read(drain(&mut h.sent).await);
+        assert_eq!(updates, vec![vec![1]], "the catch-up came first");
+        assert_eq!(close, Some(CLOSE_GOING_AWAY));
     }
 
     #[test]

@@ -45,6 +45,18 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
         .build()
 }
 
+/// What to tell someone who made the dashboard reachable beyond this machine: there is no
+/// authentication yet, so anyone who can reach the address can read the run.
+pub fn exposure_warning(addr: std::net::SocketAddr) -> Option<String> {
+    (!addr.ip().is_loopback()).then(|| {
+        format!(
+            "listening on {addr}: anyone who can reach it can read your runs (there is no \
+             access control yet). Prefer the default 127.0.0.1 and an SSH tunnel: \
+             ssh -L 8765:127.0.0.1:8765 training-box"
+        )
+    })
+}
+
 /// The whole application: REST API, server functions, SSR pages and the site's files.
 pub fn router(state: AppState) -> Router {
     let store = state.store.clone();
@@ -68,4 +80,16 @@ pub fn router(state: AppState) -> Router {
 
 async fn site_file(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     assets::serve(uri.path(), &state.leptos_options.site_root, &headers)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_an_address_beyond_loopback_is_warned_about() {
+        let warn = |a: &str| super::exposure_warning(a.parse().unwrap());
+        assert!(warn("127.0.0.1:8765").is_none());
+        assert!(warn("[::1]:8765").is_none());
+        assert!(warn("0.0.0.0:8765").unwrap().contains("SSH tunnel"));
+        assert!(warn("192.168.1.7:80").is_some());
+    }
 }
