@@ -37,6 +37,27 @@ mod cli {
             #[command(flatten)]
             gauges: GaugeArgs,
         },
+        /// Write one run's dashboard as a single self-contained HTML file (inline CSS and
+        /// SVG charts, no scripts): readable offline, with JavaScript off, after the run moved on.
+        Snapshot {
+            /// The trainer's database (opened read-only, never modified).
+            #[arg(long, env = "HYDRA_DB", default_value = "checkpoints/training.db")]
+            db: PathBuf,
+            /// The run to freeze (default: the newest run, as `/` shows it).
+            #[arg(long)]
+            run: Option<String>,
+            /// Where to write the HTML file.
+            #[arg(long)]
+            out: PathBuf,
+            /// Show only steps from here on (the charts' zoom).
+            #[arg(long)]
+            start_step: Option<i64>,
+            /// Show only steps up to here.
+            #[arg(long)]
+            end_step: Option<i64>,
+            #[command(flatten)]
+            gauges: GaugeArgs,
+        },
         /// Run a simulated HYDRA trainer into a fresh database and serve it.
         Demo {
             /// Address to listen on.
@@ -118,6 +139,31 @@ mod cli {
                 let store = Store::open(&db).await.map_err(|e| e.to_string())?;
                 store.set_cache_budget(cache_mb.saturating_mul(1 << 20));
                 run(store, &addr, gauges, None).await
+            }
+            Command::Snapshot {
+                db,
+                run,
+                out,
+                start_step,
+                end_step,
+                gauges,
+            } => {
+                let gauges = gauges.settings()?;
+                let store = Store::open(&db).await.map_err(|e| e.to_string())?;
+                let range = match (start_step, end_step) {
+                    (None, None) => None,
+                    (a, b) => Some((a.unwrap_or(i64::MIN), b.unwrap_or(i64::MAX))),
+                };
+                if let Some((a, b)) = range.filter(|(a, b)| a > b) {
+                    return Err(format!("--end-step {b} is below --start-step {a}"));
+                }
+                let html = server::snapshot::snapshot(&store, run.as_deref(), range, &gauges)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                std::fs::write(&out, html)
+                    .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+                eprintln!("snapshot written to {}", out.display());
+                Ok(())
             }
             Command::Demo {
                 addr,

@@ -201,3 +201,58 @@ fn gauge_zones_that_do_not_rise_are_refused() {
     assert_eq!(code, 1);
     assert!(err.contains("positive"), "{err}");
 }
+
+#[test]
+fn a_snapshot_is_one_offline_file_and_a_bad_run_is_named() {
+    let dir = temp_dir("cli-snapshot");
+    let db = make_db(&dir, &["--nan", "--collapse", "--moe"]);
+    let before = snapshot(&dir);
+    let out = dir.join("share.html");
+    let (code, err) = run(&[
+        "snapshot",
+        "--db",
+        db.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--start-step",
+        "12000",
+        "--end-step",
+        "15000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(html.matches("<svg").count(), 7, "every panel's chart");
+    assert!(!html.contains("<script"), "readable with JavaScript off");
+    for external in [
+        "src=\"http",
+        "href=\"http",
+        "src=\"/",
+        "href=\"/pkg",
+        "url(http",
+    ] {
+        assert!(
+            !html.contains(external),
+            "no external reference: {external}"
+        );
+    }
+    assert!(html.contains("MoR collapse") && html.contains("Snapshot taken"));
+    // The zoomed range: the step axis ticks every 500 between 12k and 15k.
+    assert!(html.contains("12.5k") && html.contains("14.5k"));
+    assert!(!html.contains("17.5k"));
+    assert!(html.len() < 5_000_000);
+    let mut after = snapshot(&dir);
+    after.retain(|f| f.0 != "share.html");
+    assert_eq!(after, before, "the user's file is untouched");
+
+    let (code, err) = run(&[
+        "snapshot",
+        "--db",
+        db.to_str().unwrap(),
+        "--run",
+        "no such run",
+        "--out",
+        dir.join("x.html").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no run \"no such run\""), "{err}");
+}

@@ -498,3 +498,19 @@ async fn the_run_cache_follows_the_file_as_it_grows_and_rewrites() {
     assert_eq!(d.summary.unwrap().step_count, 3_100);
     assert!(store.cache_bytes() > 0);
 }
+
+#[tokio::test]
+async fn a_snapshot_is_one_file_with_every_chart_and_no_script() {
+    let dir = temp_dir("snapshot");
+    let db = make_db(&dir, &["--nan", "--collapse", "--moe", "--layers", "24"]);
+    let store = Store::open(&db).await.unwrap();
+    let d = store
+        .dashboard(None, None, &Default::default())
+        .await
+        .unwrap();
+    let html = hydra_dashboard::server::snapshot::render(d);
+    std::fs::write(dir.join("snap.html"), &html).unwrap();
+    assert_eq!(html.matches("<svg").count(), 7, "every panel's chart");
+    assert!(!html.contains("<script"));
+    assert!(html.contains("MoR collapse"));
+}

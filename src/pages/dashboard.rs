@@ -92,7 +92,7 @@ fn server_message(e: &ServerFnError) -> String {
 }
 
 #[component]
-fn DashboardView(data: Dashboard) -> impl IntoView {
+pub fn DashboardView(data: Dashboard) -> impl IntoView {
     // What the page shows now: the loaded data, extended in place by the live feed.
     let current = RwSignal::new(data.clone());
     let reload = use_context::<Reload>().map_or_else(|| RwSignal::new(0), |r| r.0);

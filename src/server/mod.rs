@@ -7,6 +7,7 @@ pub mod error;
 pub mod live;
 pub mod params;
 pub mod rest;
+pub mod snapshot;
 pub mod store;
 
 use crate::app::{shell, App};
