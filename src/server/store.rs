@@ -12,11 +12,9 @@
 //! read and sort the whole run for every page.
 
 use super::error::{is_busy, sqlite_code, AppError};
-use crate::analysis::charts::RunColumns;
 use crate::analysis::gauges::THROUGHPUT_WINDOW;
 use crate::analysis::routing::RoutingState;
 use crate::analysis::run_state::{Pushed, RunState, CACHED_METRICS};
-use crate::analysis::summary::SummaryBuilder;
 use crate::model::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::Row;
@@ -754,23 +752,12 @@ impl Store {
         })
     }
 
-    /// One pass over the run's steps, page by page, into the stats-card summary.
+    /// The stats-card summary of a run, from the run cache.
     pub async fn run_summary(&self, run: &Run) -> Result<RunSummary, AppError> {
-        Ok(self.run_scan(run).await?.0)
-    }
-
-    /// One pass over the run's steps, page by page: the stats-card summary and the columns
-    /// the charts are prepared from.
-    pub async fn run_scan(&self, run: &Run) -> Result<(RunSummary, RunColumns), AppError> {
         let span = self.run_span(&run.run_id).await?;
-        let mut builder = SummaryBuilder::new(&span.run.config());
-        let mut columns = RunColumns::default();
-        self.scan_steps(&span, i64::MIN, i64::MAX, |s| {
-            builder.push(s);
-            columns.push(s);
-        })
-        .await?;
-        Ok((builder.finish(&span.run), columns))
+        let cached = self.run_state(&span, false).await?;
+        let state = cached.state.as_ref().ok_or(AppError::Busy)?;
+        Ok(state.summary(&span.run))
     }
 
     /// Calls `visit(step, loss_total)` for every row of a model, in step order, page by page.
@@ -1017,35 +1004,14 @@ impl Store {
         })
     }
 
-    /// Every routing row of a run (MoD, MoR, MoE) within `range` (the whole run when
-    /// `None`), page by page.
-    pub async fn run_routing(
+    /// Every routing row of a run (MoD, MoR, MoE), page by page.
+    async fn run_routing(
         &self,
         run_id: &str,
-        range: Option<(i64, i64)>,
     ) -> Result<(Vec<RoutingMod>, Vec<RoutingMor>, Vec<RoutingMoe>), AppError> {
-        let (start, end) = range.map_or((None, i64::MAX), |(a, b)| (Some(a), b));
-        let mods = all_pages(
-            start,
-            end,
-            |r: &RoutingMod| r.step,
-            |next| self.routing_mod(run_id, next, MAX_PAGE),
-        )
-        .await?;
-        let mors = all_pages(
-            start,
-            end,
-            |r: &RoutingMor| r.step,
-            |next| self.routing_mor(run_id, next, MAX_PAGE),
-        )
-        .await?;
-        let moes = all_pages(
-            start,
-            end,
-            |r: &RoutingMoe| r.step,
-            |next| self.routing_moe(run_id, next, MAX_PAGE),
-        )
-        .await?;
+        let mods = all_pages(|next| self.routing_mod(run_id, next, MAX_PAGE)).await?;
+        let mors = all_pages(|next| self.routing_mor(run_id, next, MAX_PAGE)).await?;
+        let moes = all_pages(|next| self.routing_moe(run_id, next, MAX_PAGE)).await?;
         Ok((mods, mors, moes))
     }
 
@@ -1147,7 +1113,7 @@ impl Store {
             // a step already held is skipped there (a step's layers commit together).
             let config = span.run.config();
             let mut routing = RoutingState::new(&config);
-            let (mods, mors, moes) = self.run_routing(&span.run.run_id, None).await?;
+            let (mods, mors, moes) = self.run_routing(&span.run.run_id).await?;
             mods.iter().for_each(|r| routing.push_mod(r));
             mors.iter().for_each(|r| routing.push_mor(r));
             moes.iter().for_each(|r| routing.push_moe(r));
@@ -1696,26 +1662,20 @@ impl Store {
     }
 }
 
-/// Follows `next_start_step` from `start` until the pages pass `end`, keeping the rows up to
-/// `end`.
-async fn all_pages<T, F, Fut>(
-    start: Option<i64>,
-    end: i64,
-    step_of: fn(&T) -> i64,
-    mut page: F,
-) -> Result<Vec<T>, AppError>
+/// Follows `next_start_step` through every page.
+async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, AppError>
 where
     F: FnMut(Option<i64>) -> Fut,
     Fut: std::future::Future<Output = Result<RoutingPage<T>, AppError>>,
 {
     let mut rows = Vec::new();
-    let mut next = start;
+    let mut next = None;
     loop {
         let p = page(next).await?;
-        rows.extend(p.data.into_iter().filter(|r| step_of(r) <= end));
+        rows.extend(p.data);
         match p.next_start_step {
-            Some(n) if n <= end => next = Some(n),
-            _ => return Ok(rows),
+            Some(n) => next = Some(n),
+            None => return Ok(rows),
         }
     }
 }
