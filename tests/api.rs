@@ -390,3 +390,27 @@ fn max_points_keeps_every_extreme_divergence_and_the_latest_step() {
         assert_eq!(body["parameter"], name, "{query}: {body}");
     }
 }
+
+#[test]
+fn every_response_carries_the_security_headers() {
+    let dir = temp_dir("api-headers");
+    let db = make_db(&dir, &["--steps", "500"]);
+    let server = Server::start(&db);
+    for path in [
+        "/",
+        "/api/models",
+        "/api/nope",
+        "/no/such/file.css",
+        "/ws/nope",
+    ] {
+        let head = head_of(&server.addr, path);
+        for header in [
+            "x-content-type-options: nosniff",
+            "x-frame-options: deny",
+            "referrer-policy: no-referrer",
+            "content-security-policy: frame-ancestors 'none'",
+        ] {
+            assert!(head.contains(header), "{path} lacks {header}: {head}");
+        }
+    }
+}
