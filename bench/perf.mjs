@@ -108,31 +108,8 @@ copyFileSync(largest, copy);
 const { server, base } = await serve(copy);
 const runs = await (await fetch(`${base}/api/runs/500m`)).json();
 const run = encodeURIComponent(runs[0].run_id);
-// A trainer: a connection per commit, Python's 5 s timeout, INSERT OR REPLACE of 5 new steps
-// every 50 ms into the rollback-journal file; prints each commit's wait in ms.
-const writer = spawn('python3', ['-c', `
-import sqlite3, sys, time
-db = sys.argv[1]
-c = sqlite3.connect(db); row = list(c.execute("SELECT * FROM steps ORDER BY step DESC LIMIT 1").fetchone()); c.close()
-step = row[0]
-end = time.time() + float(sys.argv[2])
-locked = 0
-while time.time() < end:
-    rows = []
-    for _ in range(5):
-        step += 1; r = list(row); r[0] = step; rows.append(r)
-    t = time.time()
-    try:
-        c = sqlite3.connect(db, timeout=5.0)
-        c.executemany("INSERT OR REPLACE INTO steps VALUES (" + ",".join("?" * len(row)) + ")", rows)
-        c.commit(); c.close()
-        print("commit", (time.time() - t) * 1000, flush=True)
-    except sqlite3.OperationalError as e:
-        locked += "locked" in str(e)
-        print("error", e, flush=True)
-    time.sleep(0.05)
-print("locked", locked, flush=True)
-`, copy, '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
+// A trainer-like writer (bench/trainer_writer.py) commits every 50 ms for 20 s.
+const writer = spawn('python3', [join(here, 'trainer_writer.py'), copy, '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const commits = [];
 let locked = 0;
 createInterface({ input: writer.stdout }).on('line', (l) => {

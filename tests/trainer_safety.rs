@@ -1,6 +1,7 @@
 //! The trainer never waits on us: a writer committing like the trainer (rollback journal, a
 //! connection per commit, Python's 5 s busy timeout) while clients hammer the heaviest
-//! endpoints. The reduced, CI-sized form of the harness in `bench/perf.mjs`.
+//! endpoints. The reduced, CI-sized form of the harness in `bench/perf.mjs`; both run
+//! `bench/trainer_writer.py`.
 
 mod common;
 use common::*;
@@ -8,29 +9,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-
-/// Commits 5 new steps every 50 ms for `seconds`; prints each commit's wait (ms), then how
-/// many commits failed with "database is locked".
-const WRITER: &str = r#"
-import sqlite3, sys, time
-db, seconds = sys.argv[1], float(sys.argv[2])
-c = sqlite3.connect(db); row = list(c.execute("SELECT * FROM steps ORDER BY step DESC LIMIT 1").fetchone()); c.close()
-step, locked, end = row[0], 0, time.time() + seconds
-while time.time() < end:
-    rows = []
-    for _ in range(5):
-        step += 1; r = list(row); r[0] = step; rows.append(r)
-    t = time.time()
-    try:
-        c = sqlite3.connect(db, timeout=5.0)
-        c.executemany("INSERT OR REPLACE INTO steps VALUES (" + ",".join("?" * len(row)) + ")", rows)
-        c.commit(); c.close()
-        print("commit", (time.time() - t) * 1000, flush=True)
-    except sqlite3.OperationalError as e:
-        locked += "locked" in str(e)
-    time.sleep(0.05)
-print("locked", locked, flush=True)
-"#;
 
 #[test]
 fn the_trainer_commits_while_every_heavy_endpoint_is_hammered() {
@@ -68,8 +46,9 @@ fn the_trainer_commits_while_every_heavy_endpoint_is_hammered() {
             })
         })
         .collect();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/trainer_writer.py");
     let mut writer = Command::new("python3")
-        .args(["-c", WRITER])
+        .arg(script)
         .arg(&db)
         .arg("8")
         .stdout(Stdio::piped())

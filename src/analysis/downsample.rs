@@ -9,25 +9,7 @@
 /// but the first of each bucket is kept so the divergence can be marked.
 pub fn m4_indices(steps: &[i64], values: &[f64], buckets: usize) -> Vec<usize> {
     let n = steps.len().min(values.len());
-    if n == 0 {
-        return Vec::new();
-    }
-    let buckets = buckets.max(1);
-    if n <= buckets {
-        return (0..n).collect();
-    }
-    let (lo, hi) = (steps[0] as f64, steps[n - 1] as f64);
-    let width = ((hi - lo) / buckets as f64).max(f64::MIN_POSITIVE);
-    let bucket_of = |s: i64| (((s as f64 - lo) / width) as usize).min(buckets - 1);
-
-    let mut keep = Vec::with_capacity(5 * buckets + 1);
-    let mut start = 0;
-    while start < n {
-        let b = bucket_of(steps[start]);
-        let mut end = start + 1;
-        while end < n && bucket_of(steps[end]) == b {
-            end += 1;
-        }
+    m4_buckets(steps, 0, n, buckets, |start, end| {
         let (mut min_i, mut max_i, mut bad_i) = (None::<usize>, None::<usize>, None::<usize>);
         for i in start..end {
             let v = values[i];
@@ -42,6 +24,38 @@ pub fn m4_indices(steps: &[i64], values: &[f64], buckets: usize) -> Vec<usize> {
                 max_i = Some(i);
             }
         }
+        [min_i, max_i, bad_i]
+    })
+}
+
+/// The M4 rule for `steps[a..b]`, once for every way of finding extremes: the range cut
+/// into `buckets` equal step ranges; per bucket its first and last index and what
+/// `extremes(start, end)` picks (lowest, highest, first non-finite); always the last index.
+/// Raw indices when the range holds no more than `buckets`.
+pub fn m4_buckets(
+    steps: &[i64],
+    a: usize,
+    b: usize,
+    buckets: usize,
+    extremes: impl Fn(usize, usize) -> [Option<usize>; 3],
+) -> Vec<usize> {
+    let b = b.min(steps.len());
+    if a >= b {
+        return Vec::new();
+    }
+    let buckets = buckets.max(1);
+    if b - a <= buckets {
+        return (a..b).collect();
+    }
+    let (lo, hi) = (steps[a] as f64, steps[b - 1] as f64);
+    let width = ((hi - lo) / buckets as f64).max(f64::MIN_POSITIVE);
+    let bucket_of = |s: i64| (((s as f64 - lo) / width) as usize).min(buckets - 1);
+    let mut keep = Vec::with_capacity(5 * buckets + 1);
+    let mut start = a;
+    while start < b {
+        let bucket = bucket_of(steps[start]);
+        let end = gallop(steps, start + 1, b, |s| bucket_of(s) == bucket);
+        let [min_i, max_i, bad_i] = extremes(start, end);
         let mut chosen = [Some(start), min_i, max_i, bad_i, Some(end - 1)];
         chosen.sort_unstable();
         for i in chosen.into_iter().flatten() {
@@ -51,10 +65,29 @@ pub fn m4_indices(steps: &[i64], values: &[f64], buckets: usize) -> Vec<usize> {
         }
         start = end;
     }
-    if keep.last() != Some(&(n - 1)) {
-        keep.push(n - 1);
+    if keep.last() != Some(&(b - 1)) {
+        keep.push(b - 1);
     }
     keep
+}
+
+/// The first index in `from..to` whose step leaves the bucket (`to` if none). Galloping from
+/// `from` rather than bisecting `from..to`: a bucket is short next to the run, and each probe
+/// of a binary search over millions of steps is a cache miss.
+fn gallop(steps: &[i64], from: usize, to: usize, inside: impl Fn(i64) -> bool) -> usize {
+    let (mut lo, mut width) = (from, 1);
+    let hi = loop {
+        let probe = lo + width - 1;
+        if probe >= to {
+            break to;
+        }
+        if !inside(steps[probe]) {
+            break probe;
+        }
+        lo = probe + 1;
+        width *= 2;
+    };
+    lo + steps[lo..hi].partition_point(|s| inside(*s))
 }
 
 /// `(step, value)` pairs of the kept finite points, ready to draw.

@@ -5,7 +5,7 @@
 
 use super::downsample::m4_points;
 use super::gauges::{mean, THROUGHPUT_WINDOW};
-use super::loss::{is_spike, EMA_ALPHAS, SPIKE_WINDOW};
+use super::loss::{SpikeWindow, EMA_ALPHAS};
 use super::time::parse_iso8601;
 use crate::model::{
     Dashboard, LayerDepth, ModCell, NonFinite, Points, RoutingMod, RoutingMoe, RoutingMor,
@@ -44,8 +44,18 @@ pub fn merge(
         return Merge::Reload;
     }
     let config = d.run.as_ref().map(|r| r.config());
+    // The spike detector's window, taken up where the server left it (and put back below).
+    let mut window = SpikeWindow::default();
+    if let Some(c) = d.charts.as_ref() {
+        c.recent_losses.iter().for_each(|l| {
+            window.judge(*l);
+        });
+    }
     for s in &steps {
-        merge_step(d, s, config.as_ref());
+        merge_step(d, s, config.as_ref(), &mut window);
+    }
+    if let Some(c) = d.charts.as_mut() {
+        c.recent_losses = window.losses();
     }
     if let Some(r) = d.routing.as_mut() {
         merge_routing(r, mods, mors, moes);
@@ -53,7 +63,7 @@ pub fn merge(
     Merge::Merged
 }
 
-fn merge_step(d: &mut Dashboard, s: &Step, config: Option<&RunConfig>) {
+fn merge_step(d: &mut Dashboard, s: &Step, config: Option<&RunConfig>, window: &mut SpikeWindow) {
     let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
     // Stats cards: the same fields the server's one pass fills.
     if let Some(sum) = d.summary.as_mut() {
@@ -120,7 +130,7 @@ fn merge_step(d: &mut Dashboard, s: &Step, config: Option<&RunConfig>) {
     let previous_step = c.loss.last().map(|p| p.0);
     match s.loss_total {
         Some(l) if l.is_finite() => {
-            if is_spike(&c.recent_losses, l) {
+            if window.judge(l) {
                 // Consecutive flagged steps are one event, marked at its peak.
                 match c.spikes.last_mut() {
                     Some(peak) if previous_step == Some(peak.0) => {
@@ -132,9 +142,6 @@ fn merge_step(d: &mut Dashboard, s: &Step, config: Option<&RunConfig>) {
                 }
             }
             c.loss.push((s.step, l));
-            c.recent_losses.push(l);
-            let excess = c.recent_losses.len().saturating_sub(SPIKE_WINDOW);
-            c.recent_losses.drain(..excess);
         }
         other => c.diverged.push((
             s.step,

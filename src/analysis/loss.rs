@@ -107,20 +107,6 @@ fn exceeds(sorted: &[f64], x: f64) -> bool {
     x > median + SPIKE_SIGMAS * sigma
 }
 
-/// The same test as [`spikes`] for one new loss against the `trailing` finite losses
-/// before it (the newest last; only the last `SPIKE_WINDOW` count): what the live page runs
-/// on each step the feed brings.
-pub fn is_spike(trailing: &[f64], x: f64) -> bool {
-    let from = trailing.len().saturating_sub(SPIKE_WINDOW);
-    let mut sorted: Vec<f64> = trailing[from..]
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
-    sorted.sort_by(f64::total_cmp);
-    exceeds(&sorted, x)
-}
-
 /// Median of a sorted slice and the median absolute deviation from it, in O(n): the
 /// deviations grow as we walk outward from the middle, so merge the two sides.
 fn median_and_mad(sorted: &[f64]) -> (f64, f64) {

@@ -9,7 +9,7 @@ use super::series::{m4_range, Pyramid};
 use super::summary::SummaryBuilder;
 use crate::model::{NonFinite, Points, Run, RunCharts, RunConfig, RunSummary, Step};
 
-/// The metrics kept in memory, in [`RunState::column`] order.
+/// The metrics kept in memory, in [`column`] order.
 pub const CACHED_METRICS: [&str; 7] = [
     "loss_total",
     "ema_short",

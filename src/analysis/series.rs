@@ -9,6 +9,8 @@
 //! levels never reaches back into the values (a cache miss each, which dominated). About
 //! 1.5 bytes per value, against eight for the values themselves.
 
+use super::downsample::m4_buckets;
+
 /// Values per level-0 block.
 pub const BLOCK: usize = 32;
 /// "No finite value in this block."
@@ -179,25 +181,6 @@ impl Pyramid {
     }
 }
 
-/// The first index in `from..to` whose step leaves the bucket (`to` if none). Galloping from
-/// `from` rather than bisecting `from..to`: a bucket is short next to the run, and each probe
-/// of a binary search over millions of steps is a cache miss.
-fn gallop(steps: &[i64], from: usize, to: usize, inside: impl Fn(i64) -> bool) -> usize {
-    let (mut lo, mut width) = (from, 1);
-    let hi = loop {
-        let probe = lo + width - 1;
-        if probe >= to {
-            break to;
-        }
-        if !inside(steps[probe]) {
-            break probe;
-        }
-        lo = probe + 1;
-        width *= 2;
-    };
-    lo + steps[lo..hi].partition_point(|s| inside(*s))
-}
-
 /// Room for `len` blocks, growing by an eighth (see `push_lean`).
 fn reserve_lean<T>(v: &mut Vec<T>, len: usize) {
     if len > v.capacity() {
@@ -226,38 +209,11 @@ pub fn m4_range(
     b: usize,
     buckets: usize,
 ) -> Vec<usize> {
-    let b = b.min(steps.len()).min(values.len());
-    if a >= b {
-        return Vec::new();
-    }
-    let n = b - a;
-    let buckets = buckets.max(1);
-    if n <= buckets {
-        return (a..b).collect();
-    }
-    let (lo, hi) = (steps[a] as f64, steps[b - 1] as f64);
-    let width = ((hi - lo) / buckets as f64).max(f64::MIN_POSITIVE);
-    let bucket_of = |s: i64| (((s as f64 - lo) / width) as usize).min(buckets - 1);
-    let mut keep = Vec::with_capacity(5 * buckets + 1);
-    let mut start = a;
-    while start < b {
-        let bucket = bucket_of(steps[start]);
-        let end = gallop(steps, start + 1, b, |s| bucket_of(s) == bucket);
+    let b = b.min(values.len());
+    m4_buckets(steps, a, b, buckets, |start, end| {
         let (min_i, max_i) = pyramid.min_max(values, start, end);
-        let bad_i = pyramid.first_nonfinite(start, end);
-        let mut chosen = [Some(start), min_i, max_i, bad_i, Some(end - 1)];
-        chosen.sort_unstable();
-        for i in chosen.into_iter().flatten() {
-            if keep.last() != Some(&i) {
-                keep.push(i);
-            }
-        }
-        start = end;
-    }
-    if keep.last() != Some(&(b - 1)) {
-        keep.push(b - 1);
-    }
-    keep
+        [min_i, max_i, pyramid.first_nonfinite(start, end)]
+    })
 }
 
 #[cfg(test)]

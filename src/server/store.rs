@@ -360,14 +360,9 @@ impl Store {
                 return Ok(cached.schema.clone());
             }
         }
-        // `fetch_all`, never `fetch_one`: a statement left before its end keeps the file's
-        // shared lock while its connection idles in the pool, and the trainer's commit waits.
         let version: i64 = self
-            .retry(|| sqlx::query_scalar("PRAGMA schema_version").fetch_all(&self.inner.pool))
-            .await?
-            .first()
-            .copied()
-            .unwrap_or_default();
+            .retry(|| sqlx::query_scalar("PRAGMA schema_version").fetch_one(&self.inner.pool))
+            .await?;
         let current = self
             .inner
             .schema
@@ -1479,11 +1474,8 @@ impl Store {
             .map(|m| m.len())
             .unwrap_or(0);
         let journal_mode: String = self
-            .retry(|| sqlx::query_scalar("PRAGMA journal_mode").fetch_all(&self.inner.pool))
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or_default();
+            .retry(|| sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&self.inner.pool))
+            .await?;
         let tables = self.table_rows(&schema).await?;
         let mut missing: Vec<String> = OPTIONAL_TABLES
             .iter()

@@ -107,25 +107,13 @@ impl Drop for Server {
 
 /// The response head of a GET, lower-cased: status line and headers.
 pub fn head_of(addr: &str, path: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).to_ascii_lowercase();
-    text.split("\r\n\r\n")
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    let text = request(addr, "GET", path);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    head.to_ascii_lowercase()
 }
 
-pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+/// One request on its own connection; the whole raw response.
+fn request(addr: &str, method: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -137,7 +125,11 @@ pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     .unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let text = request(addr, method, path);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
         .split_whitespace()
