@@ -22,4 +22,5 @@ for table in ("runs", "steps", "routing_mod", "routing_mor", "adaptive_lr"):
 c.commit()
 c.close()
 PY
-exec ../target/release/hydra-dashboard serve --db "$dir/training.db" --addr "127.0.0.1:$port"
+# Shared snapshots go beside the fixture, never into the tester's home.
+exec ../target/release/hydra-dashboard serve --db "$dir/training.db" --addr "127.0.0.1:$port" --state-dir "$dir/state"

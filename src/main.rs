@@ -34,6 +34,11 @@ mod cli {
             /// viewed runs are dropped beyond it (about 70 bytes per logged step).
             #[arg(long, env = "HYDRA_CACHE_MB", default_value_t = 1024)]
             cache_mb: usize,
+            /// The dashboard's own directory, for shared snapshots (never the trainer's
+            /// file). Default: $XDG_STATE_HOME/hydra-dashboard or
+            /// ~/.local/state/hydra-dashboard; made when the first snapshot is shared.
+            #[arg(long, env = "HYDRA_STATE_DIR")]
+            state_dir: Option<PathBuf>,
             #[command(flatten)]
             gauges: GaugeArgs,
         },
@@ -69,6 +74,10 @@ mod cli {
             /// Logged steps per second the simulated trainer writes.
             #[arg(long, default_value_t = 4.0)]
             rate: f64,
+            /// The dashboard's own directory, for shared snapshots (default: beside the
+            /// demo's database).
+            #[arg(long, env = "HYDRA_STATE_DIR")]
+            state_dir: Option<PathBuf>,
             #[command(flatten)]
             gauges: GaugeArgs,
         },
@@ -133,12 +142,14 @@ mod cli {
                 db,
                 addr,
                 cache_mb,
+                state_dir,
                 gauges,
             } => {
                 let gauges = gauges.settings()?;
                 let store = Store::open(&db).await.map_err(|e| e.to_string())?;
                 store.set_cache_budget(cache_mb.saturating_mul(1 << 20));
-                run(store, &addr, gauges, None).await
+                let state_dir = state_dir.unwrap_or_else(default_state_dir);
+                run(store, &addr, gauges, &state_dir, None).await
             }
             Command::Snapshot {
                 db,
@@ -169,6 +180,7 @@ mod cli {
                 addr,
                 dir,
                 rate,
+                state_dir,
                 gauges,
             } => {
                 let gauges = gauges.settings()?;
@@ -182,9 +194,23 @@ mod cli {
                     }
                 });
                 let store = Store::open(&db).await.map_err(|e| e.to_string())?;
-                run(store, &addr, gauges, Some(trainer)).await
+                let state_dir = state_dir.unwrap_or_else(|| dir.join("state"));
+                run(store, &addr, gauges, &state_dir, Some(trainer)).await
             }
         }
+    }
+
+    /// Where a dashboard keeps what it makes, by the XDG convention.
+    fn default_state_dir() -> PathBuf {
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        var("XDG_STATE_HOME")
+            .or_else(|| var("HOME").map(|h| h.join(".local/state")))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("hydra-dashboard")
     }
 
     fn fresh_temp_dir() -> PathBuf {
@@ -199,6 +225,7 @@ mod cli {
         store: Store,
         addr: &str,
         gauges: GaugeSettings,
+        state_dir: &std::path::Path,
         trainer: Option<tokio::task::JoinHandle<()>>,
     ) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -218,6 +245,7 @@ mod cli {
             store: store.clone(),
             gauges,
             live: server::live::Hub::new(store.clone()),
+            shares: server::share::Shares::new(state_dir),
         };
         // Read the run people open first (the newest) into memory while nobody waits yet.
         let warm = store.clone();

@@ -288,7 +288,7 @@ fn extreme_steps_and_wrong_methods_are_answered_not_crashed_on() {
         let (status, body) = http(&s.addr, method, "/api/models");
         assert_eq!(status, 405, "{method}: {body}");
         let body: Value = serde_json::from_str(&body).unwrap();
-        assert!(error_of(&body).contains("read-only"), "{body}");
+        assert!(error_of(&body).contains("only reads"), "{body}");
     }
 }
 

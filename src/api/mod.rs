@@ -40,3 +40,20 @@ pub async fn get_zoom_charts(
         .await
         .map_err(AppError::into_server_error)
 }
+
+/// Freezes the view the person is looking at into a shared snapshot; the link to it.
+#[server(prefix = "/_sfn")]
+pub async fn share_view(
+    request: crate::model::ShareRequest,
+) -> Result<crate::model::SharedLink, ServerFnError> {
+    use crate::server::error::AppError;
+    let store = use_context::<crate::server::store::Store>()
+        .ok_or_else(|| ServerFnError::new("the dashboard has no database open"))?;
+    let shares = use_context::<crate::server::share::Shares>()
+        .ok_or_else(|| ServerFnError::new("this dashboard does not keep snapshots"))?;
+    let gauges = use_context::<crate::model::GaugeSettings>().unwrap_or_default();
+    shares
+        .create(&store, &gauges, request)
+        .await
+        .map_err(AppError::into_server_error)
+}

@@ -22,11 +22,11 @@ pub fn draw<DB: DrawingBackend>(
         .grad_clip
         .map(|c| vec![(shown.start, c)])
         .unwrap_or_default();
-    let (lo, hi) = y_range(
+    let (lo, hi) = view.y_span(y_range(
         view.points(&data.grad_pre_clip)
             .chain(view.points(&data.grad_post_clip))
             .chain(view.points(&clip)),
-    );
+    ));
     let lo = if view.log_y { lo } else { 0.0 };
     let (x0, x1) = (shown.start, shown.end);
     let mut chart = super::frame(root).build_cartesian_2d(shown.clone(), lo..hi)?;
@@ -52,8 +52,14 @@ pub fn draw<DB: DrawingBackend>(
         ))?
         .label("post-clip")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], grad.stroke_width(2)));
+    let mut labels = vec!["pre-clip".to_string(), "post-clip".to_string()];
+    let clip_line = data
+        .grad_clip
+        .map(|c| vec![(x0, c), (x1, c)])
+        .unwrap_or_default();
     if let Some(c) = data.grad_clip {
         let label = format!("clip {c}");
+        labels.push(label.clone());
         let c = if view.log_y { c.log10() } else { c };
         let color = theme.threshold;
         // About 30 dashes across; integer steps, so a short range needs more of them.
@@ -69,6 +75,7 @@ pub fn draw<DB: DrawingBackend>(
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(1))
             });
     }
-    super::draw_legend(&mut chart, theme, SeriesLabelPosition::UpperRight)?;
+    let series = [&data.grad_pre_clip, &data.grad_post_clip, &clip_line];
+    super::draw_legend(&mut chart, theme, view, &series, &labels)?;
     root.present()
 }

@@ -19,11 +19,11 @@ pub fn draw<DB: DrawingBackend>(
     if data.loss.is_empty() && data.diverged.is_empty() {
         return draw_empty(root, theme, "no loss logged yet");
     }
-    let (y0, y1) = y_range(
+    let (y0, y1) = view.y_span(y_range(
         view.points(&data.loss)
             .chain(data.ema.iter().flat_map(|e| view.points(e)))
             .chain(view.points(&data.spikes)),
-    );
+    ));
     let mut chart = super::frame(root)
         .build_cartesian_2d(view.x_range(data.first_step, data.last_step), y0..y1)?;
     super::draw_mesh(&mut chart, theme, (10, 6), &|v| {
@@ -86,7 +86,23 @@ pub fn draw<DB: DrawingBackend>(
             theme.font(13).color(&theme.diverged),
         )))?;
     }
-    super::draw_legend(&mut chart, theme, SeriesLabelPosition::UpperRight)?;
+    let mut labels: Vec<String> = std::iter::once("loss".to_string())
+        .chain(EMA_NAMES.iter().map(|n| match data.ema_computed {
+            true => format!("{n} (computed)"),
+            false => n.to_string(),
+        }))
+        .collect();
+    if !spikes.is_empty() {
+        labels.push(format!("spike ({})", spikes.len()));
+    }
+    let series = [
+        &data.loss,
+        &data.ema[0],
+        &data.ema[1],
+        &data.ema[2],
+        &data.spikes,
+    ];
+    super::draw_legend(&mut chart, theme, view, &series, &labels)?;
     root.present()
 }
 

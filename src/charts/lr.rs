@@ -17,7 +17,7 @@ pub fn draw<DB: DrawingBackend>(
     if data.lr.is_empty() {
         return draw_empty(root, theme, "no learning rate logged");
     }
-    let (lo, hi) = y_range(view.points(&data.lr));
+    let (lo, hi) = view.y_span(y_range(view.points(&data.lr)));
     // Linear: from zero, so warmup reads as a ramp. Log: the decades the schedule spans.
     let lo = if view.log_y { lo } else { 0.0 };
     let mut chart = super::frame(root)

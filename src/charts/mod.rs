@@ -9,8 +9,11 @@ pub mod lr;
 pub mod mod_heatmap;
 pub mod moe;
 pub mod mor_depth;
+#[cfg(feature = "ssr")]
+pub mod png;
 pub mod theme;
 
+use crate::model::Points;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -82,6 +85,19 @@ impl View {
             })
     }
 
+    /// A y range as drawn: on a log axis at least a fifth of a decade, because a flat
+    /// series (a constant learning rate) would otherwise span a sliver with every label
+    /// the same.
+    pub fn y_span(&self, (lo, hi): (f64, f64)) -> (f64, f64) {
+        const MIN_DECADES: f64 = 0.2;
+        if self.log_y && hi - lo < MIN_DECADES {
+            let mid = (lo + hi) / 2.0;
+            (mid - MIN_DECADES / 2.0, mid + MIN_DECADES / 2.0)
+        } else {
+            (lo, hi)
+        }
+    }
+
     /// A drawn y value back to the metric's own value.
     pub fn value(&self, y: f64) -> f64 {
         if self.log_y {
@@ -106,6 +122,7 @@ pub fn to_svg(
     height: u32,
     draw: impl FnOnce(&DrawingArea<plotters::backend::SVGBackend<'_>, Shift>) -> SvgResult,
 ) -> String {
+    png::register_fonts();
     let mut svg = String::new();
     {
         let root = plotters::backend::SVGBackend::with_string(&mut svg, (width, height))
@@ -143,20 +160,56 @@ pub(crate) fn draw_mesh<DB: DrawingBackend>(
         .draw()
 }
 
-/// The series legend, boxed in the theme, at `position`.
-pub(crate) fn draw_legend<'a, DB, X, Y>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+/// The series legend, boxed in the theme, in the corner of the plot where it covers the
+/// fewest of the drawn `series` (matplotlib's `loc="best"`): a legend over the newest loss
+/// hides what people came to see. `labels` are the legend's entries, for its size.
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordi64, plotters::coord::types::RangedCoordf64>,
+    >,
     theme: &theme::Theme,
-    position: SeriesLabelPosition,
-) -> DrawResult<DB>
-where
-    DB: DrawingBackend + 'a,
-    X: plotters::coord::ranged1d::Ranged,
-    Y: plotters::coord::ranged1d::Ranged,
-{
+    view: &View,
+    series: &[&Points],
+    labels: &[String],
+) -> DrawResult<DB> {
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as i32;
+    let (w, h) = (44 + 7 * longest, 12 + 18 * labels.len() as i32);
+    let corners = [
+        (SeriesLabelPosition::UpperRight, xs.end - w, ys.start),
+        (SeriesLabelPosition::UpperLeft, xs.start, ys.start),
+        (SeriesLabelPosition::LowerRight, xs.end - w, ys.end - h),
+        (SeriesLabelPosition::LowerLeft, xs.start, ys.end - h),
+    ];
+    let mut covered = [0_usize; 4];
+    let mut count = |p: (i64, f64)| {
+        let (px, py) = chart.backend_coord(&p);
+        for (k, (_, x, y)) in corners.iter().enumerate() {
+            if (*x..x + w).contains(&px) && (*y..y + h).contains(&py) {
+                covered[k] += 1;
+            }
+        }
+    };
+    for points in series {
+        let drawn: Vec<(i64, f64)> = view.points(points).collect();
+        if let [only] = drawn[..] {
+            count(only);
+        }
+        // Along each segment too, so a sparse line crossing a corner counts.
+        for pair in drawn.windows(2) {
+            let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+            for k in 0..4 {
+                let t = k as f64 / 4.0;
+                count((x0 + ((x1 - x0) as f64 * t) as i64, y0 + (y1 - y0) * t));
+            }
+        }
+    }
+    let best = (0..4).min_by_key(|k| covered[*k]).unwrap_or(0);
     chart
         .configure_series_labels()
-        .position(position)
+        .position(corners[best].0.clone())
         .background_style(theme.background.mix(0.9))
         .border_style(theme.axis)
         .label_font(theme.font(13).color(&theme.text))
@@ -300,6 +353,59 @@ mod tests {
         }
         assert!(svg.contains("<circle"), "the spike is ringed");
         assert!(svg.matches("<polyline").count() >= 4);
+    }
+
+    /// The x of the text `label` in `svg` (as `svg_of` returns it).
+    fn text_x(svg: &str, label: &str) -> Option<f64> {
+        let end = svg.find(&format!(">{label}<"))?;
+        let start = svg[..end].rfind("<text")?;
+        let x = svg[start..end].split("x=\"").nth(1)?.split('"').next()?;
+        x.parse().ok()
+    }
+
+    #[test]
+    fn the_legend_goes_where_it_covers_no_line() {
+        let rising = |lo: f64| (0..200).map(|i| (i * 10, lo + i as f64 / 100.0)).collect();
+        let mut r = RunCharts {
+            first_step: 0,
+            last_step: 1990,
+            loss: rising(1.0),
+            ema: [rising(1.0), rising(1.0), rising(1.0)],
+            ..Default::default()
+        };
+        let x = |r: &RunCharts| {
+            let svg = svg_of(|root| loss::draw(root, r, &theme::DARK, &View::default()));
+            text_x(&svg, "ema long").expect("a legend entry")
+        };
+        assert!(
+            x(&r) < 300.0,
+            "a rising loss fills the upper right: legend on the left"
+        );
+        let falling = |lo: f64| (0..200).map(|i| (i * 10, lo - i as f64 / 100.0)).collect();
+        r.loss = falling(3.0);
+        r.ema = [falling(3.0), falling(3.0), falling(3.0)];
+        assert!(x(&r) > 300.0, "a falling loss leaves the upper right free");
+    }
+
+    #[test]
+    fn a_flat_learning_rate_on_a_log_axis_has_distinct_labels() {
+        let r = RunCharts {
+            first_step: 0,
+            last_step: 1990,
+            lr: (0..200).map(|i| (i * 10, 1e-4)).collect(),
+            ..Default::default()
+        };
+        let view = View {
+            range: None,
+            log_y: true,
+        };
+        let svg = svg_of(|root| lr::draw(root, &r, &theme::DARK, &view));
+        let labels: std::collections::BTreeSet<&str> = svg
+            .split("<text")
+            .filter_map(|t| t.split('>').nth(1)?.split('<').next())
+            .filter(|t| t.contains("e-"))
+            .collect();
+        assert!(labels.len() >= 3, "{labels:?}");
     }
 
     #[test]

@@ -89,15 +89,58 @@ pub fn draw<DB: DrawingBackend>(
                 .unwrap_or_default()
         })
         .draw()?;
+    let right = right_edges(&data.mod_cells);
     let visible = data
         .mod_cells
         .iter()
-        .filter(|c| c.step_hi >= shown.start && c.step_lo <= shown.end);
-    chart.draw_series(visible.map(|c| {
+        .zip(right)
+        .filter(|(c, right)| *right > shown.start && c.step_lo <= shown.end);
+    chart.draw_series(visible.map(|(c, right)| {
         let (color, _) = status(c, capacity, theme);
         let row = row_of(c.layer);
-        let (lo, hi) = (c.step_lo.max(shown.start), (c.step_hi + 1).min(shown.end));
+        let (lo, hi) = (c.step_lo.max(shown.start), right.min(shown.end));
         Rectangle::new([(lo, row), (hi, row + 1)], color.filled())
     }))?;
     root.present()
+}
+
+/// Where each cell ends: at the next record of its layer. Routing is logged every N steps and
+/// the steps between two records belong to the earlier one, so cells meet without seams.
+fn right_edges(cells: &[ModCell]) -> Vec<i64> {
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by_key(|&i| (cells[i].layer, cells[i].step_lo));
+    let mut right: Vec<i64> = cells.iter().map(|c| c.step_hi + 1).collect();
+    for pair in order.windows(2) {
+        let (c, next) = (&cells[pair[0]], &cells[pair[1]]);
+        if next.layer == c.layer {
+            right[pair[0]] = next.step_lo.max(c.step_hi + 1);
+        }
+    }
+    right
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_reach_the_next_record_of_their_layer() {
+        let cell = |layer, lo, hi| ModCell {
+            step_lo: lo,
+            step_hi: hi,
+            layer,
+            selected_frac: 0.5,
+            compute_savings_pct: None,
+            status: None,
+        };
+        // Records every 50 steps, two layers interleaved as the table stores them.
+        let cells = [
+            cell(0, 0, 0),
+            cell(1, 0, 0),
+            cell(0, 50, 100),
+            cell(1, 50, 100),
+            cell(0, 150, 150),
+        ];
+        assert_eq!(right_edges(&cells), vec![50, 50, 150, 101, 151]);
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::theme::Theme;
 use super::{draw_empty, DrawResult, View};
+use crate::model::Points;
 use crate::model::RoutingCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -48,6 +49,10 @@ pub fn draw<DB: DrawingBackend>(
                 PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
             });
     }
-    super::draw_legend(&mut chart, theme, SeriesLabelPosition::UpperRight)?;
+    let labels: Vec<String> = (0..data.moe_util.len())
+        .map(|i| format!("expert {i}"))
+        .collect();
+    let series: Vec<&Points> = data.moe_util.iter().collect();
+    super::draw_legend(&mut chart, theme, view, &series, &labels)?;
     root.present()
 }

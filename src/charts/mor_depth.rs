@@ -3,6 +3,7 @@
 
 use super::theme::Theme;
 use super::{draw_empty, DrawResult, View};
+use crate::model::Points;
 use crate::model::RoutingCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -98,6 +99,21 @@ pub fn draw<DB: DrawingBackend>(
     if data.collapses.iter().all(|c| c.recovered_step.is_some()) {
         return root.present();
     }
-    super::draw_legend(&mut chart, theme, SeriesLabelPosition::UpperRight)?;
+    let labels: Vec<String> = data
+        .mor_depth
+        .iter()
+        .filter(|l| {
+            data.collapses
+                .iter()
+                .any(|c| c.layer == l.layer && c.recovered_step.is_none())
+        })
+        .map(|l| format!("L{} collapsed", l.layer))
+        .collect();
+    let series: Vec<&Points> = data
+        .mor_depth
+        .iter()
+        .flat_map(|l| [&l.avg_depth, &l.expected_depth])
+        .collect();
+    super::draw_legend(&mut chart, theme, view, &series, &labels)?;
     root.present()
 }

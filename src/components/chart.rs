@@ -9,7 +9,7 @@ use crate::charts::{
     gauges, grad, loss, lr, mod_heatmap, moe, mor_depth, plot_x_pixels, step_at_pixel, theme::DARK,
     DrawResult, View, MARGIN, X_LABEL_AREA,
 };
-use crate::model::{Gauges, Points, RoutingCharts, RunCharts, ZoomCharts};
+use crate::model::{Dashboard, Gauges, Points, RoutingCharts, RunCharts, ZoomCharts};
 use leptos::prelude::*;
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, DrawingBackend};
@@ -78,6 +78,22 @@ impl ChartSpec {
         match self {
             Self::Loss(_) => (1200, 320),
             _ => (600, 260),
+        }
+    }
+
+    /// The chart `id` (as [`ChartSpec::id`] names it) of a run's dashboard, if it has one.
+    pub fn of(id: &str, d: &Dashboard) -> Option<Self> {
+        let run = || d.charts.clone();
+        let routing = || d.routing.clone();
+        match id {
+            "loss" => run().map(Self::Loss),
+            "lr" => run().map(Self::LearningRate),
+            "grad" => run().map(Self::GradNorm),
+            "gauges" => d.gauges.clone().map(Self::Gauges),
+            "mod" => routing().map(Self::ModHeatmap),
+            "mor" => routing().map(Self::MorDepth),
+            "moe" => routing().map(Self::Moe),
+            _ => None,
         }
     }
 
@@ -278,7 +294,13 @@ pub fn Chart(
     let follows = first.has_steps();
     // Only the server draws SVG; in the browser the canvas below takes over.
     #[cfg(feature = "ssr")]
-    let svg = crate::charts::to_svg(width, height, |root| first.draw(root, &View::default()));
+    let svg = crate::charts::to_svg(width, height, |root| {
+        let view = View {
+            range: None,
+            log_y: follows && shared.log_y.get_untracked(),
+        };
+        first.draw(root, &view)
+    });
     #[cfg(not(feature = "ssr"))]
     let svg = String::new();
     let canvas = NodeRef::<leptos::html::Canvas>::new();

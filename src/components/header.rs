@@ -2,6 +2,7 @@
 
 use crate::analysis::format::{path_segment, thousands};
 use crate::components::live::{LiveFeed, LiveIndicator};
+use crate::components::share::ShareButton;
 use crate::model::{Dashboard, Run};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -94,6 +95,7 @@ pub fn Header(
             </label>
             {status}
             {feed.filter(|_| live).map(|feed| view! { <LiveIndicator feed/> })}
+            {current_run.clone().map(|run_id| view! { <ShareButton run_id/> })}
         </header>
     }
     .into_any()

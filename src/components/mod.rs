@@ -5,5 +5,6 @@ pub mod chart;
 pub mod header;
 pub mod live;
 pub mod panels;
+pub mod share;
 pub mod sidebar;
 pub mod steps_table;

@@ -3,6 +3,7 @@
 
 use crate::analysis::format::{loss, metric, thousands};
 use crate::components::chart::{Chart, ChartSpec, SharedView, ViewToolbar};
+use crate::components::share::ExportLinks;
 use crate::model::{Dashboard, RoutingCharts, Step};
 use leptos::prelude::*;
 
@@ -105,20 +106,21 @@ pub fn ChartPanels(
         .as_ref()
         .is_some_and(|r| !r.moe_util.is_empty());
     let routing = Signal::derive(move || data.with(|d| d.routing.clone()));
+    let run_id = initial.run.as_ref().map(|r| r.run_id.clone());
     let shared = use_context::<SharedView>().unwrap_or_default();
     view! {
         <section class="panels" aria-label="Charts">
             <CollapseWarning routing/>
             <ViewToolbar/>
-            <Panel id="loss" title="Loss" line=loss_line wide=true spec=spec(has_charts, |d| d.charts.clone().map(ChartSpec::Loss))/>
-            <Panel id="lr" title="Learning rate" line=lr_line wide=false spec=spec(has_charts, |d| d.charts.clone().map(ChartSpec::LearningRate))/>
-            <Panel id="grad" title="Gradient norm" line=grad_line wide=false spec=spec(has_charts, |d| d.charts.clone().map(ChartSpec::GradNorm))/>
-            <Panel id="throughput" title="Throughput & VRAM" line=perf_line wide=false spec=spec(initial.gauges.is_some(), |d| d.gauges.clone().map(ChartSpec::Gauges))/>
-            <Panel id="mod" title="MoD routing: selected fraction per layer" line=mod_line wide=false spec=spec(has_routing, |d| d.routing.clone().map(ChartSpec::ModHeatmap))/>
-            <Panel id="mor" title="MoR depth per layer" line=mor_line wide=false spec=spec(has_routing, |d| d.routing.clone().map(ChartSpec::MorDepth))>
+            <Panel run_id=run_id.clone() id="loss" title="Loss" line=loss_line wide=true spec=spec(has_charts, |d| ChartSpec::of("loss", d))/>
+            <Panel run_id=run_id.clone() id="lr" title="Learning rate" line=lr_line wide=false spec=spec(has_charts, |d| ChartSpec::of("lr", d))/>
+            <Panel run_id=run_id.clone() id="grad" title="Gradient norm" line=grad_line wide=false spec=spec(has_charts, |d| ChartSpec::of("grad", d))/>
+            <Panel run_id=run_id.clone() id="throughput" title="Throughput & VRAM" line=perf_line wide=false spec=spec(initial.gauges.is_some(), |d| ChartSpec::of("gauges", d))/>
+            <Panel run_id=run_id.clone() id="mod" title="MoD routing: selected fraction per layer" line=mod_line wide=false spec=spec(has_routing, |d| ChartSpec::of("mod", d))/>
+            <Panel run_id=run_id.clone() id="mor" title="MoR depth per layer" line=mor_line wide=false spec=spec(has_routing, |d| ChartSpec::of("mor", d))>
                 <LayerKey routing=initial.routing.clone() shared=shared/>
             </Panel>
-            <Panel id="moe" title="MoE experts" line=moe_line wide=false spec=spec(has_moe, |d| d.routing.clone().map(ChartSpec::Moe))/>
+            <Panel run_id=run_id.clone() id="moe" title="MoE experts" line=moe_line wide=false spec=spec(has_moe, |d| ChartSpec::of("moe", d))/>
         </section>
     }
 }
@@ -231,8 +233,14 @@ fn Panel(
     #[prop(into)] line: Signal<String>,
     wide: bool,
     #[prop(default = None)] spec: Option<Signal<ChartSpec>>,
+    /// The run, for the chart's export links.
+    run_id: Option<String>,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
+    let export = run_id.zip(spec).map(|(run_id, spec)| {
+        let chart = spec.with_untracked(ChartSpec::id);
+        view! { <ExportLinks run_id chart/> }
+    });
     let body = match spec {
         Some(spec) => view! { <Chart spec/> }.into_any(),
         None => view! {
@@ -247,6 +255,7 @@ fn Panel(
             <div class="panel-head">
                 <h3>{title}</h3>
                 <span class="panel-values">{line}</span>
+                {export}
             </div>
             {body}
             {children.map(|c| c())}

@@ -11,7 +11,9 @@ pub enum AppError {
     NotFound { what: &'static str, id: String },
     #[error("no API endpoint {path} (the endpoints are listed in docs/api.md)")]
     NoRoute { path: String },
-    #[error("{method} is not allowed here: the API is read-only, use GET")]
+    #[error(
+        "{method} is not allowed here: the API only reads (GET), apart from POST /api/snapshots"
+    )]
     MethodNotAllowed { method: String },
     #[error("bad parameter `{name}`: {reason}")]
     BadParam { name: &'static str, reason: String },
@@ -19,6 +21,10 @@ pub enum AppError {
     DbMissing { path: String },
     #[error("{path} is not a HYDRA training database: {why}")]
     NotHydra { path: String, why: String },
+    #[error("no snapshot {id:?}: the link is mistyped, or the snapshot was removed from the dashboard's state directory")]
+    NoSnapshot { id: String },
+    #[error("cannot keep snapshots in {dir}: {why} (choose another place with --state-dir)")]
+    StateDir { dir: String, why: String },
     #[error("the training database stayed busy (the trainer is writing); try again in a moment")]
     Busy,
     #[error("could not read the training database (details in the server log)")]
@@ -28,10 +34,12 @@ pub enum AppError {
 impl AppError {
     pub fn status_code(&self) -> StatusCode {
         match self {
-            Self::NotFound { .. } | Self::NoRoute { .. } => StatusCode::NOT_FOUND,
+            Self::NotFound { .. } | Self::NoRoute { .. } | Self::NoSnapshot { .. } => {
+                StatusCode::NOT_FOUND
+            }
             Self::BadParam { .. } => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::DbMissing { .. } | Self::NotHydra { .. } | Self::Busy => {
+            Self::DbMissing { .. } | Self::NotHydra { .. } | Self::StateDir { .. } | Self::Busy => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -55,7 +63,7 @@ impl AppError {
     pub fn log(&self) {
         match self {
             Self::Database(e) => tracing::error!("database error: {e}"),
-            Self::NotHydra { .. } | Self::DbMissing { .. } | Self::Busy => {
+            Self::NotHydra { .. } | Self::DbMissing { .. } | Self::StateDir { .. } | Self::Busy => {
                 tracing::warn!("{self}")
             }
             _ => {}

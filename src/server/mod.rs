@@ -4,9 +4,11 @@
 pub mod assets;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod live;
 pub mod params;
 pub mod rest;
+pub mod share;
 pub mod snapshot;
 pub mod store;
 
@@ -28,6 +30,8 @@ pub struct AppState {
     pub gauges: crate::model::GaugeSettings,
     /// The live feed's watchers.
     pub live: live::Hub,
+    /// Shared snapshots, in the dashboard's own state directory.
+    pub shares: share::Shares,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -62,8 +66,11 @@ pub fn exposure_warning(addr: std::net::SocketAddr) -> Option<String> {
 pub fn router(state: AppState) -> Router {
     let store = state.store.clone();
     let gauges = state.gauges.clone();
+    let shares = state.shares.clone();
     let options = state.leptos_options.clone();
     Router::new()
+        .merge(share::routes())
+        .merge(export::routes())
         .merge(rest::routes())
         .route("/ws/{run_id}", axum::routing::get(live::ws_handler))
         .leptos_routes_with_context(
@@ -72,6 +79,7 @@ pub fn router(state: AppState) -> Router {
             move || {
                 provide_context(store.clone());
                 provide_context(gauges.clone());
+                provide_context(shares.clone());
             },
             move || shell(options.clone()),
         )
@@ -95,12 +103,11 @@ async fn security_headers(mut response: Response) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
+    // A handler that knows its page better (a static snapshot) sets a stricter policy.
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
             "frame-ancestors 'none'; base-uri 'self'; object-src 'none'; form-action 'self'",
-        ),
-    );
+        ));
     response
 }
 

@@ -30,6 +30,11 @@ impl Query {
         }
     }
 
+    /// A parameter's text, trimmed, if given.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim())
+    }
+
     /// Whether the parameter was given at all (even empty).
     pub fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)

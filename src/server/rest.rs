@@ -38,7 +38,7 @@ async fn method_not_allowed(method: axum::http::Method) -> AppError {
 
 /// Path segments arrive percent-decoded; one that does not decode to UTF-8 is the
 /// client's mistake.
-fn segment<T>(path: Result<Path<T>, PathRejection>) -> Result<T, AppError> {
+pub(super) fn segment<T>(path: Result<Path<T>, PathRejection>) -> Result<T, AppError> {
     path.map(|Path(v)| v)
         .map_err(|e| AppError::bad_param("path", e.body_text()))
 }

@@ -65,9 +65,20 @@ pub struct Server {
 
 impl Server {
     pub fn start(db: &Path) -> Self {
+        Self::start_with(db, &[])
+    }
+
+    /// Started with more `serve` flags. Shared snapshots go to a temporary directory unless
+    /// the flags say `--state-dir`, never into the tester's home.
+    pub fn start_with(db: &Path, flags: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
             .args(["serve", "--addr", "127.0.0.1:0", "--db"])
             .arg(db)
+            .args(flags)
+            .env(
+                "HYDRA_STATE_DIR",
+                std::env::temp_dir().join("hydra-test-state"),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -114,50 +125,100 @@ pub fn head_of(addr: &str, path: &str) -> String {
 
 /// One request on its own connection; the whole raw response.
 fn request(addr: &str, method: &str, path: &str) -> String {
+    String::from_utf8_lossy(&raw_request(addr, method, path, b"")).into_owned()
+}
+
+fn raw_request(addr: &str, method: &str, path: &str, body: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
     )
     .unwrap();
+    stream.write_all(body).unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
-    String::from_utf8_lossy(&raw).into_owned()
+    raw
 }
 
-pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
-    let text = request(addr, method, path);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+/// A response: status, head (lower-cased) and body bytes, de-chunked.
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not strict JSON ({e}): {:.300}", self.text()))
+    }
+}
+
+/// `method path` with `body`, on its own connection.
+pub fn send(addr: &str, method: &str, path: &str, body: &[u8]) -> Reply {
+    let raw = raw_request(addr, method, path, body);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let rest = raw.get(split + 4..).unwrap_or_default();
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(rest)
     } else {
-        body.to_string()
+        rest.to_vec()
     };
-    (status, body)
+    Reply { status, head, body }
 }
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
+pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let reply = send(addr, method, path, b"");
+    (reply.status, reply.text())
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&body[..eol]);
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        let rest = &body[eol + 2..];
         if n == 0 || rest.len() < n {
             break;
         }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..n]);
+        body = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
+}
+
+/// One value from a test database through Python's sqlite3: `SELECT …` → its text.
+pub fn query(db: &Path, select: &str) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(sys.argv[2]).fetchone()[0]); c.close()",
+        ])
+        .arg(db)
+        .arg(select)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "query failed: {select}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Every file in `dir` with its size and a hash of its bytes, to prove nothing changed.
