@@ -40,6 +40,8 @@ mod cli {
             #[arg(long, env = "HYDRA_STATE_DIR")]
             state_dir: Option<PathBuf>,
             #[command(flatten)]
+            access: AccessArgs,
+            #[command(flatten)]
             gauges: GaugeArgs,
         },
         /// Write one run's dashboard as a single self-contained HTML file (inline CSS and
@@ -79,8 +81,30 @@ mod cli {
             #[arg(long, env = "HYDRA_STATE_DIR")]
             state_dir: Option<PathBuf>,
             #[command(flatten)]
+            access: AccessArgs,
+            #[command(flatten)]
             gauges: GaugeArgs,
         },
+    }
+
+    /// Who may read the runs.
+    #[derive(Args)]
+    struct AccessArgs {
+        /// Require this token on every route (pages, API, live feed, snapshots): as
+        /// `Authorization: Bearer TOKEN`, or once as `?token=TOKEN` in a link, which leaves
+        /// an HttpOnly cookie. At least 16 characters. Set it when listening beyond 127.0.0.1.
+        #[arg(long, env = "HYDRA_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Let pages from this one origin (e.g. https://tools.example.com) read the API
+        /// across origins. None by default.
+        #[arg(long, env = "HYDRA_CORS_ORIGIN")]
+        cors_origin: Option<String>,
+    }
+
+    impl AccessArgs {
+        fn access(self) -> Result<server::auth::Access, String> {
+            server::auth::Access::new(self.token, self.cors_origin)
+        }
     }
 
     /// Gauge thresholds; a run's config (`target_tokens_per_sec`, `vram_total_gb`) wins.
@@ -143,13 +167,15 @@ mod cli {
                 addr,
                 cache_mb,
                 state_dir,
+                access,
                 gauges,
             } => {
                 let gauges = gauges.settings()?;
+                let access = access.access()?;
                 let store = Store::open(&db).await.map_err(|e| e.to_string())?;
                 store.set_cache_budget(cache_mb.saturating_mul(1 << 20));
                 let state_dir = state_dir.unwrap_or_else(default_state_dir);
-                run(store, &addr, gauges, &state_dir, None).await
+                run(store, &addr, gauges, &state_dir, access, None).await
             }
             Command::Snapshot {
                 db,
@@ -181,9 +207,11 @@ mod cli {
                 dir,
                 rate,
                 state_dir,
+                access,
                 gauges,
             } => {
                 let gauges = gauges.settings()?;
+                let access = access.access()?;
                 let dir = dir.unwrap_or_else(fresh_temp_dir);
                 let db = demo::prepare(&dir).await?;
                 eprintln!("demo: simulated trainer writing {}", db.display());
@@ -195,7 +223,7 @@ mod cli {
                 });
                 let store = Store::open(&db).await.map_err(|e| e.to_string())?;
                 let state_dir = state_dir.unwrap_or_else(|| dir.join("state"));
-                run(store, &addr, gauges, &state_dir, Some(trainer)).await
+                run(store, &addr, gauges, &state_dir, access, Some(trainer)).await
             }
         }
     }
@@ -226,6 +254,7 @@ mod cli {
         addr: &str,
         gauges: GaugeSettings,
         state_dir: &std::path::Path,
+        access: server::auth::Access,
         trainer: Option<tokio::task::JoinHandle<()>>,
     ) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -237,7 +266,7 @@ mod cli {
                 _ => format!("cannot listen on {addr}: {e}"),
             })?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        if let Some(warning) = server::exposure_warning(local) {
+        if let Some(warning) = server::exposure_warning(local, access.has_token()) {
             eprintln!("hydra-dashboard: warning: {warning}");
         }
         let state = AppState {
@@ -246,6 +275,7 @@ mod cli {
             gauges,
             live: server::live::Hub::new(store.clone()),
             shares: server::share::Shares::new(state_dir),
+            access,
         };
         // Read the run people open first (the newest) into memory while nobody waits yet.
         let warm = store.clone();

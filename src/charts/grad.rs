@@ -2,7 +2,7 @@
 //! the clip threshold from the run's config as a dashed line.
 
 use super::theme::Theme;
-use super::{draw_empty, y_range, DrawResult, View};
+use super::{draw_empty, y_range, DrawResult, Swatch, View};
 use crate::model::RunCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -18,6 +18,16 @@ pub fn draw<DB: DrawingBackend>(
         return draw_empty(root, theme, "no gradient norm logged");
     }
     let shown = view.x_range(data.first_step, data.last_step);
+    let grad = theme.grad;
+    let mut legend = Vec::new();
+    if !data.grad_pre_clip.is_empty() {
+        legend.push(("pre-clip".to_string(), Swatch::Area(grad)));
+    }
+    legend.push(("post-clip".to_string(), Swatch::Line(grad)));
+    if let Some(c) = data.grad_clip {
+        legend.push((format!("clip {c}"), Swatch::Dashed(theme.threshold)));
+    }
+    let body = super::legend_row(root, theme, &legend)?;
     let clip = data
         .grad_clip
         .map(|c| vec![(shown.start, c)])
@@ -29,53 +39,30 @@ pub fn draw<DB: DrawingBackend>(
     ));
     let lo = if view.log_y { lo } else { 0.0 };
     let (x0, x1) = (shown.start, shown.end);
-    let mut chart = super::frame(root).build_cartesian_2d(shown.clone(), lo..hi)?;
+    let mut chart = super::frame(&body).build_cartesian_2d(shown.clone(), lo..hi)?;
     super::draw_mesh(&mut chart, theme, (6, 5), &|v| {
         format!("{:.1}", view.value(*v))
     })?;
-    let grad = theme.grad;
     if !data.grad_pre_clip.is_empty() {
-        chart
-            .draw_series(
-                AreaSeries::new(view.points(&data.grad_pre_clip), lo, grad.mix(0.22))
-                    .border_style(grad.mix(0.45).stroke_width(1)),
-            )?
-            .label("pre-clip")
-            .legend(move |(x, y)| {
-                Rectangle::new([(x, y - 4), (x + 16, y + 4)], grad.mix(0.3).filled())
-            });
+        chart.draw_series(
+            AreaSeries::new(view.points(&data.grad_pre_clip), lo, grad.mix(0.22))
+                .border_style(grad.mix(0.45).stroke_width(1)),
+        )?;
     }
-    chart
-        .draw_series(LineSeries::new(
-            view.points(&data.grad_post_clip),
-            grad.stroke_width(2),
-        ))?
-        .label("post-clip")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], grad.stroke_width(2)));
-    let mut labels = vec!["pre-clip".to_string(), "post-clip".to_string()];
-    let clip_line = data
-        .grad_clip
-        .map(|c| vec![(x0, c), (x1, c)])
-        .unwrap_or_default();
+    chart.draw_series(LineSeries::new(
+        view.points(&data.grad_post_clip),
+        grad.stroke_width(2),
+    ))?;
     if let Some(c) = data.grad_clip {
-        let label = format!("clip {c}");
-        labels.push(label.clone());
         let c = if view.log_y { c.log10() } else { c };
         let color = theme.threshold;
         // About 30 dashes across; integer steps, so a short range needs more of them.
         let dash = ((x1 - x0) / 60).max(1);
         let dashes = (x1 - x0) / (2 * dash) + 1;
-        chart
-            .draw_series((0..dashes).map(move |i| {
-                let a = x0 + dash * 2 * i;
-                PathElement::new(vec![(a, c), ((a + dash).min(x1), c)], color.stroke_width(1))
-            }))?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(1))
-            });
+        chart.draw_series((0..dashes).map(move |i| {
+            let a = x0 + dash * 2 * i;
+            PathElement::new(vec![(a, c), ((a + dash).min(x1), c)], color.stroke_width(1))
+        }))?;
     }
-    let series = [&data.grad_pre_clip, &data.grad_post_clip, &clip_line];
-    super::draw_legend(&mut chart, theme, view, &series, &labels)?;
     root.present()
 }

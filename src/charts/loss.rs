@@ -2,7 +2,7 @@
 //! line with "NaN"/"Inf" wherever training diverged.
 
 use super::theme::Theme;
-use super::{draw_empty, y_range, DrawResult, View};
+use super::{draw_empty, y_range, DrawResult, Swatch, View};
 use crate::model::{NonFinite, RunCharts};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -19,51 +19,48 @@ pub fn draw<DB: DrawingBackend>(
     if data.loss.is_empty() && data.diverged.is_empty() {
         return draw_empty(root, theme, "no loss logged yet");
     }
+    let ema_names = EMA_NAMES.map(|n| match data.ema_computed {
+        true => format!("{n} (computed)"),
+        false => n.to_string(),
+    });
+    let spikes: Vec<(i64, f64)> = view.points(&data.spikes).collect();
+    let mut legend = vec![("loss".to_string(), Swatch::Line(theme.loss))];
+    for (i, name) in ema_names.iter().enumerate() {
+        legend.push((name.clone(), Swatch::Line(theme.ema[i])));
+    }
+    if !spikes.is_empty() {
+        legend.push((
+            format!("spike ({})", spikes.len()),
+            Swatch::Ring(theme.spike),
+        ));
+    }
+    let body = super::legend_row(root, theme, &legend)?;
+
     let (y0, y1) = view.y_span(y_range(
         view.points(&data.loss)
             .chain(data.ema.iter().flat_map(|e| view.points(e)))
-            .chain(view.points(&data.spikes)),
+            .chain(spikes.iter().copied()),
     ));
-    let mut chart = super::frame(root)
+    let mut chart = super::frame(&body)
         .build_cartesian_2d(view.x_range(data.first_step, data.last_step), y0..y1)?;
     super::draw_mesh(&mut chart, theme, (10, 6), &|v| {
         format!("{:.2}", view.value(*v))
     })?;
-
-    let raw = theme.loss;
-    chart
-        .draw_series(LineSeries::new(
-            view.points(&data.loss),
-            raw.mix(0.55).stroke_width(1),
-        ))?
-        .label("loss")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], raw.stroke_width(2)));
+    chart.draw_series(LineSeries::new(
+        view.points(&data.loss),
+        theme.loss.mix(0.55).stroke_width(1),
+    ))?;
     for (i, series) in data.ema.iter().enumerate() {
-        let color = theme.ema[i];
-        let name = if data.ema_computed {
-            format!("{} (computed)", EMA_NAMES[i])
-        } else {
-            EMA_NAMES[i].to_string()
-        };
-        chart
-            .draw_series(LineSeries::new(view.points(series), color.stroke_width(2)))?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
+        chart.draw_series(LineSeries::new(
+            view.points(series),
+            theme.ema[i].stroke_width(2),
+        ))?;
     }
-    let spikes: Vec<(i64, f64)> = view.points(&data.spikes).collect();
-    if !spikes.is_empty() {
-        let ring = theme.spike;
-        chart
-            .draw_series(
-                spikes
-                    .iter()
-                    .map(|&(s, v)| Circle::new((s, v), 5, ring.stroke_width(2))),
-            )?
-            .label(format!("spike ({})", spikes.len()))
-            .legend(move |(x, y)| Circle::new((x + 8, y), 4, ring.stroke_width(2)));
-    }
+    chart.draw_series(
+        spikes
+            .iter()
+            .map(|&(s, v)| Circle::new((s, v), 5, theme.spike.stroke_width(2))),
+    )?;
     let diverged: Vec<_> = data
         .diverged
         .iter()
@@ -86,23 +83,6 @@ pub fn draw<DB: DrawingBackend>(
             theme.font(13).color(&theme.diverged),
         )))?;
     }
-    let mut labels: Vec<String> = std::iter::once("loss".to_string())
-        .chain(EMA_NAMES.iter().map(|n| match data.ema_computed {
-            true => format!("{n} (computed)"),
-            false => n.to_string(),
-        }))
-        .collect();
-    if !spikes.is_empty() {
-        labels.push(format!("spike ({})", spikes.len()));
-    }
-    let series = [
-        &data.loss,
-        &data.ema[0],
-        &data.ema[1],
-        &data.ema[2],
-        &data.spikes,
-    ];
-    super::draw_legend(&mut chart, theme, view, &series, &labels)?;
     root.present()
 }
 

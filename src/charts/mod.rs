@@ -13,7 +13,6 @@ pub mod mor_depth;
 pub mod png;
 pub mod theme;
 
-use crate::model::Points;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -160,60 +159,68 @@ pub(crate) fn draw_mesh<DB: DrawingBackend>(
         .draw()
 }
 
-/// The series legend, boxed in the theme, in the corner of the plot where it covers the
-/// fewest of the drawn `series` (matplotlib's `loc="best"`): a legend over the newest loss
-/// hides what people came to see. `labels` are the legend's entries, for its size.
-pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<
-        'a,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordi64, plotters::coord::types::RangedCoordf64>,
-    >,
+/// Height of the legend row above a chart's plot.
+pub const LEGEND_ROW: u32 = 22;
+
+/// How a legend entry shows its series.
+#[derive(Clone, Copy)]
+pub(crate) enum Swatch {
+    Line(RGBColor),
+    Area(RGBColor),
+    Dashed(RGBColor),
+    Ring(RGBColor),
+}
+
+/// The legend as a row above the plot, right-aligned: an in-plot legend covers data in some
+/// corner sooner or later, and over the newest loss it hides what people came to see. The
+/// row is reserved even when empty, so the plot does not jump when an entry appears live.
+/// Returns the area left for the chart.
+pub(crate) fn legend_row<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     theme: &theme::Theme,
-    view: &View,
-    series: &[&Points],
-    labels: &[String],
-) -> DrawResult<DB> {
-    let (xs, ys) = chart.plotting_area().get_pixel_range();
-    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as i32;
-    let (w, h) = (44 + 7 * longest, 12 + 18 * labels.len() as i32);
-    let corners = [
-        (SeriesLabelPosition::UpperRight, xs.end - w, ys.start),
-        (SeriesLabelPosition::UpperLeft, xs.start, ys.start),
-        (SeriesLabelPosition::LowerRight, xs.end - w, ys.end - h),
-        (SeriesLabelPosition::LowerLeft, xs.start, ys.end - h),
-    ];
-    let mut covered = [0_usize; 4];
-    let mut count = |p: (i64, f64)| {
-        let (px, py) = chart.backend_coord(&p);
-        for (k, (_, x, y)) in corners.iter().enumerate() {
-            if (*x..x + w).contains(&px) && (*y..y + h).contains(&py) {
-                covered[k] += 1;
-            }
-        }
-    };
-    for points in series {
-        let drawn: Vec<(i64, f64)> = view.points(points).collect();
-        if let [only] = drawn[..] {
-            count(only);
-        }
-        // Along each segment too, so a sparse line crossing a corner counts.
-        for pair in drawn.windows(2) {
-            let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
-            for k in 0..4 {
-                let t = k as f64 / 4.0;
-                count((x0 + ((x1 - x0) as f64 * t) as i64, y0 + (y1 - y0) * t));
-            }
-        }
+    entries: &[(String, Swatch)],
+) -> Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let (row, body) = root.split_vertically(LEGEND_ROW);
+    let font = theme.font(13).color(&theme.text);
+    let mut widths = Vec::with_capacity(entries.len());
+    for (label, _) in entries {
+        widths.push(row.estimate_text_size(label, &font)?.0 as i32);
     }
-    let best = (0..4).min_by_key(|k| covered[*k]).unwrap_or(0);
-    chart
-        .configure_series_labels()
-        .position(corners[best].0.clone())
-        .background_style(theme.background.mix(0.9))
-        .border_style(theme.axis)
-        .label_font(theme.font(13).color(&theme.text))
-        .draw()
+    let total: i32 = widths.iter().map(|w| 24 + w + 14).sum();
+    let (width, _) = row.dim_in_pixel();
+    let mut x = (width.saturating_sub(MARGIN_RIGHT) as i32 - total).max(MARGIN as i32);
+    let y = LEGEND_ROW as i32 / 2 + 1;
+    for ((label, swatch), w) in entries.iter().zip(widths) {
+        match *swatch {
+            Swatch::Line(c) => row.draw(&PathElement::new(
+                vec![(x, y), (x + 18, y)],
+                c.stroke_width(2),
+            ))?,
+            Swatch::Area(c) => row.draw(&Rectangle::new(
+                [(x, y - 5), (x + 18, y + 5)],
+                c.mix(0.35).filled(),
+            ))?,
+            Swatch::Dashed(c) => {
+                for d in [0, 7, 14] {
+                    row.draw(&PathElement::new(
+                        vec![(x + d, y), (x + d + 4, y)],
+                        c.stroke_width(2),
+                    ))?;
+                }
+            }
+            Swatch::Ring(c) => row.draw(&Circle::new((x + 9, y), 4, c.stroke_width(2)))?,
+        }
+        row.draw(&Text::new(
+            label.clone(),
+            (x + 24, y),
+            font.pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Left,
+                plotters::style::text_anchor::VPos::Center,
+            )),
+        ))?;
+        x += 24 + w + 14;
+    }
+    Ok(body)
 }
 
 /// The y range that shows every point of `series` with a little air above and below.
@@ -355,36 +362,22 @@ mod tests {
         assert!(svg.matches("<polyline").count() >= 4);
     }
 
-    /// The x of the text `label` in `svg` (as `svg_of` returns it).
-    fn text_x(svg: &str, label: &str) -> Option<f64> {
-        let end = svg.find(&format!(">{label}<"))?;
-        let start = svg[..end].rfind("<text")?;
-        let x = svg[start..end].split("x=\"").nth(1)?.split('"').next()?;
-        x.parse().ok()
-    }
-
     #[test]
-    fn the_legend_goes_where_it_covers_no_line() {
-        let rising = |lo: f64| (0..200).map(|i| (i * 10, lo + i as f64 / 100.0)).collect();
-        let mut r = RunCharts {
-            first_step: 0,
-            last_step: 1990,
-            loss: rising(1.0),
-            ema: [rising(1.0), rising(1.0), rising(1.0)],
-            ..Default::default()
+    fn the_legend_is_a_row_above_the_plot_never_over_it() {
+        let r = run();
+        let svg = svg_of(|root| loss::draw(root, &r, &theme::DARK, &View::default()));
+        let y_of = |label: &str| -> f64 {
+            let end = svg.find(&format!(">{label}<")).expect(label);
+            let start = svg[..end].rfind("<text").unwrap();
+            let y = svg[start..end].split("y=\"").nth(1).unwrap();
+            y.split('"').next().unwrap().parse().unwrap()
         };
-        let x = |r: &RunCharts| {
-            let svg = svg_of(|root| loss::draw(root, r, &theme::DARK, &View::default()));
-            text_x(&svg, "ema long").expect("a legend entry")
-        };
-        assert!(
-            x(&r) < 300.0,
-            "a rising loss fills the upper right: legend on the left"
-        );
-        let falling = |lo: f64| (0..200).map(|i| (i * 10, lo - i as f64 / 100.0)).collect();
-        r.loss = falling(3.0);
-        r.ema = [falling(3.0), falling(3.0), falling(3.0)];
-        assert!(x(&r) > 300.0, "a falling loss leaves the upper right free");
+        for label in ["loss", "ema long (computed)", "spike (1)"] {
+            assert!(
+                y_of(label) < LEGEND_ROW as f64,
+                "{label} sits in the legend row"
+            );
+        }
     }
 
     #[test]

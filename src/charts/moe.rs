@@ -2,8 +2,7 @@
 //! (100 / experts) as a reference line.
 
 use super::theme::Theme;
-use super::{draw_empty, DrawResult, View};
-use crate::model::Points;
+use super::{draw_empty, DrawResult, Swatch, View};
 use crate::model::RoutingCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -29,7 +28,11 @@ pub fn draw<DB: DrawingBackend>(
         .flat_map(|s| view.points(s))
         .map(|p| p.1)
         .fold(0.0, f64::max);
-    let mut chart = super::frame(root).build_cartesian_2d(
+    let legend: Vec<(String, Swatch)> = (0..data.moe_util.len())
+        .map(|i| (format!("expert {i}"), Swatch::Line(theme.layer(i))))
+        .collect();
+    let body = super::legend_row(root, theme, &legend)?;
+    let mut chart = super::frame(&body).build_cartesian_2d(
         view.x_range(data.first_step, data.last_step),
         0.0..(top * 1.15).max(1.0),
     )?;
@@ -41,18 +44,10 @@ pub fn draw<DB: DrawingBackend>(
         theme.muted.stroke_width(1),
     )))?;
     for (i, series) in data.moe_util.iter().enumerate() {
-        let color = theme.layer(i);
-        chart
-            .draw_series(LineSeries::new(view.points(series), color.stroke_width(1)))?
-            .label(format!("expert {i}"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
-            });
+        chart.draw_series(LineSeries::new(
+            view.points(series),
+            theme.layer(i).stroke_width(1),
+        ))?;
     }
-    let labels: Vec<String> = (0..data.moe_util.len())
-        .map(|i| format!("expert {i}"))
-        .collect();
-    let series: Vec<&Points> = data.moe_util.iter().collect();
-    super::draw_legend(&mut chart, theme, view, &series, &labels)?;
     root.present()
 }

@@ -2,8 +2,7 @@
 //! colour, the minimum depth as a floor line, and every collapse marked where it began.
 
 use super::theme::Theme;
-use super::{draw_empty, DrawResult, View};
-use crate::model::Points;
+use super::{draw_empty, DrawResult, Swatch, View};
 use crate::model::RoutingCharts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -33,7 +32,27 @@ pub fn draw<DB: DrawingBackend>(
         .map(|p| p.1)
         .fold(data.mor_min_depth, f64::max);
     let (y0, y1) = ((data.mor_min_depth - 0.3).max(0.0), top + 0.25);
-    let mut chart = super::frame(root)
+    // Only collapsed layers in the chart's legend: the full layer key is the page's, under
+    // the chart, where 24 layers fit.
+    let collapsed = |layer: i64| {
+        data.collapses
+            .iter()
+            .any(|c| c.layer == layer && c.recovered_step.is_none())
+    };
+    let legend: Vec<(String, Swatch)> = data
+        .mor_depth
+        .iter()
+        .filter(|l| collapsed(l.layer))
+        .map(|l| {
+            let i = data.layers.iter().position(|x| *x == l.layer).unwrap_or(0);
+            (
+                format!("L{} collapsed", l.layer),
+                Swatch::Line(theme.layer(i)),
+            )
+        })
+        .collect();
+    let body = super::legend_row(root, theme, &legend)?;
+    let mut chart = super::frame(&body)
         .build_cartesian_2d(view.x_range(data.first_step, data.last_step), y0..y1)?;
     super::draw_mesh(&mut chart, theme, (6, 5), &|v| format!("{v:.1}"))?;
     let floor = data.mor_min_depth;
@@ -50,28 +69,11 @@ pub fn draw<DB: DrawingBackend>(
             .position(|l| *l == layer.layer)
             .unwrap_or(0);
         let color = theme.layer(i);
-        let collapsed = data
-            .collapses
-            .iter()
-            .any(|c| c.layer == layer.layer && c.recovered_step.is_none());
-        let width = if collapsed { 3 } else { 2 };
-        let series = chart.draw_series(LineSeries::new(
+        let width = if collapsed(layer.layer) { 3 } else { 2 };
+        chart.draw_series(LineSeries::new(
             view.points(&layer.avg_depth),
             color.stroke_width(width),
         ))?;
-        // Only collapsed layers in the plot's legend: the full layer key is the page's,
-        // under the chart, where 24 layers fit and never cover a line.
-        if collapsed {
-            series
-                .label(format!(
-                    "L{}{}",
-                    layer.layer,
-                    if collapsed { " collapsed" } else { "" }
-                ))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
-                });
-        }
         chart.draw_series(DashedLineSeries::new(
             view.points(&layer.expected_depth).collect::<Vec<_>>(),
             5,
@@ -96,24 +98,5 @@ pub fn draw<DB: DrawingBackend>(
             theme.font(13).color(&theme.diverged),
         )))?;
     }
-    if data.collapses.iter().all(|c| c.recovered_step.is_some()) {
-        return root.present();
-    }
-    let labels: Vec<String> = data
-        .mor_depth
-        .iter()
-        .filter(|l| {
-            data.collapses
-                .iter()
-                .any(|c| c.layer == l.layer && c.recovered_step.is_none())
-        })
-        .map(|l| format!("L{} collapsed", l.layer))
-        .collect();
-    let series: Vec<&Points> = data
-        .mor_depth
-        .iter()
-        .flat_map(|l| [&l.avg_depth, &l.expected_depth])
-        .collect();
-    super::draw_legend(&mut chart, theme, view, &series, &labels)?;
     root.present()
 }

@@ -2,6 +2,7 @@
 //! build never sees this module.
 
 pub mod assets;
+pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod export;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub live: live::Hub,
     /// Shared snapshots, in the dashboard's own state directory.
     pub shares: share::Shares,
+    /// The access token and CORS origin, if any.
+    pub access: auth::Access,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -50,14 +53,23 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
         .build()
 }
 
-/// What to tell someone who made the dashboard reachable beyond this machine: there is no
-/// authentication yet, so anyone who can reach the address can read the run.
-pub fn exposure_warning(addr: std::net::SocketAddr) -> Option<String> {
-    (!addr.ip().is_loopback()).then(|| {
+/// What to tell someone who made the dashboard reachable beyond this machine: without a
+/// token anyone who can reach the address can read the runs; with one, it still travels in
+/// clear over plain HTTP.
+pub fn exposure_warning(addr: std::net::SocketAddr, has_token: bool) -> Option<String> {
+    if addr.ip().is_loopback() {
+        return None;
+    }
+    Some(if has_token {
         format!(
-            "listening on {addr}: anyone who can reach it can read your runs (there is no \
-             access control yet). Prefer the default 127.0.0.1 and an SSH tunnel: \
-             ssh -L 8765:127.0.0.1:8765 training-box"
+            "listening on {addr} with an access token; plain HTTP carries it in clear, so on \
+             an untrusted network put a TLS proxy in front or use an SSH tunnel"
+        )
+    } else {
+        format!(
+            "listening on {addr} without --token: anyone who can reach it can read your runs. \
+             Set --token (or HYDRA_TOKEN), or keep the default 127.0.0.1 and use an SSH \
+             tunnel: ssh -L 8765:127.0.0.1:8765 training-box"
         )
     })
 }
@@ -84,6 +96,10 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(site_file)
+        .layer(axum::middleware::from_fn_with_state(
+            state.access.clone(),
+            auth::guard,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -119,10 +135,12 @@ async fn site_file(State(state): State<AppState>, uri: Uri, headers: HeaderMap) 
 mod tests {
     #[test]
     fn only_an_address_beyond_loopback_is_warned_about() {
-        let warn = |a: &str| super::exposure_warning(a.parse().unwrap());
+        let warn = |a: &str| super::exposure_warning(a.parse().unwrap(), false);
         assert!(warn("127.0.0.1:8765").is_none());
         assert!(warn("[::1]:8765").is_none());
-        assert!(warn("0.0.0.0:8765").unwrap().contains("SSH tunnel"));
+        assert!(warn("0.0.0.0:8765").unwrap().contains("--token"));
         assert!(warn("192.168.1.7:80").is_some());
+        let with_token = super::exposure_warning("0.0.0.0:8765".parse().unwrap(), true);
+        assert!(with_token.unwrap().contains("TLS"));
     }
 }

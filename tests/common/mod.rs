@@ -125,24 +125,48 @@ pub fn head_of(addr: &str, path: &str) -> String {
 
 /// One request on its own connection; the whole raw response.
 fn request(addr: &str, method: &str, path: &str) -> String {
-    String::from_utf8_lossy(&raw_request(addr, method, path, b"")).into_owned()
+    String::from_utf8_lossy(&raw_request(addr, method, path, "", b"")).into_owned()
 }
 
-fn raw_request(addr: &str, method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+fn raw_request(addr: &str, method: &str, path: &str, headers: &str, body: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    let connection = if headers.to_ascii_lowercase().contains("connection:") {
+        ""
+    } else {
+        "Connection: close\r\n"
+    };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{connection}{headers}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();
     stream.write_all(body).unwrap();
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    let mut buf = [0_u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+        // A connection kept open (a switch to WebSocket, or a refused one): stop at the end
+        // of the answer rather than wait for a close.
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            let upgraded = head.starts_with("http/1.1 101");
+            if upgraded || length.is_some_and(|n| raw.len() >= end + 4 + n) {
+                break;
+            }
+        }
+    }
     raw
 }
 
@@ -166,7 +190,12 @@ impl Reply {
 
 /// `method path` with `body`, on its own connection.
 pub fn send(addr: &str, method: &str, path: &str, body: &[u8]) -> Reply {
-    let raw = raw_request(addr, method, path, body);
+    send_raw(addr, method, path, "", body)
+}
+
+/// `method path` with extra header lines (each `Name: value\r\n`) and `body`.
+pub fn send_raw(addr: &str, method: &str, path: &str, headers: &str, body: &[u8]) -> Reply {
+    let raw = raw_request(addr, method, path, headers, body);
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
