@@ -172,7 +172,15 @@ mod cli {
             } => {
                 let gauges = gauges.settings()?;
                 let access = access.access()?;
-                let store = Store::open(&db).await.map_err(|e| e.to_string())?;
+                // Serve even when the file is not there or not readable yet: the page says
+                // why, and the file is read as soon as it is.
+                let store = Store::watch(&db);
+                if let Err(e) = store.check().await {
+                    eprintln!(
+                        "hydra-dashboard: warning: {e}. Serving anyway: the page explains, and \
+                         the dashboard reads the file as soon as it can."
+                    );
+                }
                 store.set_cache_budget(cache_mb.saturating_mul(1 << 20));
                 let state_dir = state_dir.unwrap_or_else(default_state_dir);
                 run(store, &addr, gauges, &state_dir, access, None).await

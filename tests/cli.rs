@@ -19,12 +19,13 @@ fn run(args: &[&str]) -> (i32, String) {
 fn a_missing_database_says_how_to_point_at_one() {
     let dir = temp_dir("cli-missing");
     let db = dir.join("checkpoints/training.db");
+    let out = dir.join("out.html");
     let (code, err) = run(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
+        "snapshot",
         "--db",
         db.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(code, 1);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -33,34 +34,33 @@ fn a_missing_database_says_how_to_point_at_one() {
         "{err}"
     );
     assert!(!dir.join("checkpoints").exists(), "nothing created");
+    assert!(!out.exists());
 }
 
 #[test]
 fn a_file_that_is_not_a_hydra_database_is_named() {
     let dir = temp_dir("cli-nothydra");
+    let out = dir.join("out.html");
     let notes = dir.join("notes.txt");
     std::fs::write(&notes, "hello ".repeat(1000)).unwrap();
-    let (code, err) = run(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--db",
-        notes.to_str().unwrap(),
-    ]);
+    let snapshot_of = |db: &std::path::Path| {
+        run(&[
+            "snapshot",
+            "--db",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (code, err) = snapshot_of(&notes);
     assert_eq!(code, 1);
     assert!(err.contains("not an SQLite database"), "{err}");
 
     let empty = dir.join("empty.db");
     std::fs::write(&empty, b"").unwrap();
-    let (code, err) = run(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--db",
-        empty.to_str().unwrap(),
-    ]);
+    let (code, err) = snapshot_of(&empty);
     assert_eq!(code, 1);
-    assert!(err.contains("no table `models`"), "{err}");
+    assert!(err.contains("no tables yet"), "{err}");
     assert_eq!(
         std::fs::metadata(&empty).unwrap().len(),
         0,

@@ -76,7 +76,10 @@ pub fn DashboardPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(d) => view! { <DashboardView data=d/> }.into_any(),
-                    Err(e) => view! { <ErrorState message=server_message(&e)/> }.into_any(),
+                    Err(e) => {
+                        view! { <ErrorState message=server_message(&e) retry=refresh/> }
+                            .into_any()
+                    }
                 }
             })}
         </Transition>
@@ -134,8 +137,28 @@ pub fn DashboardView(data: Dashboard) -> impl IntoView {
     .into_any()
 }
 
+/// How often a page showing an error asks again: a missing, busy or replaced file is
+/// usually fixed by the trainer within seconds, and nobody should have to reload.
+const RETRY_MS: u64 = 3_000;
+
 #[component]
-fn ErrorState(message: String) -> impl IntoView {
+fn ErrorState(
+    message: String,
+    /// Bumped to read the run again while the error lasts.
+    #[prop(optional)]
+    retry: Option<RwSignal<u64>>,
+) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    if let Some(refresh) = retry {
+        if let Ok(handle) = set_interval_with_handle(
+            move || refresh.update(|n| *n += 1),
+            std::time::Duration::from_millis(RETRY_MS),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (retry, RETRY_MS);
     view! {
         <div class="app">
             <header class="header">
@@ -144,6 +167,7 @@ fn ErrorState(message: String) -> impl IntoView {
             <div class="empty-state error" role="alert">
                 <h2>"Cannot show this"</h2>
                 <p class="error-message">{message}</p>
+                {retry.map(|_| view! { <p class="muted">"Trying again every few seconds."</p> })}
                 <p><a href="/">"Go to the newest run"</a></p>
             </div>
         </div>

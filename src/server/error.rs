@@ -17,7 +17,7 @@ pub enum AppError {
     MethodNotAllowed { method: String },
     #[error("bad parameter `{name}`: {reason}")]
     BadParam { name: &'static str, reason: String },
-    #[error("{path} does not exist; point the dashboard at the trainer's file with --db PATH (or HYDRA_DB), or try `hydra-dashboard demo`")]
+    #[error("{path} does not exist: point the dashboard at the trainer's file with --db PATH (or HYDRA_DB), or try `hydra-dashboard demo`. A running dashboard keeps looking and reads it once the trainer creates it")]
     DbMissing { path: String },
     #[error("{path} is not a HYDRA training database: {why}")]
     NotHydra { path: String, why: String },

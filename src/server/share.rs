@@ -225,7 +225,27 @@ pub fn preview_png(frozen: &Frozen) -> Result<Vec<u8>, String> {
         log_y: frozen.request.log_scale,
     };
     let (w, h) = PREVIEW_SIZE;
-    crate::charts::png::to_png(w, h, |root| spec.draw(root, &view))
+    let run = frozen.data.run.as_ref().map(|r| r.run_id.as_str());
+    let title = format!("HYDRA · {}", run.unwrap_or("no run"));
+    let about = snapshot::describe(&frozen.data);
+    crate::charts::png::to_png(w, h, |root| {
+        use plotters::prelude::*;
+        let theme = &crate::charts::theme::DARK;
+        // A caption over the chart: in a chat app the preview stands alone.
+        let (caption, chart) = root.split_vertically(64);
+        caption.fill(&theme.background)?;
+        caption.draw(&Text::new(
+            title.clone(),
+            (18, 10),
+            theme.font(26).color(&theme.text),
+        ))?;
+        caption.draw(&Text::new(
+            about.clone(),
+            (18, 40),
+            theme.font(18).color(&theme.muted),
+        ))?;
+        spec.draw(&chart, &view)
+    })
 }
 
 /// `http://host` as the browser addressed us, for the absolute URLs Open Graph wants; the

@@ -132,15 +132,23 @@ pub fn describe(data: &Dashboard) -> String {
     }
     if let Some(c) = &data.charts {
         if !c.spikes.is_empty() {
-            parts.push(format!("{} loss spikes", c.spikes.len()));
+            parts.push(plural(c.spikes.len(), "loss spike"));
         }
     }
     if let Some(r) = &data.routing {
         if !r.collapses.is_empty() {
-            parts.push(format!("MoR collapse in {} layers", r.collapses.len()));
+            parts.push(format!(
+                "MoR collapse in {}",
+                plural(r.collapses.len(), "layer")
+            ));
         }
     }
     parts.join(" · ")
+}
+
+/// `1 layer`, `3 layers`.
+fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 fn preview_tags(p: &Preview, title: &str, description: &str) -> String {

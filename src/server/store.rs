@@ -201,7 +201,9 @@ pub struct Store {
 }
 
 struct Inner {
-    pool: SqlitePool,
+    /// The file as opened, or nothing while it is missing or unreadable: every read goes
+    /// through [`Store::pool`], which opens it when it appears and again when it is replaced.
+    db: tokio::sync::Mutex<Option<OpenDb>>,
     path: PathBuf,
     schema: Mutex<Cached>,
     counts: Mutex<Option<(Instant, Vec<TableRows>)>>,
@@ -210,6 +212,51 @@ struct Inner {
     /// Bytes the cache may hold before the least recently used runs are dropped.
     cache_budget: std::sync::atomic::AtomicUsize,
 }
+
+/// The trainer's file while it is open.
+struct OpenDb {
+    pool: SqlitePool,
+    file: Option<FileId>,
+    /// When the path was last seen to still name this file.
+    checked: Instant,
+}
+
+/// Which file a path names: a trainer that deletes and recreates its database makes a new
+/// one, and a file that shrank was rewritten, so the old reads no longer hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+}
+
+impl FileId {
+    async fn of(path: &Path) -> Option<Self> {
+        let m = tokio::fs::metadata(path).await.ok()?;
+        #[cfg(unix)]
+        let (dev, ino) = {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino())
+        };
+        #[cfg(not(unix))]
+        let (dev, ino) = (0, 0);
+        Some(Self {
+            dev,
+            ino,
+            len: m.len(),
+        })
+    }
+
+    /// Still the file that was opened: the same inode, not shorter.
+    fn same_file(&self, now: &Self) -> bool {
+        self.dev == now.dev && self.ino == now.ino && now.len >= self.len
+    }
+}
+
+/// How often a read checks that the path still names the file it opened.
+const FILE_RECHECK: Duration = Duration::from_secs(1);
+/// How long a read waits for a trainer holding the file before saying it stayed busy.
+const BUSY_PATIENCE: Duration = Duration::from_secs(5);
 
 /// One run in memory: its folded state and how far into the file it reaches.
 struct CachedRun {
@@ -266,46 +313,26 @@ struct RunSpan {
 }
 
 impl Store {
-    /// Opens `path` read-only and checks that it is a HYDRA database.
+    /// Opens `path` read-only and checks that it is a HYDRA database; an error if it is
+    /// missing or something else (for one-shot commands).
     pub async fn open(path: &Path) -> Result<Self, AppError> {
-        let shown = path.display().to_string();
-        match tokio::fs::metadata(path).await {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => {
-                return Err(AppError::NotHydra {
-                    path: shown,
-                    why: "it is a directory, not a file".into(),
-                })
-            }
-            Err(_) => return Err(AppError::DbMissing { path: shown }),
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .read_only(true)
-            .create_if_missing(false)
-            // A writer's commit holds the file for milliseconds; wait that out rather than fail.
-            .busy_timeout(Duration::from_secs(5))
-            .statement_cache_capacity(64);
-        let pool = SqlitePoolOptions::new()
-            // One connection, so our reads never overlap. Within one process SQLite shares a
-            // single OS-level shared lock among all connections to a file, and a connection
-            // that joins a shared lock already held does not check for a writer's pending
-            // lock: two overlapping readers of ours can keep the trainer from committing
-            // indefinitely (measured: 5 s waits, then "database is locked"). With one, the
-            // shared lock is released between every statement and the trainer gets in.
-            // Statements are short and most requests are served from the run cache.
-            .max_connections(1)
-            .min_connections(0)
-            // Let idle connections go soon: in WAL mode the trainer's final checkpoint (and the
-            // removal of its -wal file) only happens when it closes the last connection.
-            .idle_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(|e| classify_open_error(&shown, e))?;
-        let store = Self {
+        let store = Self::watch(path);
+        store.pool().await?;
+        Ok(store)
+    }
+
+    /// Whether the file can be read now; the reason when it cannot.
+    pub async fn check(&self) -> Result<(), AppError> {
+        self.pool().await.map(|_| ())
+    }
+
+    /// A store for `path` that opens it when it is first read, and again whenever it
+    /// appears, is replaced or recovers: a server starts before the trainer's first write
+    /// and outlives a trainer recreating its file.
+    pub fn watch(path: &Path) -> Self {
+        Self {
             inner: Arc::new(Inner {
-                pool,
+                db: tokio::sync::Mutex::new(None),
                 path: path.to_path_buf(),
                 schema: Mutex::new(Cached {
                     schema: Arc::new(Schema {
@@ -318,29 +345,89 @@ impl Store {
                 cache: Mutex::new(HashMap::new()),
                 cache_budget: std::sync::atomic::AtomicUsize::new(DEFAULT_CACHE_BYTES),
             }),
-        };
-        let schema = store.schema().await?;
-        let mut missing: Vec<_> = REQUIRED_TABLES
-            .iter()
-            .filter(|t| !schema.has_table(t))
-            .map(|t| format!("no table `{t}`"))
-            .collect();
-        for (table, column) in REQUIRED_COLUMNS {
-            if schema
-                .columns
-                .get(table)
-                .is_some_and(|cols| !cols.contains(column))
-            {
-                missing.push(format!("table `{table}` has no column `{column}`"));
+        }
+    }
+
+    /// The open file's connection pool, opening the file first if need be. At most once a
+    /// second the path is checked: gone means "missing" (and everything read from it is
+    /// forgotten), another file means it was replaced and is opened afresh.
+    async fn pool(&self) -> Result<SqlitePool, AppError> {
+        let shown = || self.inner.path.display().to_string();
+        let mut db = self.inner.db.lock().await;
+        if let Some(open) = db.as_mut() {
+            if open.checked.elapsed() < FILE_RECHECK {
+                return Ok(open.pool.clone());
+            }
+            let now = FileId::of(&self.inner.path).await;
+            match (open.file, now) {
+                (Some(was), Some(now)) if was.same_file(&now) => {
+                    open.file = Some(now);
+                    open.checked = Instant::now();
+                    return Ok(open.pool.clone());
+                }
+                (_, now) => {
+                    self.drop_file(db.take());
+                    if now.is_none() {
+                        tracing::warn!("{} is gone; waiting for it to come back", shown());
+                        return Err(AppError::DbMissing { path: shown() });
+                    }
+                    tracing::warn!("{} was replaced; reading the new file", shown());
+                }
             }
         }
-        if !missing.is_empty() {
+        let file = match FileId::of(&self.inner.path).await {
+            Some(f) => f,
+            None => return Err(AppError::DbMissing { path: shown() }),
+        };
+        if tokio::fs::metadata(&self.inner.path)
+            .await
+            .is_ok_and(|m| !m.is_file())
+        {
             return Err(AppError::NotHydra {
-                path: shown,
-                why: missing.join(", "),
+                path: shown(),
+                why: "it is a directory, not a file".into(),
             });
         }
-        Ok(store)
+        let pool = connect(&self.inner.path)
+            .await
+            .map_err(|e| classify_open_error(&shown(), e))?;
+        if let Err(e) = check_hydra(&pool, &shown()).await {
+            pool.close().await;
+            return Err(e);
+        }
+        *db = Some(OpenDb {
+            pool: pool.clone(),
+            file: Some(file),
+            checked: Instant::now(),
+        });
+        Ok(pool)
+    }
+
+    /// Closes `open` and forgets everything read from it.
+    fn drop_file(&self, open: Option<OpenDb>) {
+        if let Some(open) = open {
+            // Closing waits for a read in flight; nobody needs to wait for that.
+            tokio::spawn(async move { open.pool.close().await });
+        }
+        *self.inner.schema.lock().expect("schema lock") = Cached {
+            schema: Arc::new(Schema {
+                version: i64::MIN,
+                ..Default::default()
+            }),
+            checked: Instant::now() - SCHEMA_RECHECK * 2,
+        };
+        *self.inner.counts.lock().expect("counts lock") = None;
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// After a read found the file corrupt or gone: the next read opens it again.
+    async fn reopen_later(&self) {
+        let open = self.inner.db.lock().await.take();
+        self.drop_file(open);
     }
 
     pub fn path(&self) -> &Path {
@@ -349,7 +436,9 @@ impl Store {
 
     /// Closes every connection, so nothing of ours keeps the trainer's file open.
     pub async fn close(&self) {
-        self.inner.pool.close().await;
+        if let Some(open) = self.inner.db.lock().await.take() {
+            open.pool.close().await;
+        }
     }
 
     /// The schema, re-read when the trainer changed it (new tables, added columns).
@@ -360,8 +449,9 @@ impl Store {
                 return Ok(cached.schema.clone());
             }
         }
+        let pool = self.pool().await?;
         let version: i64 = self
-            .retry(|| sqlx::query_scalar("PRAGMA schema_version").fetch_one(&self.inner.pool))
+            .retry(|| sqlx::query_scalar("PRAGMA schema_version").fetch_one(&pool))
             .await?;
         let current = self
             .inner
@@ -373,30 +463,13 @@ impl Store {
         let schema = if current.version == version {
             current
         } else {
-            Arc::new(self.read_schema(version).await?)
+            Arc::new(self.retry(|| read_schema(&pool, version)).await?)
         };
         *self.inner.schema.lock().expect("schema lock") = Cached {
             schema: schema.clone(),
             checked: Instant::now(),
         };
         Ok(schema)
-    }
-
-    async fn read_schema(&self, version: i64) -> Result<Schema, AppError> {
-        let rows: Vec<(String, String)> = self
-            .retry(|| {
-                sqlx::query_as(
-                    "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p \
-                     WHERE m.type = 'table'",
-                )
-                .fetch_all(&self.inner.pool)
-            })
-            .await?;
-        let mut columns: HashMap<String, HashSet<String>> = HashMap::new();
-        for (table, column) in rows {
-            columns.entry(table).or_default().insert(column);
-        }
-        Ok(Schema { version, columns })
     }
 
     /// Runs a read, retrying while the trainer holds the file. SQLite's busy timeout already
@@ -406,21 +479,32 @@ impl Store {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
     {
+        let started = Instant::now();
         let mut attempt = 0;
         loop {
             match read().await {
                 Ok(v) => return Ok(v),
-                Err(e) if is_busy(&e) && attempt < 4 => {
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_PATIENCE => {
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt.min(10))).await;
                 }
                 Err(e) if is_busy(&e) => return Err(AppError::Busy),
-                Err(e) => return Err(classify_error(&self.inner.path.display().to_string(), e)),
+                Err(e) => {
+                    let error = classify_error(&self.inner.path.display().to_string(), e);
+                    if matches!(
+                        error,
+                        AppError::NotHydra { .. } | AppError::DbMissing { .. }
+                    ) {
+                        self.reopen_later().await;
+                    }
+                    return Err(error);
+                }
             }
         }
     }
 
     async fn fetch_all(&self, sql: &str, binds: &[Bind<'_>]) -> Result<Vec<SqliteRow>, AppError> {
+        let pool = self.pool().await?;
         self.retry(|| {
             // Our SQL is assembled only from constant table and column names; values are bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -430,7 +514,7 @@ impl Store {
                     Bind::Text(v) => q.bind(*v),
                 };
             }
-            q.fetch_all(&self.inner.pool)
+            q.fetch_all(&pool)
         })
         .await
     }
@@ -1404,7 +1488,7 @@ impl Store {
             routing_sql("routing_mor", &MOR_COLUMNS),
             routing_sql("routing_moe", &MOE_COLUMNS),
         ];
-        let pool = &self.inner.pool;
+        let pool = &self.pool().await?;
         let (marks, steps, routing) = self
             .retry(|| async {
                 let mut tx = pool.begin().await?;
@@ -1473,8 +1557,9 @@ impl Store {
             .await
             .map(|m| m.len())
             .unwrap_or(0);
+        let pool = self.pool().await?;
         let journal_mode: String = self
-            .retry(|| sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&self.inner.pool))
+            .retry(|| sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool))
             .await?;
         let tables = self.table_rows(&schema).await?;
         let mut missing: Vec<String> = OPTIONAL_TABLES
@@ -1685,6 +1770,83 @@ fn run_recency(r: &Run) -> (i64, i64) {
 enum Bind<'a> {
     Int(i64),
     Text(&'a str),
+}
+
+/// One read-only connection to `path` (see `Store::pool`).
+async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .create_if_missing(false)
+        // A writer's commit holds the file for milliseconds; wait that out rather than fail
+        // (`Store::retry` tries again up to `BUSY_PATIENCE`).
+        .busy_timeout(Duration::from_secs(2))
+        .statement_cache_capacity(64);
+    SqlitePoolOptions::new()
+        // One connection, so our reads never overlap. Within one process SQLite shares a
+        // single OS-level shared lock among all connections to a file, and a connection
+        // that joins a shared lock already held does not check for a writer's pending
+        // lock: two overlapping readers of ours can keep the trainer from committing
+        // indefinitely (measured: 5 s waits, then "database is locked"). With one, the
+        // shared lock is released between every statement and the trainer gets in.
+        // Statements are short and most requests are served from the run cache.
+        .max_connections(1)
+        .min_connections(0)
+        // Let idle connections go soon: in WAL mode the trainer's final checkpoint (and the
+        // removal of its -wal file) only happens when it closes the last connection.
+        .idle_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+}
+
+async fn read_schema(pool: &SqlitePool, version: i64) -> Result<Schema, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p \
+         WHERE m.type = 'table'",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut columns: HashMap<String, HashSet<String>> = HashMap::new();
+    for (table, column) in rows {
+        columns.entry(table).or_default().insert(column);
+    }
+    Ok(Schema { version, columns })
+}
+
+/// The tables and columns every query relies on are there: the file is a HYDRA database.
+async fn check_hydra(pool: &SqlitePool, shown: &str) -> Result<(), AppError> {
+    let schema = read_schema(pool, 0)
+        .await
+        .map_err(|e| classify_open_error(shown, e))?;
+    let mut missing: Vec<_> = REQUIRED_TABLES
+        .iter()
+        .filter(|t| !schema.has_table(t))
+        .map(|t| format!("no table `{t}`"))
+        .collect();
+    for (table, column) in REQUIRED_COLUMNS {
+        if schema
+            .columns
+            .get(table)
+            .is_some_and(|cols| !cols.contains(column))
+        {
+            missing.push(format!("table `{table}` has no column `{column}`"));
+        }
+    }
+    if schema.columns.is_empty() {
+        return Err(AppError::NotHydra {
+            path: shown.into(),
+            why: "it has no tables yet (a trainer creates them when it starts)".into(),
+        });
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::NotHydra {
+            path: shown.into(),
+            why: missing.join(", "),
+        })
+    }
 }
 
 fn classify_open_error(path: &str, e: sqlx::Error) -> AppError {
