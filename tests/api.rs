@@ -408,9 +408,49 @@ fn every_response_carries_the_security_headers() {
             "x-content-type-options: nosniff",
             "x-frame-options: deny",
             "referrer-policy: no-referrer",
-            "content-security-policy: frame-ancestors 'none'",
+            "frame-ancestors 'none'",
         ] {
             assert!(head.contains(header), "{path} lacks {header}: {head}");
         }
+        assert_eq!(
+            head.matches("content-security-policy:").count(),
+            1,
+            "{path}"
+        );
     }
+}
+
+#[test]
+fn a_page_runs_only_scripts_that_carry_its_nonce() {
+    let dir = temp_dir("api-csp");
+    let db = make_db(&dir, &["--steps", "500"]);
+    let server = Server::start(&db);
+    let reply = send(&server.addr, "GET", "/", b"");
+    let policy = reply
+        .head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-security-policy: "))
+        .expect("a policy")
+        .to_string();
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|n| n.split('\'').next())
+        .expect("a nonce in script-src");
+    let script_src = policy
+        .split(';')
+        .find(|d| d.trim().starts_with("script-src"))
+        .unwrap();
+    assert!(!script_src.contains("unsafe-inline"), "{policy}");
+    let html = reply.text();
+    let scripts = html.matches("<script").count();
+    assert!(scripts >= 1);
+    // Header lines were lower-cased; the page keeps the nonce's case.
+    let tagged = html
+        .to_lowercase()
+        .matches(&format!("nonce=\"{nonce}\""))
+        .count();
+    assert_eq!(tagged, scripts, "every inline script carries the nonce");
+    let again = send(&server.addr, "GET", "/", b"");
+    assert!(!again.head.contains(nonce), "a fresh nonce per page");
 }

@@ -178,3 +178,46 @@ async fn a_step_the_trainer_logs_again_is_sent_again_with_its_new_value() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_followers_and_oversized_frames_do_not_hurt_the_server() {
+    use futures::SinkExt;
+    let dir = temp_dir("live-abuse");
+    let db = make_db(&dir, &["--steps", "2000", "--runs", "1"]);
+    let server = Server::start(&db);
+    let (_, runs) = server.json("/api/runs/500m");
+    let run_id = runs[0]["run_id"].as_str().unwrap().to_string();
+
+    // 300 followers at once, none of which reads: the server keeps answering.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(connect(&server, &run_id, Some(1000)).await);
+    }
+    let addr = server.addr.clone();
+    let status = tokio::task::spawn_blocking(move || http(&addr, "GET", "/api/models").0)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "still serving with 300 idle followers");
+    // And each still gets its catch-up when it does read.
+    let mut got = Vec::new();
+    read_steps(&mut idle[299], &mut got, |g| g.last() == Some(&1990)).await;
+    assert_eq!(got.first(), Some(&1010));
+
+    // A follower sending a 64 KB frame is cut off; its neighbours are not.
+    let mut rude = connect(&server, &run_id, None).await;
+    let _ = rude.send(Message::Text("x".repeat(64 * 1024).into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match rude.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert_eq!(ended, Ok(true), "the oversized sender is disconnected");
+    let mut polite = connect(&server, &run_id, Some(1900)).await;
+    let mut got = Vec::new();
+    read_steps(&mut polite, &mut got, |g| g.last() == Some(&1990)).await;
+    drop(idle);
+}

@@ -22,6 +22,9 @@ use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use store::Store;
 
+/// The largest request body any route accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// What every handler can reach: the one store, and Leptos' options for rendering.
 #[derive(Clone)]
 pub struct AppState {
@@ -99,6 +102,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.access.clone(),
             auth::guard,
+        ))
+        // Nothing this dashboard takes needs more: a server function's arguments or a share
+        // request are a few hundred bytes.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
         ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

@@ -160,4 +160,91 @@ mod tests {
             assert!(q.int("start_step").is_err(), "{bad}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Query values as clients and attackers send them: anything, percent-escaped or not.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                any::<i64>().prop_map(|n| n.to_string()),
+                "[ +-]?[0-9]{0,25}[ ]?",
+                "(%[0-9A-Fa-f]{0,2}|[a-z;'=&]){0,12}",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn an_integer_is_read_exactly_or_refused_by_name(v in value()) {
+                let raw = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("start_step", &v)
+                    .finish();
+                let q = Query::parse(Some(&raw));
+                match q.int("start_step") {
+                    Ok(None) => prop_assert!(v.trim().is_empty()),
+                    Ok(Some(n)) => prop_assert_eq!(v.trim().parse::<i64>(), Ok(n)),
+                    Err(AppError::BadParam { name, reason }) => {
+                        prop_assert_eq!(name, "start_step");
+                        prop_assert!(v.trim().parse::<i64>().is_err());
+                        // The echo of the value is bounded, whatever was sent.
+                        prop_assert!(reason.chars().count() < 80, "{}", reason);
+                    }
+                    Err(other) => prop_assert!(false, "{other:?}"),
+                }
+            }
+
+            #[test]
+            fn a_bounded_integer_is_within_bounds_or_refused(v in value(), lo in -5_i64..5, span in 0_i64..100) {
+                let raw = format!("limit={}", form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>());
+                if let Ok(n) = Query::parse(Some(&raw)).int_in("limit", lo, lo, lo + span) {
+                    prop_assert!((lo..=lo + span).contains(&n));
+                }
+            }
+
+            #[test]
+            fn metrics_are_known_names_once_or_refused(v in value(), picks in proptest::collection::vec(0_usize..13, 0..6)) {
+                let known = crate::model::METRICS;
+                let listed: Vec<&str> = picks.iter().map(|i| known[*i]).collect();
+                for list in [v.clone(), listed.join(",")] {
+                    let raw = form_urlencoded::Serializer::new(String::new())
+                        .append_pair("metrics", &list)
+                        .finish();
+                    match Query::parse(Some(&raw)).metrics("metrics") {
+                        Ok(chosen) => {
+                            prop_assert!(chosen.iter().all(|m| known.contains(m)));
+                            let unique: std::collections::HashSet<_> = chosen.iter().collect();
+                            prop_assert_eq!(unique.len(), chosen.len());
+                        }
+                        Err(AppError::BadParam { name, .. }) => prop_assert_eq!(name, "metrics"),
+                        Err(other) => prop_assert!(false, "{other:?}"),
+                    }
+                }
+            }
+
+            #[test]
+            fn any_raw_query_parses_without_panicking(raw in any::<String>()) {
+                let q = Query::parse(Some(&raw));
+                let _ = q.int("start_step");
+                let _ = q.int_in("max_points", 100, 1, 10_000);
+                let _ = q.metrics("metrics");
+                let _ = q.text("log");
+            }
+
+            #[test]
+            fn run_ids_survive_the_path_both_ways(id in any::<String>()) {
+                use crate::analysis::format::{decode_path_segment, path_segment};
+                let segment = path_segment(&id);
+                prop_assert!(!segment.contains('/') && !segment.contains('?'));
+                prop_assert_eq!(decode_path_segment(&segment), id);
+            }
+
+            #[test]
+            fn only_ids_the_dashboard_makes_name_a_snapshot(id in any::<String>()) {
+                let ok = crate::server::share::is_id(&id);
+                prop_assert_eq!(ok, id.len() == 32 && id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+            }
+        }
+    }
 }

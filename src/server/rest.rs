@@ -27,6 +27,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api", get(api_not_found))
         .route("/api/", get(api_not_found))
         .route("/api/{*rest}", get(api_not_found))
+        // The live feed's address without a run is an API mistake too, answered in JSON.
+        .route("/ws", get(api_not_found))
+        .route("/ws/", get(api_not_found))
         .method_not_allowed_fallback(method_not_allowed)
 }
 
