@@ -122,6 +122,10 @@ mod cli {
         /// The GPU's memory in GB: the gauge's full scale.
         #[arg(long, env = "HYDRA_VRAM_TOTAL", default_value_t = 32.0)]
         vram_total: f64,
+        /// A loss to aim for, drawn as a dashed line on the loss chart (a run's config
+        /// `target_loss` wins).
+        #[arg(long, env = "HYDRA_TARGET_LOSS")]
+        target_loss: Option<f64>,
     }
 
     impl GaugeArgs {
@@ -138,6 +142,9 @@ mod cli {
             {
                 return Err("--target-tps and the --vram-* flags must be positive numbers".into());
             }
+            if self.target_loss.is_some_and(|l| !l.is_finite()) {
+                return Err("--target-loss must be a number".into());
+            }
             if !(self.vram_warn <= self.vram_danger && self.vram_danger <= self.vram_total) {
                 return Err(format!(
                     "VRAM zones must rise: --vram-warn {} ≤ --vram-danger {} ≤ --vram-total {}",
@@ -149,6 +156,7 @@ mod cli {
                 vram_warn_gb: self.vram_warn,
                 vram_danger_gb: self.vram_danger,
                 vram_total_gb: self.vram_total,
+                target_loss: self.target_loss,
             })
         }
     }

@@ -161,6 +161,8 @@ test('hovering a chart shows the exact values at that step', async ({ page }) =>
   const step = Number((await tooltip.locator('.tooltip-step').textContent())!.replace(/[^0-9]/g, ''));
   expect(Math.abs(step - 14995)).toBeLessThan(40);
   await expect(tooltip).toContainText('EMA short');
+  // When that step was logged, and the tokens by then, from the run's clock.
+  await expect(tooltip.locator('.tooltip-when')).toContainText(/2026-01-09 \d\d:\d\d:\d\d UTC · \d+[hms] .* in · [\d.]+[KMB] tokens/);
   await page.locator('[data-panel="loss"]').screenshot({ path: 'artifacts/hover.png' });
 });
 
@@ -187,6 +189,15 @@ test('dragging zooms every chart to that range; double-click and r reset; l togg
   await expect(range).toBeVisible();
   await page.keyboard.press('r');
   await expect(range).toHaveCount(0);
+
+  // The x axes read tokens, then time: the labels change, the zoom and points do not.
+  const before = await page.locator('.chart[data-chart="loss"] canvas').evaluate((c: HTMLCanvasElement) => c.toDataURL());
+  await page.selectOption('#x-axis', 'tokens');
+  await expect.poll(() => page.locator('.chart[data-chart="loss"] canvas').evaluate((c: HTMLCanvasElement) => c.toDataURL())).not.toEqual(before);
+  await page.locator('[data-panel="loss"]').screenshot({ path: 'artifacts/x-axis-tokens.png' });
+  await page.selectOption('#x-axis', 'time');
+  await page.locator('[data-panel="loss"]').screenshot({ path: 'artifacts/x-axis-time.png' });
+  await page.selectOption('#x-axis', 'step');
 
   await expect(page.locator('#log-scale')).not.toBeChecked();
   await page.keyboard.press('l');

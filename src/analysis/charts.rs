@@ -114,6 +114,9 @@ fn prepare_from(
         grad_clip,
         clipped_share,
         warmup_steps: config.count("warmup_steps"),
+        target_loss: config.number("target_loss"),
+        // The full pass is the test oracle for the metrics; the clock is `RunState`'s.
+        clock: Vec::new(),
         recent_losses: {
             let finite: Vec<f64> = columns
                 .loss

@@ -14,6 +14,8 @@ use crate::model::{
 
 /// A series longer than this is downsampled again (M4, extremes kept) to half of it.
 pub const LIVE_POINTS_MAX: usize = 4_800;
+/// Clock marks a live page keeps (twice what a load sends).
+const LIVE_CLOCK_MAX: usize = 600;
 /// MoD heatmap cells per layer beyond which neighbours merge (worst value kept).
 const LIVE_CELLS_MAX: usize = 300;
 
@@ -125,8 +127,20 @@ fn merge_step(d: &mut Dashboard, s: &Step, config: Option<&RunConfig>, window: &
         }
         g.tokens_per_sec_mean = mean(&g.recent_tokens_per_sec).or(g.tokens_per_sec_mean);
     }
+    // The clock, for the tooltip's time and an x axis by time or tokens.
+    let mark = crate::model::ClockMark {
+        step: s.step,
+        time: s.timestamp.as_deref().and_then(parse_iso8601),
+        tokens: d.summary.as_ref().and_then(|sum| sum.tokens_estimate),
+    };
+    if let Some(r) = d.routing.as_mut() {
+        r.clock.push(mark);
+        super::clock::bound(&mut r.clock, LIVE_CLOCK_MAX);
+    }
     // Charts.
     let Some(c) = d.charts.as_mut() else { return };
+    c.clock.push(mark);
+    super::clock::bound(&mut c.clock, LIVE_CLOCK_MAX);
     let previous_step = c.loss.last().map(|p| p.0);
     match s.loss_total {
         Some(l) if l.is_finite() => {

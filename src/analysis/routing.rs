@@ -221,6 +221,8 @@ impl RoutingState {
             },
             moe_entropy: moe_series(0),
             moe_divergence: moe_series(1),
+            // The run's steps know the clock; the store adds it.
+            clock: Vec::new(),
         }
     }
 

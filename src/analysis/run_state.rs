@@ -4,10 +4,11 @@
 //! rows the trainer adds, so a request costs what it draws, not the run's length.
 
 use super::charts::RunColumns;
+use super::clock::ClockBuilder;
 use super::loss::{ema_missing, SpikeWindow, EMA_ALPHAS};
 use super::series::{m4_range, Pyramid};
 use super::summary::SummaryBuilder;
-use crate::model::{NonFinite, Points, Run, RunCharts, RunConfig, RunSummary, Step};
+use crate::model::{ClockMark, NonFinite, Points, Run, RunCharts, RunConfig, RunSummary, Step};
 
 /// The metrics kept in memory, in [`column`] order.
 pub const CACHED_METRICS: [&str; 7] = [
@@ -53,7 +54,12 @@ pub struct RunState {
     /// Pre-clip norms above `grad_clip`, and finite pre-clip norms.
     clipped: (u64, u64),
     grad_clip: Option<f64>,
+    /// Wall time and tokens, sampled.
+    clock: ClockBuilder,
 }
+
+/// Clock marks per chart: enough to label an axis and read a tooltip's time.
+const CLOCK_MARKS: usize = 300;
 
 impl RunState {
     pub fn new(config: RunConfig) -> Self {
@@ -71,6 +77,7 @@ impl RunState {
             ema_recorded: false,
             pre_clip_recorded: false,
             clipped: (0, 0),
+            clock: ClockBuilder::default(),
         }
     }
 
@@ -101,6 +108,11 @@ impl RunState {
         }
         let i = self.len();
         self.summary.push(s);
+        self.clock.push(ClockMark {
+            step: s.step,
+            time: s.timestamp.as_deref().and_then(super::time::parse_iso8601),
+            tokens: self.summary.tokens_so_far(),
+        });
         self.columns.push(s);
         let loss = self.columns.loss[i];
         match loss {
@@ -292,8 +304,25 @@ impl RunState {
                 _ => None,
             },
             warmup_steps: self.config.count("warmup_steps"),
+            target_loss: self.config.number("target_loss"),
+            clock: self.clock_marks(a, b),
             recent_losses: self.window.losses(),
         }
+    }
+
+    /// The clock over rows `a..b`.
+    fn clock_marks(&self, a: usize, b: usize) -> Vec<ClockMark> {
+        let steps = &self.columns.steps;
+        match (steps.get(a), b.checked_sub(1).and_then(|l| steps.get(l))) {
+            (Some(&first), Some(&last)) if b > a => self.clock.marks(first, last, CLOCK_MARKS),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The clock over steps `range` (the whole run when `None`), for the routing charts.
+    pub fn clock(&self, range: Option<(i64, i64)>) -> Vec<ClockMark> {
+        let (a, b) = self.span(range);
+        self.clock_marks(a, b)
     }
 
     /// Memory held, for the cache's budget.
@@ -308,6 +337,7 @@ impl RunState {
             + f(&c.grad_pre_clip)
             + self.pyramids.iter().map(Pyramid::heap_bytes).sum::<usize>()
             + (self.spikes.capacity() + self.diverged.capacity()) * 16
+            + self.clock.heap_bytes()
     }
 }
 

@@ -38,6 +38,11 @@ impl SummaryBuilder {
         }
     }
 
+    /// Tokens seen up to the last row pushed, when the rows tell batch and sequence size.
+    pub fn tokens_so_far(&self) -> Option<f64> {
+        self.saw_token_columns.then_some(self.tokens)
+    }
+
     pub fn push(&mut self, step: &Step) {
         let s = &mut self.summary;
         s.step_count += 1;

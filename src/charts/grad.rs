@@ -40,9 +40,13 @@ pub fn draw<DB: DrawingBackend>(
     let lo = if view.log_y { lo } else { 0.0 };
     let (x0, x1) = (shown.start, shown.end);
     let mut chart = super::frame(&body).build_cartesian_2d(shown.clone(), lo..hi)?;
-    super::draw_mesh(&mut chart, theme, (6, 5), &|v| {
-        format!("{:.1}", view.value(*v))
-    })?;
+    super::draw_mesh(
+        &mut chart,
+        theme,
+        (6, 5),
+        &super::x_labels(view, &data.clock),
+        &|v| format!("{:.1}", view.value(*v)),
+    )?;
     if !data.grad_pre_clip.is_empty() {
         chart.draw_series(
             AreaSeries::new(view.points(&data.grad_pre_clip), lo, grad.mix(0.22))
@@ -55,14 +59,7 @@ pub fn draw<DB: DrawingBackend>(
     ))?;
     if let Some(c) = data.grad_clip {
         let c = if view.log_y { c.log10() } else { c };
-        let color = theme.threshold;
-        // About 30 dashes across; integer steps, so a short range needs more of them.
-        let dash = ((x1 - x0) / 60).max(1);
-        let dashes = (x1 - x0) / (2 * dash) + 1;
-        chart.draw_series((0..dashes).map(move |i| {
-            let a = x0 + dash * 2 * i;
-            PathElement::new(vec![(a, c), ((a + dash).min(x1), c)], color.stroke_width(1))
-        }))?;
+        chart.draw_series(super::dashed_horizontal(x0..x1, c, theme.threshold))?;
     }
     root.present()
 }

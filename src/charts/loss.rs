@@ -34,18 +34,31 @@ pub fn draw<DB: DrawingBackend>(
             Swatch::Ring(theme.spike),
         ));
     }
+    // On a log axis a target at or below zero has no place.
+    let target = data
+        .target_loss
+        .filter(|t| !view.log_y || *t > 0.0)
+        .map(|t| (t, if view.log_y { t.log10() } else { t }));
+    if let Some((t, _)) = target {
+        legend.push((format!("target {t}"), Swatch::Dashed(theme.threshold)));
+    }
     let body = super::legend_row(root, theme, &legend)?;
 
     let (y0, y1) = view.y_span(y_range(
         view.points(&data.loss)
             .chain(data.ema.iter().flat_map(|e| view.points(e)))
-            .chain(spikes.iter().copied()),
+            .chain(spikes.iter().copied())
+            .chain(target.map(|(_, y)| (data.first_step, y))),
     ));
     let mut chart = super::frame(&body)
         .build_cartesian_2d(view.x_range(data.first_step, data.last_step), y0..y1)?;
-    super::draw_mesh(&mut chart, theme, (10, 6), &|v| {
-        format!("{:.2}", view.value(*v))
-    })?;
+    super::draw_mesh(
+        &mut chart,
+        theme,
+        (10, 6),
+        &super::x_labels(view, &data.clock),
+        &|v| format!("{:.2}", view.value(*v)),
+    )?;
     chart.draw_series(LineSeries::new(
         view.points(&data.loss),
         theme.loss.mix(0.55).stroke_width(1),
@@ -61,6 +74,10 @@ pub fn draw<DB: DrawingBackend>(
             .iter()
             .map(|&(s, v)| Circle::new((s, v), 5, theme.spike.stroke_width(2))),
     )?;
+    if let Some((_, y)) = target {
+        let shown = view.x_range(data.first_step, data.last_step);
+        chart.draw_series(super::dashed_horizontal(shown, y, theme.threshold))?;
+    }
     let diverged: Vec<_> = data
         .diverged
         .iter()

@@ -30,10 +30,16 @@ pub fn draw<DB: DrawingBackend>(
     let lo = if view.log_y { lo } else { 0.0 };
     let mut chart = super::frame(&body)
         .build_cartesian_2d(view.x_range(data.first_step, data.last_step), lo..hi)?;
-    super::draw_mesh(&mut chart, theme, (6, 5), &|v| match view.value(*v) {
-        0.0 => "0".into(),
-        v => format!("{v:.1e}"),
-    })?;
+    super::draw_mesh(
+        &mut chart,
+        theme,
+        (6, 5),
+        &super::x_labels(view, &data.clock),
+        &|v| match view.value(*v) {
+            0.0 => "0".into(),
+            v => format!("{v:.1e}"),
+        },
+    )?;
     chart.draw_series(LineSeries::new(
         view.points(&data.lr),
         theme.lr.stroke_width(2),

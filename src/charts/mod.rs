@@ -50,11 +50,58 @@ pub fn step_at_pixel(x: f64, width: u32, range: (i64, i64)) -> i64 {
     range.0 + (t * (range.1 - range.0) as f64).round() as i64
 }
 
-/// What the person chose to look at: a step range (zoom) and a log-scale y axis.
+/// What the person chose to look at: a step range (zoom), a log-scale y axis, and what the
+/// x axis reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct View {
     pub range: Option<(i64, i64)>,
     pub log_y: bool,
+    pub x_axis: XAxis,
+}
+
+/// What the x axis reads. Points stay placed by step (so zoom, hover and every chart line
+/// up); with time or tokens the labels say the run's elapsed wall time or tokens seen at
+/// those steps, as the run's clock tells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XAxis {
+    #[default]
+    Step,
+    Time,
+    Tokens,
+}
+
+impl XAxis {
+    pub const ALL: [XAxis; 3] = [XAxis::Step, XAxis::Time, XAxis::Tokens];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            XAxis::Step => "step",
+            XAxis::Time => "time",
+            XAxis::Tokens => "tokens",
+        }
+    }
+}
+
+/// The x labels for `view` on a chart whose run has `clock`: steps, elapsed time since
+/// the run's first step, or tokens — steps again where the clock does not know.
+pub(crate) fn x_labels<'a>(
+    view: &View,
+    clock: &'a [crate::model::ClockMark],
+) -> Box<dyn Fn(&i64) -> String + 'a> {
+    use crate::analysis::clock::clock_at;
+    use crate::analysis::format::tokens;
+    let start = clock.iter().find_map(|m| m.time);
+    match view.x_axis {
+        XAxis::Step => Box::new(step_label),
+        XAxis::Time => Box::new(move |s: &i64| match (clock_at(clock, *s).0, start) {
+            (Some(t), Some(t0)) => elapsed_label((t - t0).max(0.0)),
+            _ => step_label(s),
+        }),
+        XAxis::Tokens => Box::new(move |s: &i64| match clock_at(clock, *s).1 {
+            Some(n) => tokens(n),
+            None => step_label(s),
+        }),
+    }
 }
 
 impl View {
@@ -107,6 +154,16 @@ impl View {
     }
 }
 
+/// Elapsed time as an axis label: `45s`, `10m`, `2m 30s`, `1h 20m`, `3d 4h`.
+fn elapsed_label(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    if (60..3600).contains(&s) && (s % 60 == 0 || s >= 600) {
+        format!("{}m", s / 60)
+    } else {
+        crate::analysis::format::duration(seconds)
+    }
+}
+
 /// What a draw function returns: plotters' error for the backend it drew on.
 pub type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
@@ -144,6 +201,7 @@ pub(crate) fn draw_mesh<DB: DrawingBackend>(
     >,
     theme: &theme::Theme,
     (x_labels, y_labels): (usize, usize),
+    x_label: &dyn Fn(&i64) -> String,
     y_label: &dyn Fn(&f64) -> String,
 ) -> DrawResult<DB> {
     chart
@@ -154,7 +212,7 @@ pub(crate) fn draw_mesh<DB: DrawingBackend>(
         .label_style(theme.font(14).color(&theme.muted))
         .x_labels(x_labels)
         .y_labels(y_labels)
-        .x_label_formatter(&step_label)
+        .x_label_formatter(x_label)
         .y_label_formatter(y_label)
         .draw()
 }
@@ -221,6 +279,22 @@ pub(crate) fn legend_row<DB: DrawingBackend>(
         x += 24 + w + 14;
     }
     Ok(body)
+}
+
+/// A horizontal dashed line at `y` across `x` (a threshold or target): about 30 dashes;
+/// integer steps, so a short range needs more of them.
+pub(crate) fn dashed_horizontal(
+    x: std::ops::Range<i64>,
+    y: f64,
+    color: RGBColor,
+) -> impl Iterator<Item = PathElement<(i64, f64)>> {
+    let (x0, x1) = (x.start, x.end);
+    let dash = ((x1 - x0) / 60).max(1);
+    let dashes = (x1 - x0) / (2 * dash) + 1;
+    (0..dashes).map(move |i| {
+        let a = x0 + dash * 2 * i;
+        PathElement::new(vec![(a, y), ((a + dash).min(x1), y)], color.stroke_width(1))
+    })
 }
 
 /// The y range that shows every point of `series` with a little air above and below.
@@ -381,6 +455,62 @@ mod tests {
     }
 
     #[test]
+    fn a_target_loss_is_a_dashed_line_named_in_the_legend() {
+        let mut r = run();
+        r.target_loss = Some(1.5);
+        let svg = svg_of(|root| loss::draw(root, &r, &theme::DARK, &View::default()));
+        assert!(svg.contains(">target 1.5<"), "named in the legend");
+        // Below every loss (all above 2.3), yet inside the plot: the y axis reaches it.
+        let dash_ys: Vec<f64> = svg
+            .split("<polyline")
+            .filter(|p| p.contains("stroke=\"#eab308\""))
+            .filter_map(|p| {
+                let points = p.split("points=\"").nth(1)?.split('"').next()?;
+                let ys: Vec<&str> = points
+                    .split(' ')
+                    .filter_map(|xy| xy.split(',').nth(1))
+                    .collect();
+                (ys.len() == 2 && ys[0] == ys[1]).then(|| ys[0].parse().ok())?
+            })
+            // Not the legend row's swatches.
+            .filter(|y: &f64| *y > LEGEND_ROW as f64)
+            .collect();
+        assert!(dash_ys.len() > 20, "about 30 dashes, got {}", dash_ys.len());
+        let (top, bottom) = (
+            (LEGEND_ROW + MARGIN) as f64,
+            (260 - MARGIN - X_LABEL_AREA) as f64,
+        );
+        assert!(
+            dash_ys.iter().all(|y| (top..=bottom).contains(y)),
+            "{dash_ys:?}"
+        );
+    }
+
+    #[test]
+    fn the_x_axis_reads_time_or_tokens_from_the_runs_clock() {
+        use crate::model::ClockMark;
+        let mut r = run();
+        r.clock = (0..=300)
+            .map(|i| ClockMark {
+                step: i * 10,
+                time: Some(1_700_000_000.0 + i as f64 * 36.0),
+                tokens: Some(i as f64 * 10.0 * 1e6),
+            })
+            .collect();
+        let labels = |x_axis| {
+            let view = View {
+                x_axis,
+                ..View::default()
+            };
+            svg_of(|root| loss::draw(root, &r, &theme::DARK, &view))
+        };
+        assert!(labels(XAxis::Step).contains(">2k<"));
+        // 3,000 steps in 3 hours: step 2,000 is 2 h in.
+        assert!(labels(XAxis::Time).contains(">2h 0m<"), "elapsed time");
+        assert!(labels(XAxis::Tokens).contains(">2.00b<"), "tokens");
+    }
+
+    #[test]
     fn a_flat_learning_rate_on_a_log_axis_has_distinct_labels() {
         let r = RunCharts {
             first_step: 0,
@@ -389,8 +519,8 @@ mod tests {
             ..Default::default()
         };
         let view = View {
-            range: None,
             log_y: true,
+            ..View::default()
         };
         let svg = svg_of(|root| lr::draw(root, &r, &theme::DARK, &view));
         let labels: std::collections::BTreeSet<&str> = svg
@@ -602,6 +732,7 @@ mod tests {
         let view = View {
             range: Some((1000, 1500)),
             log_y: true,
+            ..View::default()
         };
         let drawn: Vec<(i64, f64)> = view.points(&r.loss).collect();
         assert!(!drawn.is_empty());

@@ -3,7 +3,7 @@
 //! beyond, grey while the router warms up.
 
 use super::theme::Theme;
-use super::{draw_empty, step_label, DrawResult, View};
+use super::{draw_empty, DrawResult, View};
 use crate::model::{ModCell, RoutingCharts};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -81,7 +81,7 @@ pub fn draw<DB: DrawingBackend>(
         .label_style(theme.font(14).color(&theme.muted))
         .x_labels(6)
         .y_labels((rows as usize).min(12))
-        .x_label_formatter(&step_label)
+        .x_label_formatter(&super::x_labels(view, &data.clock))
         .y_label_formatter(&move |y| {
             layers
                 .get(*y as usize)

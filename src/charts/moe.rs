@@ -36,7 +36,13 @@ pub fn draw<DB: DrawingBackend>(
         view.x_range(data.first_step, data.last_step),
         0.0..(top * 1.15).max(1.0),
     )?;
-    super::draw_mesh(&mut chart, theme, (6, 5), &|v| format!("{v:.0}%"))?;
+    super::draw_mesh(
+        &mut chart,
+        theme,
+        (6, 5),
+        &super::x_labels(view, &data.clock),
+        &|v| format!("{v:.0}%"),
+    )?;
     let balanced = 100.0 / data.moe_util.len().max(1) as f64;
     let shown = view.x_range(data.first_step, data.last_step);
     chart.draw_series(std::iter::once(PathElement::new(

@@ -54,7 +54,13 @@ pub fn draw<DB: DrawingBackend>(
     let body = super::legend_row(root, theme, &legend)?;
     let mut chart = super::frame(&body)
         .build_cartesian_2d(view.x_range(data.first_step, data.last_step), y0..y1)?;
-    super::draw_mesh(&mut chart, theme, (6, 5), &|v| format!("{v:.1}"))?;
+    super::draw_mesh(
+        &mut chart,
+        theme,
+        (6, 5),
+        &super::x_labels(view, &data.clock),
+        &|v| format!("{v:.1}"),
+    )?;
     let floor = data.mor_min_depth;
     let shown = view.x_range(data.first_step, data.last_step);
     chart.draw_series(std::iter::once(PathElement::new(

@@ -7,9 +7,9 @@
 use crate::analysis::format::{metric, thousands};
 use crate::charts::{
     gauges, grad, loss, lr, mod_heatmap, moe, mor_depth, plot_x_pixels, step_at_pixel, theme::DARK,
-    DrawResult, View, MARGIN, X_LABEL_AREA,
+    DrawResult, View, XAxis, MARGIN, X_LABEL_AREA,
 };
-use crate::model::{Dashboard, Gauges, Points, RoutingCharts, RunCharts, ZoomCharts};
+use crate::model::{ClockMark, Dashboard, Gauges, Points, RoutingCharts, RunCharts, ZoomCharts};
 use leptos::prelude::*;
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, DrawingBackend};
@@ -39,6 +39,8 @@ impl Default for ChartSpec {
 pub struct SharedView {
     pub range: RwSignal<Option<(i64, i64)>>,
     pub log_y: RwSignal<bool>,
+    /// What the x axes read: steps, time or tokens.
+    pub x_axis: RwSignal<XAxis>,
     /// MoR layers the person switched off in the layer key.
     pub hidden_layers: RwSignal<Vec<i64>>,
     /// The zoomed range's own data, at full detail, once the server sent it.
@@ -50,6 +52,7 @@ impl SharedView {
         Self {
             range: RwSignal::new(None),
             log_y: RwSignal::new(false),
+            x_axis: RwSignal::new(XAxis::Step),
             hidden_layers: RwSignal::new(Vec::new()),
             detail: RwSignal::new(None),
         }
@@ -59,6 +62,7 @@ impl SharedView {
         View {
             range: self.range.get(),
             log_y: self.log_y.get(),
+            x_axis: self.x_axis.get(),
         }
     }
 }
@@ -112,7 +116,11 @@ impl ChartSpec {
     /// This chart drawn from a zoom's detail instead of the whole run's data.
     pub fn with_detail(&self, zoom: &ZoomCharts) -> Self {
         match self {
-            Self::Loss(_) => Self::Loss(zoom.run.clone()),
+            // The target is the page's (it may come from the command line), not the zoom's.
+            Self::Loss(d) => Self::Loss(RunCharts {
+                target_loss: d.target_loss,
+                ..zoom.run.clone()
+            }),
             Self::LearningRate(_) => Self::LearningRate(zoom.run.clone()),
             Self::GradNorm(_) => Self::GradNorm(zoom.run.clone()),
             Self::ModHeatmap(_) => Self::ModHeatmap(zoom.routing.clone()),
@@ -142,6 +150,15 @@ impl ChartSpec {
                 Self::MorDepth(d)
             }
             other => other.clone(),
+        }
+    }
+
+    /// The run's clock, for the tooltip's time and tokens.
+    pub fn clock(&self) -> &[ClockMark] {
+        match self {
+            Self::Loss(d) | Self::LearningRate(d) | Self::GradNorm(d) => &d.clock,
+            Self::ModHeatmap(d) | Self::MorDepth(d) | Self::Moe(d) => &d.clock,
+            Self::Gauges(_) => &[],
         }
     }
 
@@ -278,7 +295,30 @@ pub fn nearest(series: &Points, step: i64) -> Option<(i64, f64)> {
 struct Hover {
     x: f64,
     step: i64,
+    /// When the step was logged and the tokens seen by then, as the run's clock tells.
+    when: Option<String>,
     lines: Vec<TooltipLine>,
+}
+
+/// `2026-01-09 15:21:07 UTC · 1h 6m in · 1.2B tokens` for `step`; `≈` in front when the
+/// clock has no mark at that very step and the time is read between two marks.
+pub fn when(clock: &[ClockMark], step: i64) -> Option<String> {
+    use crate::analysis::format::{duration, tokens};
+    let (time, seen) = crate::analysis::clock::clock_at(clock, step);
+    let start = clock.iter().find_map(|m| m.time);
+    let exact = clock.iter().any(|m| m.step == step);
+    let mut parts = Vec::new();
+    if let Some(t) = time {
+        let stamp = crate::analysis::time::format_iso8601(t).replace('T', " ");
+        parts.push(format!("{}{stamp} UTC", if exact { "" } else { "≈ " }));
+        if let Some(t0) = start {
+            parts.push(format!("{} in", duration((t - t0).max(0.0))));
+        }
+    }
+    if let Some(n) = seen {
+        parts.push(format!("{} tokens", tokens(n)));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 #[component]
@@ -298,6 +338,7 @@ pub fn Chart(
         let view = View {
             range: None,
             log_y: follows && shared.log_y.get_untracked(),
+            x_axis: shared.x_axis.get_untracked(),
         };
         first.draw(root, &view)
     });
@@ -374,7 +415,13 @@ pub fn Chart(
             None => spec.get_untracked(),
         });
         let (step, lines) = described.describe(step, row);
-        hover.set((!lines.is_empty()).then_some(Hover { x, step, lines }));
+        let when = when(described.clock(), step);
+        hover.set((!lines.is_empty()).then_some(Hover {
+            x,
+            step,
+            when,
+            lines,
+        }));
         if drag.get_untracked().is_some() {
             drag.update(|d| {
                 if let Some(d) = d {
@@ -442,6 +489,7 @@ pub fn Chart(
                             <div class="crosshair" style=format!("left:{:.2}%", pct(h.x))></div>
                             <div class="tooltip" style=side role="tooltip">
                                 <div class="tooltip-step">{format!("step {}", thousands(h.step))}</div>
+                                {h.when.map(|w| view! { <div class="tooltip-when">{w}</div> })}
                                 {h
                                     .lines
                                     .into_iter()
@@ -514,6 +562,28 @@ pub fn ViewToolbar() -> impl IntoView {
                 />
                 "log scale"
             </label>
+            <label class="toggle" title="what the x axes read">
+                "x axis"
+                <select
+                    id="x-axis"
+                    on:change=move |ev| {
+                        let chosen = event_target_value(&ev);
+                        let axis = XAxis::ALL.into_iter().find(|a| a.name() == chosen);
+                        shared.x_axis.set(axis.unwrap_or_default());
+                    }
+                >
+                    {XAxis::ALL
+                        .into_iter()
+                        .map(|a| {
+                            view! {
+                                <option value=a.name() selected=move || shared.x_axis.get() == a>
+                                    {a.name()}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
             {move || match shared.range.get() {
                 Some((a, b)) => view! {
                     <span class="zoom-range">{format!("steps {} – {}", thousands(a), thousands(b))}</span>
@@ -533,7 +603,34 @@ pub fn ViewToolbar() -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::nearest;
+    use super::{nearest, when};
+    use crate::model::ClockMark;
+
+    #[test]
+    fn the_tooltip_says_when_a_step_was_logged_and_the_tokens_by_then() {
+        let clock = [
+            ClockMark {
+                step: 0,
+                time: Some(1_767_970_053.0),
+                tokens: Some(0.0),
+            },
+            ClockMark {
+                step: 1000,
+                time: Some(1_767_973_653.0),
+                tokens: Some(2.0e9),
+            },
+        ];
+        assert_eq!(
+            when(&clock, 1000).as_deref(),
+            Some("2026-01-09 15:47:33 UTC · 1h 0m in · 2.00B tokens")
+        );
+        assert_eq!(
+            when(&clock, 500).as_deref(),
+            Some("≈ 2026-01-09 15:17:33 UTC · 30m 0s in · 1.00B tokens"),
+            "read between marks, and said so"
+        );
+        assert_eq!(when(&[], 5), None);
+    }
 
     #[test]
     fn nearest_finds_the_closest_point_either_side() {

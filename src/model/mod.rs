@@ -432,6 +432,14 @@ pub struct Dashboard {
     pub db: DbInfo,
 }
 
+/// The wall time (epoch seconds) and tokens seen by a step, where the file tells them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClockMark {
+    pub step: i64,
+    pub time: Option<f64>,
+    pub tokens: Option<f64>,
+}
+
 /// `(step, value)` points ready to draw: finite values only, downsampled on the server.
 pub type Points = Vec<(i64, f64)>;
 
@@ -458,6 +466,12 @@ pub struct RunCharts {
     pub clipped_share: Option<f64>,
     /// Config `warmup_steps`.
     pub warmup_steps: Option<i64>,
+    /// The loss aimed for (config `target_loss`, else `--target-loss`): a dashed line.
+    #[serde(default)]
+    pub target_loss: Option<f64>,
+    /// Wall time and tokens at sampled steps, for the tooltip and an x axis by either.
+    #[serde(default)]
+    pub clock: Vec<ClockMark>,
     /// The newest finite losses (up to the spike window), oldest first: where the live
     /// page's spike detector picks up.
     #[serde(default)]
@@ -514,6 +528,9 @@ pub struct RoutingCharts {
     /// Where collapse detection stopped, so the live page continues it record by record.
     #[serde(default)]
     pub collapse_detector: crate::analysis::routing::CollapseDetector,
+    /// The run's clock (from its steps), so these charts' x axis can read time or tokens.
+    #[serde(default)]
+    pub clock: Vec<ClockMark>,
 }
 
 impl Dashboard {
@@ -569,6 +586,10 @@ pub struct GaugeSettings {
     pub vram_warn_gb: f64,
     pub vram_danger_gb: f64,
     pub vram_total_gb: f64,
+    /// The loss the person is aiming for (`--target-loss`); a run's config `target_loss`
+    /// wins.
+    #[serde(default)]
+    pub target_loss: Option<f64>,
 }
 
 impl Default for GaugeSettings {
@@ -578,6 +599,7 @@ impl Default for GaugeSettings {
             vram_warn_gb: 24.0,
             vram_danger_gb: 28.0,
             vram_total_gb: 32.0,
+            target_loss: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use super::params::Query;
 use super::rest::segment;
 use super::store::{Store, MAX_PAGE};
 use super::AppState;
-use crate::charts::View;
+use crate::charts::{View, XAxis};
 use crate::components::chart::ChartSpec;
 use crate::model::{RoutingMod, RoutingMoe, RoutingMor, Step};
 use axum::body::{Body, Bytes};
@@ -91,6 +91,10 @@ async fn chart_file(
     let view = View {
         range: None,
         log_y: matches!(q.text("log"), Some("1" | "true" | "yes" | "on")),
+        x_axis: XAxis::ALL
+            .into_iter()
+            .find(|a| Some(a.name()) == q.text("x"))
+            .unwrap_or_default(),
     };
     let filename = format!("{}-{chart}.{kind}", file_stem(run_id));
     let (mime, body) = match kind {

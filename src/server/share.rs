@@ -221,8 +221,8 @@ pub fn preview_png(frozen: &Frozen) -> Result<Vec<u8>, String> {
         .map(ChartSpec::Loss)
         .unwrap_or_default();
     let view = View {
-        range: None,
         log_y: frozen.request.log_scale,
+        ..View::default()
     };
     let (w, h) = PREVIEW_SIZE;
     let run = frozen.data.run.as_ref().map(|r| r.run_id.as_str());

@@ -1103,11 +1103,13 @@ impl Store {
         let cached = self.run_state(&span, true).await?;
         let state = cached.state.as_ref().ok_or(AppError::Busy)?;
         let routing = cached.routing.as_ref().ok_or(AppError::Busy)?;
+        let mut routing = routing.charts(Some((start, end)), ROUTING_COLUMNS);
+        routing.clock = state.clock(Some((start, end)));
         Ok(ZoomCharts {
             run_id: span.run.run_id.clone(),
             range: (start, end),
             run: state.charts(Some((start, end)), CHART_BUCKETS),
-            routing: routing.charts(Some((start, end)), ROUTING_COLUMNS),
+            routing,
         })
     }
 
@@ -1704,12 +1706,12 @@ impl Store {
                     let cached = self.run_state(&span, true).await?;
                     let state = cached.state.as_ref().ok_or(AppError::Busy)?;
                     let routing = cached.routing.as_ref().ok_or(AppError::Busy)?;
-                    (
-                        state.summary(r),
-                        state.charts(None, CHART_BUCKETS),
-                        routing.charts(None, ROUTING_COLUMNS),
-                    )
+                    let mut routing = routing.charts(None, ROUTING_COLUMNS);
+                    routing.clock = state.clock(None);
+                    (state.summary(r), state.charts(None, CHART_BUCKETS), routing)
                 };
+                let mut charts = charts;
+                charts.target_loss = charts.target_loss.or(settings.target_loss);
                 (
                     Some(summary),
                     Some(charts),
