@@ -62,6 +62,7 @@ pub fn App() -> impl IntoView {
                 // JavaScript; hydration then takes over.
                 <Route path=path!("/") view=DashboardPage ssr=SsrMode::Async/>
                 <Route path=path!("/run/*run_id") view=DashboardPage ssr=SsrMode::Async/>
+                <Route path=path!("/model/*model_id") view=DashboardPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -514,3 +514,55 @@ async fn a_snapshot_is_one_file_with_every_chart_and_no_script() {
     assert!(!html.contains("<script"));
     assert!(html.contains("MoR collapse"));
 }
+
+#[tokio::test]
+async fn a_lineage_lays_a_models_runs_end_to_end_with_the_resumes_marked() {
+    let dir = temp_dir("lineage");
+    let db = make_db(&dir, &["--runs", "3", "--nan", "--collapse", "--moe"]);
+    let store = Store::open(&db).await.unwrap();
+    let runs = runs(&store).await;
+    assert_eq!(runs.len(), 3);
+    let settings = Default::default();
+    let d = store.lineage_dashboard("500m", &settings).await.unwrap();
+    let charts = d.charts.unwrap();
+    assert_eq!(charts.first_step, 0);
+    assert_eq!(charts.last_step, 19_990);
+    assert!(charts.loss.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(
+        charts.loss.len() <= 4 * 620,
+        "about one page's worth of points"
+    );
+    let resumes: Vec<i64> = charts.resumes.iter().map(|r| r.0).collect();
+    let starts: Vec<i64> = runs[1..].iter().map(|r| r.start_step.unwrap()).collect();
+    assert_eq!(resumes, starts, "a marker where each resumed run begins");
+    assert!(
+        !charts.diverged.is_empty(),
+        "the first run's NaN losses are in it"
+    );
+    let routing = d.routing.unwrap();
+    assert!(
+        !routing.collapses.is_empty(),
+        "and the later runs' collapse"
+    );
+    assert_eq!(
+        d.run.unwrap().run_id,
+        runs[2].run_id,
+        "cards show the newest run"
+    );
+
+    // A zoom across a resume reads both runs, at full detail.
+    let (zoomed, _) = store.lineage("500m", Some((6_000, 7_000))).await.unwrap();
+    assert_eq!(zoomed.loss.first().map(|p| p.0), Some(6_000));
+    assert_eq!(zoomed.loss.last().map(|p| p.0), Some(7_000));
+    let finite = query(
+        &db,
+        "SELECT COUNT(*) FROM steps WHERE model_id = '500m' AND step BETWEEN 6000 AND 7000 \
+         AND loss_total IS NOT NULL AND abs(loss_total) < 1e308",
+    );
+    assert_eq!(
+        zoomed.loss.len().to_string(),
+        finite,
+        "every finite loss of the range"
+    );
+    assert_eq!(zoomed.resumes.len(), 1);
+}

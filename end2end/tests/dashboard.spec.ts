@@ -235,3 +235,37 @@ test('the MoR layer key hides and shows a layer', async ({ page }) => {
   await expect(chip).not.toHaveClass(/hidden/);
   expect(await mor.evaluate((c: HTMLCanvasElement) => c.toDataURL())).toEqual(before);
 });
+
+test('a model\'s runs show end to end with the resume marked, and zoom across it', async ({ page, request }) => {
+  const runs = await runsOf(page, '500m');
+  const html = await (await request.get('/model/500m')).text();
+  expect(html).toContain('resume #2');
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto('/');
+  await hydrated(page);
+  await page.selectOption('#run-select', '');
+  await expect(page).toHaveURL(/\/model\/500m$/);
+  await expect(page.locator('#run-select option:checked')).toHaveText(`all ${runs.length} runs, end to end`);
+  // The loss chart spans both runs: its x axis starts at 0, not at the resume.
+  const loss = page.locator('.chart[data-chart="loss"]');
+  await expect(loss).toHaveClass(/live/);
+  const drawnWhole = Number(await loss.getAttribute('data-drawn'));
+  expect(drawnWhole).toBeGreaterThan(500);
+  await page.screenshot({ path: 'artifacts/lineage.png', fullPage: true });
+  // Zoom across the resume at step 10,000: the detail comes from both runs.
+  const box = (await loss.locator('canvas').boundingBox())!;
+  const scale = box.width / 1200;
+  const at = (f: number) => box.x + (62 + f * (1182 - 62)) * scale;
+  await page.mouse.move(at(0.45), box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(at(0.55), box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  const [lo, hi] = (await page.locator('.zoom-range').textContent())!.replace(/,/g, '').match(/\d+/g)!.map(Number);
+  expect(lo).toBeLessThan(10_000);
+  expect(hi).toBeGreaterThan(10_000);
+  // Every logged step of the range (one per 10), from both sides of the resume.
+  await expect.poll(async () => Number(await loss.getAttribute('data-drawn'))).toBeGreaterThan((hi - lo) / 10 - 5);
+  await page.locator('[data-panel="loss"]').screenshot({ path: 'artifacts/lineage-zoom.png' });
+  expect(errors).toEqual([]);
+});

@@ -117,6 +117,7 @@ fn prepare_from(
         target_loss: config.number("target_loss"),
         // The full pass is the test oracle for the metrics; the clock is `RunState`'s.
         clock: Vec::new(),
+        resumes: Vec::new(),
         recent_losses: {
             let finite: Vec<f64> = columns
                 .loss

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod downsample;
 pub mod format;
 pub mod gauges;
+pub mod lineage;
 pub mod live;
 pub mod loss;
 pub mod routing;

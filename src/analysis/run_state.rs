@@ -89,6 +89,10 @@ impl RunState {
         self.columns.steps.is_empty()
     }
 
+    pub fn first_step(&self) -> Option<i64> {
+        self.columns.steps.first().copied()
+    }
+
     pub fn last_step(&self) -> Option<i64> {
         self.columns.steps.last().copied()
     }
@@ -306,6 +310,7 @@ impl RunState {
             warmup_steps: self.config.count("warmup_steps"),
             target_loss: self.config.number("target_loss"),
             clock: self.clock_marks(a, b),
+            resumes: Vec::new(),
             recent_losses: self.window.losses(),
         }
     }

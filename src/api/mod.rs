@@ -5,27 +5,36 @@ use crate::model::{Dashboard, ZoomCharts};
 use leptos::prelude::*;
 
 /// Everything the dashboard shows for a run (or the newest run of a model, or of the most
-/// recently active model when neither is given).
+/// recently active model when neither is given). With `lineage`, the charts show all of
+/// the model's runs end to end.
 #[server(prefix = "/_sfn")]
 pub async fn get_dashboard(
     run_id: Option<String>,
     model_id: Option<String>,
+    lineage: bool,
 ) -> Result<Dashboard, ServerFnError> {
     let store = use_context::<crate::server::store::Store>()
         .ok_or_else(|| ServerFnError::new("the dashboard has no database open"))?;
     let gauges = use_context::<crate::model::GaugeSettings>().unwrap_or_default();
-    store
-        .dashboard(run_id.as_deref(), model_id.as_deref(), &gauges)
-        .await
-        .map_err(crate::server::error::AppError::into_server_error)
+    let dashboard = match (&model_id, lineage) {
+        (Some(model), true) => store.lineage_dashboard(model, &gauges).await,
+        _ => {
+            store
+                .dashboard(run_id.as_deref(), model_id.as_deref(), &gauges)
+                .await
+        }
+    };
+    dashboard.map_err(crate::server::error::AppError::into_server_error)
 }
 
-/// The charts' data for steps `start_step..=end_step` of a run, for a zoom.
+/// The charts' data for steps `start_step..=end_step` of a run (or of the whole lineage of
+/// the model `lineage`), for a zoom.
 #[server(prefix = "/_sfn")]
 pub async fn get_zoom_charts(
     run_id: String,
     start_step: i64,
     end_step: i64,
+    lineage: Option<String>,
 ) -> Result<ZoomCharts, ServerFnError> {
     use crate::server::error::AppError;
     let store = use_context::<crate::server::store::Store>()
@@ -35,10 +44,22 @@ pub async fn get_zoom_charts(
             AppError::bad_param("end_step", "must not be below start_step").into_server_error(),
         );
     }
-    store
-        .zoom(&run_id, start_step, end_step)
+    let Some(model) = lineage else {
+        return store
+            .zoom(&run_id, start_step, end_step)
+            .await
+            .map_err(AppError::into_server_error);
+    };
+    let (run, routing) = store
+        .lineage(&model, Some((start_step, end_step)))
         .await
-        .map_err(AppError::into_server_error)
+        .map_err(AppError::into_server_error)?;
+    Ok(ZoomCharts {
+        run_id,
+        range: (start_step, end_step),
+        run,
+        routing,
+    })
 }
 
 /// Freezes the view the person is looking at into a shared snapshot; the link to it.

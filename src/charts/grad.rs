@@ -61,5 +61,6 @@ pub fn draw<DB: DrawingBackend>(
         let c = if view.log_y { c.log10() } else { c };
         chart.draw_series(super::dashed_horizontal(x0..x1, c, theme.threshold))?;
     }
+    super::draw_resumes(&mut chart, &data.resumes, view, (lo, hi), theme)?;
     root.present()
 }

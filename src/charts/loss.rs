@@ -100,6 +100,7 @@ pub fn draw<DB: DrawingBackend>(
             theme.font(13).color(&theme.diverged),
         )))?;
     }
+    super::draw_resumes(&mut chart, &data.resumes, view, (y0, y1), theme)?;
     root.present()
 }
 

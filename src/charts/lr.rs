@@ -52,6 +52,7 @@ pub fn draw<DB: DrawingBackend>(
             theme.font(13).color(&theme.muted),
         )))?;
     }
+    super::draw_resumes(&mut chart, &data.resumes, view, (lo, hi), theme)?;
     root.present()
 }
 

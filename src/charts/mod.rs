@@ -157,7 +157,7 @@ impl View {
 /// Elapsed time as an axis label: `45s`, `10m`, `2m 30s`, `1h 20m`, `3d 4h`.
 fn elapsed_label(seconds: f64) -> String {
     let s = seconds.round() as u64;
-    if (60..3600).contains(&s) && (s % 60 == 0 || s >= 600) {
+    if (60..3600).contains(&s) && (s.is_multiple_of(60) || s >= 600) {
         format!("{}m", s / 60)
     } else {
         crate::analysis::format::duration(seconds)
@@ -279,6 +279,29 @@ pub(crate) fn legend_row<DB: DrawingBackend>(
         x += 24 + w + 14;
     }
     Ok(body)
+}
+
+/// Where resumed runs begin in a lineage: a dashed line and the run's label at the top.
+pub(crate) fn draw_resumes<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordi64, plotters::coord::types::RangedCoordf64>,
+    >,
+    resumes: &[(i64, String)],
+    view: &View,
+    (y0, y1): (f64, f64),
+    theme: &theme::Theme,
+) -> DrawResult<DB> {
+    for (step, label) in resumes.iter().filter(|(s, _)| view.contains(*s)) {
+        chart.draw_series(lr::dashed_vertical(*step, y0, y1, theme.muted))?;
+        chart.draw_series(std::iter::once(Text::new(
+            format!(" {label}"),
+            (*step, y1 - (y1 - y0) * 0.08),
+            theme.font(12).color(&theme.muted),
+        )))?;
+    }
+    Ok(())
 }
 
 /// A horizontal dashed line at `y` across `x` (a threshold or target): about 30 dashes;

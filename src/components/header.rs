@@ -13,6 +13,9 @@ pub fn Header(
     /// The live feed, while the run trains.
     #[prop(optional)]
     feed: Option<LiveFeed>,
+    /// The charts show the model's whole lineage.
+    #[prop(optional)]
+    lineage: bool,
 ) -> impl IntoView {
     let navigate = use_navigate();
     let current_model = data.model.as_ref().map(|m| m.model_id.clone());
@@ -32,13 +35,16 @@ pub fn Header(
         };
         go(&target, Default::default());
     };
+    let lineage_of = current_model.clone();
     let on_run = move |ev: leptos::ev::Event| {
         let run_id = event_target_value(&ev);
-        navigate(
-            &format!("/run/{}", path_segment(&run_id)),
-            Default::default(),
-        );
+        let target = match (run_id.as_str(), &lineage_of) {
+            (LINEAGE, Some(model)) => format!("/model/{}", path_segment(model)),
+            _ => format!("/run/{}", path_segment(&run_id)),
+        };
+        navigate(&target, Default::default());
     };
+    let resumed = data.runs.len() > 1;
 
     let live = data.is_live();
     let newest = data.runs.last().map(|r| r.run_id.clone());
@@ -78,12 +84,17 @@ pub fn Header(
             <label class="selector">
                 <span>"Run"</span>
                 <select id="run-select" on:change=on_run disabled=data.runs.is_empty()>
+                    {resumed.then(|| view! {
+                        <option value=LINEAGE selected=lineage>
+                            {format!("all {} runs, end to end", data.runs.len())}
+                        </option>
+                    })}
                     {data
                         .runs
                         .iter()
                         .enumerate()
                         .map(|(i, r)| {
-                            let selected = current_run.as_deref() == Some(r.run_id.as_str());
+                            let selected = !lineage && current_run.as_deref() == Some(r.run_id.as_str());
                             view! {
                                 <option value=r.run_id.clone() selected=selected>
                                     {run_label(i, r, newest.as_deref() == Some(r.run_id.as_str()))}
@@ -100,6 +111,9 @@ pub fn Header(
     }
     .into_any()
 }
+
+/// The run selector's value for "the whole lineage" (no run id is empty).
+const LINEAGE: &str = "";
 
 /// `#2 500m_20260109_144733 · from step 10,000 · training`.
 fn run_label(index: usize, run: &Run, newest: bool) -> String {

@@ -472,6 +472,9 @@ pub struct RunCharts {
     /// Wall time and tokens at sampled steps, for the tooltip and an x axis by either.
     #[serde(default)]
     pub clock: Vec<ClockMark>,
+    /// In a lineage of several runs: the step where each resumed run begins, and its label.
+    #[serde(default)]
+    pub resumes: Vec<(i64, String)>,
     /// The newest finite losses (up to the spike window), oldest first: where the live
     /// page's spike detector picks up.
     #[serde(default)]

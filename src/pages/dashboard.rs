@@ -1,5 +1,5 @@
 //! The dashboard of one run: `/` (the newest run of the most recently active model, or of
-//! `?model=`) and `/run/{run_id}`.
+//! `?model=`) and `/run/{run_id}`; and `/model/{model_id}`, a model's runs as one lineage.
 
 use crate::analysis::format::decode_path_segment;
 use crate::api::{get_dashboard, get_zoom_charts};
@@ -29,7 +29,16 @@ pub fn DashboardPage() -> impl IntoView {
             .filter(|id| !id.is_empty())
             .map(|id| decode_path_segment(&id))
     };
-    let model_id = move || query.read().get("model").filter(|id| !id.is_empty());
+    // `/model/{model_id}`: the lineage of that model.
+    let lineage = move || {
+        params
+            .read()
+            .get("model_id")
+            .filter(|id| !id.is_empty())
+            .map(|id| decode_path_segment(&id))
+    };
+    let model_id =
+        move || lineage().or_else(|| query.read().get("model").filter(|id| !id.is_empty()));
     let refresh = RwSignal::new(0_u64);
     // One zoom and scale for every chart, kept across re-reads; a different run starts fresh.
     let shared = SharedView::new();
@@ -42,8 +51,8 @@ pub fn DashboardPage() -> impl IntoView {
         current
     });
     let data = Resource::new(
-        move || (run_id(), model_id(), refresh.get()),
-        |(run_id, model_id, _)| get_dashboard(run_id, model_id),
+        move || (run_id(), model_id(), lineage().is_some(), refresh.get()),
+        |(run_id, model_id, lineage, _)| get_dashboard(run_id, model_id, lineage),
     );
 
     // A zoom asks the server for that range at full detail; an answer for a range that is
@@ -54,10 +63,11 @@ pub fn DashboardPage() -> impl IntoView {
             Some(Ok(d)) => d.run.as_ref().map(|r| r.run_id.clone()),
             _ => None,
         });
+        let of_lineage = lineage();
         match (range, run) {
             (Some((start, end)), Some(run_id)) => {
                 leptos::task::spawn_local(async move {
-                    if let Ok(zoom) = get_zoom_charts(run_id, start, end).await {
+                    if let Ok(zoom) = get_zoom_charts(run_id, start, end, of_lineage).await {
                         if shared.range.get_untracked() == Some(zoom.range) {
                             shared.detail.set(Some(zoom));
                         }
@@ -75,7 +85,7 @@ pub fn DashboardPage() -> impl IntoView {
         <Transition fallback=|| view! { <div class="empty-state">"Loading the run…"</div> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(d) => view! { <DashboardView data=d/> }.into_any(),
+                    Ok(d) => view! { <DashboardView data=d lineage=lineage().is_some()/> }.into_any(),
                     Err(e) => {
                         view! { <ErrorState message=server_message(&e) retry=refresh/> }
                             .into_any()
@@ -95,7 +105,12 @@ fn server_message(e: &ServerFnError) -> String {
 }
 
 #[component]
-pub fn DashboardView(data: Dashboard) -> impl IntoView {
+pub fn DashboardView(
+    data: Dashboard,
+    /// The charts show all of the model's runs end to end.
+    #[prop(optional)]
+    lineage: bool,
+) -> impl IntoView {
     // What the page shows now: the loaded data, extended in place by the live feed.
     let current = RwSignal::new(data.clone());
     let reload = use_context::<Reload>().map_or_else(|| RwSignal::new(0), |r| r.0);
@@ -127,7 +142,7 @@ pub fn DashboardView(data: Dashboard) -> impl IntoView {
     };
     view! {
         <div class="app">
-            <Header data=data.clone() feed/>
+            <Header data=data.clone() feed lineage/>
             <div class="layout">
                 <main class="content">{body}</main>
                 <Sidebar data=data/>

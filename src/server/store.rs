@@ -1113,6 +1113,67 @@ impl Store {
         })
     }
 
+    /// The charts of a model's runs laid end to end, resume points marked (see
+    /// `analysis::lineage`), over steps `range` when given. Each run gets buckets in
+    /// proportion to its share of the steps shown, so the lineage costs what one run does.
+    pub async fn lineage(
+        &self,
+        model_id: &str,
+        range: Option<(i64, i64)>,
+    ) -> Result<(RunCharts, RoutingCharts), AppError> {
+        use crate::analysis::lineage::{merge, Part};
+        let (lo, hi) = range.unwrap_or((i64::MIN, i64::MAX));
+        let mut shown = Vec::new();
+        for (i, run) in self.runs(model_id).await?.into_iter().enumerate() {
+            let span = self.run_span(&run.run_id).await?;
+            let cached = self.run_state(&span, false).await?;
+            let Some(state) = cached.state.as_ref() else {
+                continue;
+            };
+            if let (Some(first), Some(last)) = (state.first_step(), state.last_step()) {
+                let (a, b) = (first.max(lo), last.min(hi));
+                if a <= b {
+                    shown.push((i, span, (a, b)));
+                }
+            }
+        }
+        let total: f64 = shown.iter().map(|(_, _, (a, b))| (b - a + 1) as f64).sum();
+        let mut parts = Vec::new();
+        for (i, span, (a, b)) in shown {
+            let share = (b - a + 1) as f64 / total.max(1.0);
+            let width = ((CHART_BUCKETS as f64 * share).round() as usize).max(16);
+            let columns = ((ROUTING_COLUMNS as f64 * share).round() as usize).max(8);
+            let cached = self.run_state(&span, true).await?;
+            let state = cached.state.as_ref().ok_or(AppError::Busy)?;
+            let routing = cached.routing.as_ref().ok_or(AppError::Busy)?;
+            let mut routing = routing.charts(Some((a, b)), columns);
+            routing.clock = state.clock(Some((a, b)));
+            parts.push(Part {
+                label: format!("resume #{}", i + 1),
+                start: span.run.start_step,
+                run: state.charts(Some((a, b)), width),
+                routing,
+            });
+        }
+        Ok(merge(parts))
+    }
+
+    /// The dashboard of a model's newest run with the charts of its whole lineage.
+    pub async fn lineage_dashboard(
+        &self,
+        model_id: &str,
+        settings: &GaugeSettings,
+    ) -> Result<Dashboard, AppError> {
+        let mut d = self.dashboard(None, Some(model_id), settings).await?;
+        if d.run.is_some() {
+            let (mut run, routing) = self.lineage(model_id, None).await?;
+            run.target_loss = run.target_loss.or(settings.target_loss);
+            d.charts = Some(run);
+            d.routing = Some(routing);
+        }
+        Ok(d)
+    }
+
     // ---- the run cache -----------------------------------------------------------------
 
     /// Reads the run `/` shows into memory: its steps first (what chart requests need), then
