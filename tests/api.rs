@@ -454,3 +454,86 @@ fn a_page_runs_only_scripts_that_carry_its_nonce() {
     let again = send(&server.addr, "GET", "/", b"");
     assert!(!again.head.contains(nonce), "a fresh nonce per page");
 }
+
+#[test]
+fn routing_series_downsample_per_layer_keeping_extremes() {
+    let dir = temp_dir("api-routing-ds");
+    let db = make_db(
+        &dir,
+        &[
+            "--steps",
+            "20000",
+            "--every",
+            "1",
+            "--routing-every",
+            "1",
+            "--runs",
+            "1",
+            "--collapse",
+            "--moe",
+            "--layers",
+            "4",
+        ],
+    );
+    let s = Server::start(&db);
+    let run = query(&db, "SELECT run_id FROM runs LIMIT 1");
+    let (status, mor) = s.json(&format!("/api/routing/mor/{run}?max_points=50"));
+    assert_eq!(status, 200, "{mor}");
+    assert_eq!(mor["downsampled"], true);
+    let layers = mor["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 4);
+    for l in layers {
+        let points = l["avg_depth"].as_array().unwrap();
+        assert!(points.len() <= 4 * 50 + 1, "bounded: {}", points.len());
+        let layer = l["layer"].as_i64().unwrap();
+        // The layer's true extremes survive.
+        let (lo, hi): (f64, f64) = (
+            query(
+                &db,
+                &format!("SELECT MIN(avg_depth) FROM routing_mor WHERE layer = {layer}"),
+            )
+            .parse()
+            .unwrap(),
+            query(
+                &db,
+                &format!("SELECT MAX(avg_depth) FROM routing_mor WHERE layer = {layer}"),
+            )
+            .parse()
+            .unwrap(),
+        );
+        let values: Vec<f64> = points.iter().map(|p| p[1].as_f64().unwrap()).collect();
+        let (min, max) = (
+            values.iter().copied().fold(f64::MAX, f64::min),
+            values.iter().copied().fold(f64::MIN, f64::max),
+        );
+        // serde_json parses floats to within an ULP (without `float_roundtrip`).
+        let near = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs();
+        assert!(
+            near(min, lo) && near(max, hi),
+            "layer {layer}: {min} {max} vs {lo} {hi}"
+        );
+        assert_eq!(points.last().unwrap()[0], 19_999, "the latest step");
+    }
+    assert!(!mor["collapses"].as_array().unwrap().is_empty());
+
+    let (_, zoom) = s.json(&format!(
+        "/api/routing/mor/{run}?max_points=5000&start_step=100&end_step=199"
+    ));
+    let first = &zoom["layers"][0]["avg_depth"];
+    assert_eq!(
+        first.as_array().unwrap().len(),
+        100,
+        "raw when the range holds fewer"
+    );
+
+    let (_, moe) = s.json(&format!("/api/routing/moe/{run}?max_points=20"));
+    assert_eq!(moe["experts"].as_array().unwrap().len(), 4);
+    let (_, m) = s.json(&format!("/api/routing/mod/{run}?max_points=20"));
+    assert!(m["cells"].as_array().unwrap().len() <= 4 * 21);
+    let (status, _) = s.json(&format!("/api/routing/mor/{run}?max_points=0"));
+    assert_eq!(status, 400);
+    let (status, _) = s.json(&format!(
+        "/api/routing/mor/{run}?max_points=5&start_step=9&end_step=1"
+    ));
+    assert_eq!(status, 400);
+}

@@ -123,10 +123,53 @@ async fn routing_get(
     }
     let q = Query::parse(raw.as_deref());
     let start_step = q.int("start_step")?;
-    let limit = q.int_in("limit", 1000, 1, MAX_PAGE)?;
     fn json<T: Serialize>(v: T) -> Response {
         Json(v).into_response()
     }
+    if q.has("max_points") {
+        let max_points = q.int_in("max_points", 1, 1, MAX_PAGE)?;
+        let end_step = q.int("end_step")?;
+        let range = match (start_step, end_step) {
+            (None, None) => None,
+            (a, b) => Some((a.unwrap_or(i64::MIN), b.unwrap_or(i64::MAX))),
+        };
+        if let Some((a, b)) = range.filter(|(a, b)| a > b) {
+            return Err(AppError::bad_param(
+                "end_step",
+                format!("must not be below start_step ({b} < {a})"),
+            ));
+        }
+        let r = s
+            .store
+            .routing_downsampled(&run_id, range, max_points as usize)
+            .await?;
+        let mut body = serde_json::json!({
+            "run_id": run_id,
+            "kind": kind,
+            "max_points": max_points,
+            "downsampled": true,
+            "first_step": r.first_step,
+            "last_step": r.last_step,
+        });
+        match kind.as_str() {
+            "mod" => {
+                body["capacity"] = serde_json::json!(r.mod_capacity);
+                body["cells"] = serde_json::json!(r.mod_cells);
+            }
+            "mor" => {
+                body["min_depth"] = serde_json::json!(r.mor_min_depth);
+                body["layers"] = serde_json::json!(r.mor_depth);
+                body["collapses"] = serde_json::json!(r.collapses);
+            }
+            _ => {
+                body["experts"] = serde_json::json!(r.moe_util);
+                body["entropy"] = serde_json::json!(r.moe_entropy);
+                body["divergence"] = serde_json::json!(r.moe_divergence);
+            }
+        }
+        return Ok(json(body));
+    }
+    let limit = q.int_in("limit", 1000, 1, MAX_PAGE)?;
     Ok(match kind.as_str() {
         "mod" => json(s.store.routing_mod(&run_id, start_step, limit).await?),
         "mor" => json(s.store.routing_mor(&run_id, start_step, limit).await?),

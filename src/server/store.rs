@@ -1113,6 +1113,20 @@ impl Store {
         })
     }
 
+    /// A run's routing series over `range` in `columns` step buckets per layer, as the
+    /// charts draw them (M4 per layer series, the worst cell per bucket for MoD).
+    pub async fn routing_downsampled(
+        &self,
+        run_id: &str,
+        range: Option<(i64, i64)>,
+        columns: usize,
+    ) -> Result<RoutingCharts, AppError> {
+        let span = self.run_span(run_id).await?;
+        let cached = self.run_state(&span, true).await?;
+        let routing = cached.routing.as_ref().ok_or(AppError::Busy)?;
+        Ok(routing.charts(range, columns))
+    }
+
     /// The charts of a model's runs laid end to end, resume points marked (see
     /// `analysis::lineage`), over steps `range` when given. Each run gets buckets in
     /// proportion to its share of the steps shown, so the lineage costs what one run does.
