@@ -4,7 +4,7 @@
 //! spikes and collapses judged within the run, as the trainer's state restarted there), then
 //! laid end to end here.
 
-use crate::model::{Points, RoutingCharts, RunCharts};
+use crate::model::{Collapse, Points, RoutingCharts, RunCharts};
 
 /// One run's part of the lineage: its label and its charts.
 pub struct Part {
@@ -109,7 +109,24 @@ pub fn merge(parts: Vec<Part>) -> (RunCharts, RoutingCharts) {
         by_step(series);
     }
     routing.clock.sort_by_key(|m| m.step);
+    routing.collapses = continued(std::mem::take(&mut routing.collapses));
     (run, routing)
+}
+
+/// A collapse still going when its run ended and found again by the next run (whose
+/// detector started afresh) is one collapse, from its first step.
+fn continued(mut collapses: Vec<Collapse>) -> Vec<Collapse> {
+    collapses.sort_by_key(|c| (c.layer, c.since_step));
+    let mut out: Vec<Collapse> = Vec::with_capacity(collapses.len());
+    for c in collapses {
+        match out.last_mut() {
+            Some(open) if open.layer == c.layer && open.recovered_step.is_none() => {
+                open.recovered_step = c.recovered_step;
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn by_step(series: &mut Points) {
@@ -180,6 +197,32 @@ mod tests {
         assert_eq!(routing.mor_depth[0].avg_depth.len(), 250);
         assert_eq!((routing.first_step, routing.last_step), (0, 2490));
         assert_eq!(routing.layers, vec![0, 1]);
+    }
+
+    #[test]
+    fn a_collapse_that_outlives_its_run_is_one_collapse() {
+        let collapse = |layer, since, recovered| Collapse {
+            layer,
+            since_step: since,
+            recovered_step: recovered,
+        };
+        let merged = continued(vec![
+            collapse(0, 13_350, None),
+            collapse(0, 10_050, None),
+            collapse(3, 100, Some(400)),
+            collapse(3, 900, None),
+            collapse(5, 2_000, None),
+            collapse(5, 7_000, Some(7_500)),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                collapse(0, 10_050, None),
+                collapse(3, 100, Some(400)),
+                collapse(3, 900, None),
+                collapse(5, 2_000, Some(7_500)),
+            ]
+        );
     }
 
     #[test]
