@@ -1,8 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { spawn, execFileSync, ChildProcess } from 'node:child_process';
+import { execFileSync, ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { serve, fixtures } from './own-server';
 
 // A dashboard started before the trainer wrote anything: the page says why it is empty,
 // then shows the run once the file appears — without anyone reloading.
@@ -14,13 +15,7 @@ const db = join(dir, 'training.db');
 let server: ChildProcess;
 
 test.beforeAll(async () => {
-  const binary = resolve(__dirname, '../../target/release/hydra-dashboard');
-  server = spawn(binary, ['serve', '--db', db, '--addr', `127.0.0.1:${port}`, '--state-dir', join(dir, 'state')],
-    { stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise<void>((ready, fail) => {
-    server.stdout!.on('data', (d) => { if (String(d).includes('serving')) ready(); });
-    server.on('exit', (code) => fail(new Error(`server exited ${code}`)));
-  });
+  server = await serve(db, port, ['--state-dir', join(dir, 'state')]);
 });
 
 test.afterAll(() => { server?.kill(); });
@@ -33,7 +28,6 @@ test('a page opened before the file exists explains, then fills in when it appea
   await expect(page.locator('.error-message')).toContainText('does not exist');
   await page.screenshot({ path: 'artifacts/missing-file.png' });
 
-  const fixtures = process.env.HYDRA_FIXTURES ?? resolve(__dirname, '../../../shared/fixtures');
   execFileSync('python3', [join(fixtures, 'make_training_db.py'), db, '--steps', '2000', '--runs', '1']);
   await expect(page.locator('[data-card="step"] .card-value')).toHaveText('1,990', { timeout: 15_000 });
   await expect(page.locator('.chart[data-chart="loss"] svg, .chart[data-chart="loss"] canvas').first()).toBeVisible();

@@ -1,8 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { spawn, execFileSync, ChildProcess } from 'node:child_process';
+import { execFileSync, ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { serve, fixtures } from './own-server';
 
 // The charts issue's acceptance case, live in Chromium: a `--nan --collapse --moe` database
 // with 24 layers and three runs. Its lineage page shows every panel drawn, the spike and
@@ -15,15 +16,8 @@ const db = join(dir, 'training.db');
 let server: ChildProcess;
 
 test.beforeAll(async () => {
-  const fixtures = process.env.HYDRA_FIXTURES ?? resolve(__dirname, '../../../shared/fixtures');
   execFileSync('python3', [join(fixtures, 'make_training_db.py'), db, '--layers', '24', '--runs', '3', '--nan', '--collapse', '--moe']);
-  const binary = resolve(__dirname, '../../target/release/hydra-dashboard');
-  server = spawn(binary, ['serve', '--db', db, '--addr', `127.0.0.1:${port}`, '--state-dir', join(dir, 'state')],
-    { stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise<void>((ready, fail) => {
-    server.stdout!.on('data', (d) => { if (String(d).includes('serving')) ready(); });
-    server.on('exit', (code) => fail(new Error(`server exited ${code}`)));
-  });
+  server = await serve(db, port, ['--state-dir', join(dir, 'state')]);
 });
 
 test.afterAll(() => { server?.kill(); });

@@ -1,6 +1,7 @@
 import { test, expect } from '@playwright/test';
-import { spawn, ChildProcess } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { serve } from './own-server';
 
 // A dashboard started with --token, in a real browser: the token page, a cookie after it,
 // then everything works — hydration, zoom (server functions), sharing — and nothing without it.
@@ -11,14 +12,8 @@ const base = `http://127.0.0.1:${port}`;
 let server: ChildProcess;
 
 test.beforeAll(async () => {
-  const binary = resolve(__dirname, '../../target/release/hydra-dashboard');
-  const db = resolve(__dirname, '../.fixtures/training.db');
-  server = spawn(binary, ['serve', '--db', db, '--addr', `127.0.0.1:${port}`, '--token', TOKEN,
-    '--state-dir', resolve(__dirname, '../.fixtures/state-token')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((ready, fail) => {
-    server.stdout!.on('data', (d) => { if (String(d).includes('serving')) ready(); });
-    server.on('exit', (code) => fail(new Error(`server exited ${code}`)));
-  });
+  server = await serve(resolve(__dirname, '../.fixtures/training.db'), port,
+    ['--token', TOKEN, '--state-dir', resolve(__dirname, '../.fixtures/state-token')]);
 });
 
 test.afterAll(() => { server?.kill(); });

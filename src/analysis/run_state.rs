@@ -114,7 +114,7 @@ impl RunState {
         self.summary.push(s);
         self.clock.push(ClockMark {
             step: s.step,
-            time: s.timestamp.as_deref().and_then(super::time::parse_iso8601),
+            time: self.summary.last_time(),
             tokens: self.summary.tokens_so_far(),
         });
         self.columns.push(s);

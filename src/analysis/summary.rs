@@ -22,6 +22,8 @@ pub struct SummaryBuilder {
     max_steps: Option<i64>,
     /// `(step, epoch seconds)` of the rows within `RATE_WINDOW_SECONDS` of the newest.
     recent: VecDeque<(i64, f64)>,
+    /// The last row's time, parsed once here for everyone who needs it.
+    last_time: Option<f64>,
 }
 
 impl SummaryBuilder {
@@ -35,7 +37,13 @@ impl SummaryBuilder {
             saw_token_columns: false,
             max_steps: config.count("max_steps"),
             recent: VecDeque::new(),
+            last_time: None,
         }
+    }
+
+    /// The wall time of the row pushed last, if it has one that parses.
+    pub fn last_time(&self) -> Option<f64> {
+        self.last_time
     }
 
     /// Tokens seen up to the last row pushed, when the rows tell batch and sequence size.
@@ -57,10 +65,12 @@ impl SummaryBuilder {
             Some(_) => {}
             None => s.nonfinite_losses += 1,
         }
+        self.last_time = None;
         if let Some(ts) = step.timestamp.as_ref().filter(|t| !t.is_empty()) {
             s.first_timestamp.get_or_insert_with(|| ts.clone());
             s.last_timestamp = Some(ts.clone());
-            if let Some(t) = parse_iso8601(ts) {
+            self.last_time = parse_iso8601(ts);
+            if let Some(t) = self.last_time {
                 self.recent.push_back((step.step, t));
                 while self
                     .recent
