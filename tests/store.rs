@@ -566,3 +566,68 @@ async fn a_lineage_lays_a_models_runs_end_to_end_with_the_resumes_marked() {
     );
     assert_eq!(zoomed.resumes.len(), 1);
 }
+
+#[tokio::test]
+async fn stats_and_milestones_equal_what_sqlite_itself_computes() {
+    let dir = temp_dir("stats-oracle");
+    let db = make_db(
+        &dir,
+        &["--nan", "--runs", "3", "--steps", "120000", "--every", "1"],
+    );
+    let store = Store::open(&db).await.unwrap();
+    let finite =
+        "typeof(loss_total) IN ('real', 'integer') AND abs(loss_total) <= 1.7976931348623157e308";
+    let stats = store.model_stats("500m").await.unwrap();
+    let q = |select: &str| query(&db, select);
+    assert_eq!(
+        stats.step_count.to_string(),
+        q("SELECT COUNT(*) FROM steps WHERE model_id = '500m'")
+    );
+    assert_eq!(
+        stats.max_step.unwrap().to_string(),
+        q("SELECT MAX(step) FROM steps WHERE model_id = '500m'")
+    );
+    let best: f64 = q(&format!(
+        "SELECT MIN(loss_total) FROM steps WHERE model_id = '500m' AND {finite}"
+    ))
+    .parse()
+    .unwrap();
+    assert!((stats.best_loss.unwrap() - best).abs() <= 1e-12 * best);
+    let avg: f64 = q(&format!(
+        "SELECT AVG(loss_total) FROM steps WHERE model_id = '500m' AND {finite}"
+    ))
+    .parse()
+    .unwrap();
+    assert!((stats.avg_loss.unwrap() - avg).abs() <= 1e-9 * avg);
+
+    // Milestones across page boundaries (50,000 rows) and resumes.
+    let m = store.milestones("500m", 7_000).await.unwrap();
+    let keys: Vec<i64> = m.milestones.keys().copied().collect();
+    assert_eq!(keys, (1..=17).map(|k| k * 7_000).collect::<Vec<_>>());
+    for (step, value) in &m.milestones {
+        let expected: f64 = q(&format!(
+            "SELECT MIN(loss_total) FROM steps WHERE model_id = '500m' AND step <= {step} AND {finite}"
+        ))
+        .parse()
+        .unwrap();
+        assert!(
+            (value - expected).abs() <= 1e-12 * expected,
+            "milestone {step}"
+        );
+    }
+
+    // Answers are kept until the file changes; a new row is seen at once.
+    let by_thousand = store.milestones("500m", 1_000).await.unwrap();
+    assert_eq!(by_thousand.milestones.keys().last(), Some(&119_000));
+    assert_eq!(store.model_stats("500m").await.unwrap(), stats);
+    sql(
+        &db,
+        "INSERT INTO steps (step, run_id, model_id, loss_total) \
+         SELECT MAX(step) + 1, run_id, model_id, 0.5 FROM steps WHERE model_id = '500m';",
+    );
+    let after = store.model_stats("500m").await.unwrap();
+    assert_eq!(after.step_count, stats.step_count + 1);
+    assert_eq!(after.best_loss, Some(0.5));
+    let by_thousand = store.milestones("500m", 1_000).await.unwrap();
+    assert_eq!(by_thousand.milestones.get(&120_000), Some(&0.5));
+}

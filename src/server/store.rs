@@ -28,6 +28,9 @@ pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
 
 /// Rows per statement when a whole run or model must be scanned.
 const SCAN_PAGE: i64 = 5_000;
+/// Rows per statement when SQLite aggregates over a model's steps (stats, milestones):
+/// about 10 ms of the file each, so the trainer commits in between.
+const AGGREGATE_PAGE: i64 = 50_000;
 /// How long the schema we detected is trusted before `PRAGMA schema_version` is checked.
 const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
 /// Buckets per chart series on the page (M4 keeps at most four points per bucket): about
@@ -207,6 +210,10 @@ struct Inner {
     path: PathBuf,
     schema: Mutex<Cached>,
     counts: Mutex<Option<(Instant, Vec<TableRows>)>>,
+    /// Model stats and milestones with the marks they were computed at: a finished run's
+    /// are computed once, a training run's once per commit at most.
+    stats: Kept<String, ModelStats>,
+    milestones: Kept<(String, i64), Milestones>,
     /// Runs held in memory for the charts, by run id.
     cache: Mutex<HashMap<String, Arc<tokio::sync::Mutex<CachedRun>>>>,
     /// Bytes the cache may hold before the least recently used runs are dropped.
@@ -219,6 +226,14 @@ struct OpenDb {
     file: Option<FileId>,
     /// When the path was last seen to still name this file.
     checked: Instant,
+}
+
+/// Whole-model answers worth keeping until the file changes, with the marks they were
+/// computed at.
+type Kept<K, T> = Mutex<HashMap<K, (LiveMarks, T)>>;
+
+fn forget<K, T>(kept: &Kept<K, T>) {
+    kept.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
 /// Which file a path names: a trainer that deletes and recreates its database makes a new
@@ -342,6 +357,8 @@ impl Store {
                     checked: Instant::now() - SCHEMA_RECHECK * 2,
                 }),
                 counts: Mutex::new(None),
+                stats: Mutex::new(HashMap::new()),
+                milestones: Mutex::new(HashMap::new()),
                 cache: Mutex::new(HashMap::new()),
                 cache_budget: std::sync::atomic::AtomicUsize::new(DEFAULT_CACHE_BYTES),
             }),
@@ -417,6 +434,8 @@ impl Store {
             checked: Instant::now() - SCHEMA_RECHECK * 2,
         };
         *self.inner.counts.lock().expect("counts lock") = None;
+        forget(&self.inner.stats);
+        forget(&self.inner.milestones);
         self.inner
             .cache
             .lock()
@@ -839,35 +858,90 @@ impl Store {
         Ok(state.summary(&span.run))
     }
 
-    /// Calls `visit(step, loss_total)` for every row of a model, in step order, page by page.
-    async fn scan_model_losses(
+    /// Walks a model's steps in pages of `AGGREGATE_PAGE` rows through its `(model_id,
+    /// step)` key, letting SQLite aggregate each page: `select` reads `page` (the page's
+    /// `step` and `f`, its loss when a finite number) and returns rows that include the
+    /// page's `hi` step; `visit` gets them. Each page is one short statement, so the trainer
+    /// commits between them, and no row crosses into Rust one by one.
+    async fn aggregate_model(
         &self,
         model_id: &str,
-        mut visit: impl FnMut(i64, Option<f64>),
+        select: &str,
+        extra: &[Bind<'_>],
+        mut visit: impl FnMut(&SqliteRow),
     ) -> Result<(), AppError> {
+        let sql = format!(
+            "WITH page AS (SELECT step, CASE WHEN typeof(loss_total) IN ('real', 'integer') \
+             AND abs(loss_total) <= 1.7976931348623157e308 THEN loss_total END AS f \
+             FROM steps WHERE model_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3) {select}"
+        );
         let mut after = i64::MIN;
         loop {
-            let rows = self
-                .fetch_all(
-                    "SELECT step, loss_total FROM steps WHERE model_id = ?1 AND step > ?2 \
-                     ORDER BY step LIMIT ?3",
-                    &[Bind::Text(model_id), Bind::Int(after), Bind::Int(SCAN_PAGE)],
-                )
-                .await?;
+            let mut binds = vec![
+                Bind::Text(model_id),
+                Bind::Int(after),
+                Bind::Int(AGGREGATE_PAGE),
+            ];
+            binds.extend(extra.iter().map(|b| match b {
+                Bind::Int(v) => Bind::Int(*v),
+                Bind::Text(v) => Bind::Text(v),
+            }));
+            let rows = self.fetch_all(&sql, &binds).await?;
+            let (mut n, mut hi) = (0, None);
             for r in &rows {
-                if let Some(step) = int(r, "step") {
-                    visit(step, real(r, "loss_total"));
-                    after = step;
-                }
+                n += int(r, "n").unwrap_or(0);
+                hi = hi.max(int(r, "hi"));
+                visit(r);
             }
-            if (rows.len() as i64) < SCAN_PAGE {
-                return Ok(());
+            match hi {
+                Some(hi) if n == AGGREGATE_PAGE => after = hi,
+                _ => return Ok(()),
             }
         }
     }
 
+    /// The answer kept for `key` if the file has not changed since (no row added, re-logged
+    /// or run written: the tables' highest rowids are the same), else `compute`'s, kept.
+    async fn unless_changed<K, T, F>(
+        &self,
+        kept: &Kept<K, T>,
+        key: K,
+        compute: F,
+    ) -> Result<T, AppError>
+    where
+        K: std::hash::Hash + Eq,
+        T: Clone,
+        F: std::future::Future<Output = Result<T, AppError>>,
+    {
+        let marks = self.live_marks().await?;
+        let kept_now = kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .filter(|(at, _)| *at == marks)
+            .map(|(_, a)| a.clone());
+        if let Some(a) = kept_now {
+            return Ok(a);
+        }
+        let fresh = compute.await?;
+        let mut map = kept.lock().unwrap_or_else(|e| e.into_inner());
+        // A handful of models and intervals; a client cycling through intervals cannot
+        // grow it without bound.
+        if map.len() >= 64 {
+            map.clear();
+        }
+        map.insert(key, (marks, fresh.clone()));
+        Ok(fresh)
+    }
+
     /// `/api/stats/{model_id}`: counts and losses over the whole lineage.
     pub async fn model_stats(&self, model_id: &str) -> Result<ModelStats, AppError> {
+        let compute = self.compute_model_stats(model_id);
+        self.unless_changed(&self.inner.stats, model_id.to_string(), compute)
+            .await
+    }
+
+    async fn compute_model_stats(&self, model_id: &str) -> Result<ModelStats, AppError> {
         let run_count = self.runs(model_id).await?.len() as i64;
         let mut stats = ModelStats {
             model_id: model_id.into(),
@@ -878,19 +952,25 @@ impl Store {
             avg_loss: None,
             run_count,
         };
-        let (mut sum, mut finite) = (0.0, 0u64);
-        self.scan_model_losses(model_id, |step, loss| {
-            stats.step_count += 1;
-            stats.min_step.get_or_insert(step);
-            stats.max_step = Some(step);
-            if let Some(l) = loss.filter(|l| l.is_finite()) {
-                sum += l;
-                finite += 1;
-                if stats.best_loss.is_none_or(|b| l < b) {
-                    stats.best_loss = Some(l);
+        let (mut sum, mut finite) = (0.0, 0_i64);
+        self.aggregate_model(
+            model_id,
+            "SELECT COUNT(*) AS n, MIN(step) AS lo, MAX(step) AS hi, TOTAL(f) AS total, \
+             COUNT(f) AS finite, MIN(f) AS best FROM page",
+            &[],
+            |r| {
+                stats.step_count += int(r, "n").unwrap_or(0);
+                if stats.min_step.is_none() {
+                    stats.min_step = int(r, "lo");
                 }
-            }
-        })
+                stats.max_step = int(r, "hi").or(stats.max_step);
+                sum += real(r, "total").unwrap_or(0.0);
+                finite += int(r, "finite").unwrap_or(0);
+                if let Some(b) = real(r, "best") {
+                    stats.best_loss = Some(stats.best_loss.map_or(b, |old: f64| old.min(b)));
+                }
+            },
+        )
         .await?;
         stats.avg_loss = (finite > 0).then(|| sum / finite as f64);
         Ok(stats)
@@ -899,8 +979,22 @@ impl Store {
     /// `/api/milestones/{model_id}`: at each multiple of `interval` the run has reached, the
     /// best finite loss of all steps up to it.
     pub async fn milestones(&self, model_id: &str, interval: i64) -> Result<Milestones, AppError> {
-        self.model(model_id).await?;
         let interval = interval.max(1);
+        let compute = self.compute_milestones(model_id, interval);
+        self.unless_changed(
+            &self.inner.milestones,
+            (model_id.to_string(), interval),
+            compute,
+        )
+        .await
+    }
+
+    async fn compute_milestones(
+        &self,
+        model_id: &str,
+        interval: i64,
+    ) -> Result<Milestones, AppError> {
+        self.model(model_id).await?;
         let ends = |order: &'static str| {
             let sql =
                 format!("SELECT step FROM steps WHERE model_id = ?1 ORDER BY step {order} LIMIT 1");
@@ -910,43 +1004,53 @@ impl Store {
             }
         };
         let (first, last) = (ends("ASC").await?, ends("DESC").await?);
-        if let (Some(first), Some(last)) = (first, last) {
-            let count = (last as i128 - first as i128) / interval as i128 + 1;
-            if count > MAX_MILESTONES as i128 {
-                return Err(AppError::bad_param(
-                    "interval",
-                    format!(
-                        "{interval} would give {count} milestones for steps {first}..{last}; at most {MAX_MILESTONES}"
-                    ),
-                ));
-            }
-        }
         let mut milestones = BTreeMap::new();
-        let mut best: Option<f64> = None;
-        // Milestones are the multiples of `interval` from the first step on (never 0).
-        let start = first.unwrap_or(interval).max(interval);
-        let mut next = start.div_euclid(interval).saturating_mul(interval);
-        if next < start {
-            next = next.saturating_add(interval);
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(Milestones {
+                model_id: model_id.into(),
+                interval,
+                milestones,
+            });
+        };
+        let count = (last as i128 - first as i128) / interval as i128 + 1;
+        if count > MAX_MILESTONES as i128 {
+            return Err(AppError::bad_param(
+                "interval",
+                format!(
+                    "{interval} would give {count} milestones for steps {first}..{last}; at most {MAX_MILESTONES}"
+                ),
+            ));
         }
-        let mut last_step = None;
-        self.scan_model_losses(model_id, |step, loss| {
-            // Every row seen so far is <= `next`, so `best` is exactly the best up to it.
-            while step > next && next < i64::MAX {
-                if let Some(b) = best {
-                    milestones.insert(next, b);
+        // The best loss of each stretch (k-1)·interval < step ≤ k·interval, as bucket k
+        // (steps ≤ 0 count for every milestone: bucket 0). A stretch split across two pages
+        // comes back twice; the minimum joins them.
+        let mut best_of: BTreeMap<i64, f64> = BTreeMap::new();
+        self.aggregate_model(
+            model_id,
+            "SELECT CASE WHEN step <= 0 THEN 0 ELSE (step - 1) / ?4 + 1 END AS bucket, \
+             MIN(f) AS best, COUNT(*) AS n, MAX(step) AS hi FROM page GROUP BY bucket",
+            &[Bind::Int(interval)],
+            |r| {
+                if let (Some(k), Some(b)) = (int(r, "bucket"), real(r, "best")) {
+                    let entry = best_of.entry(k).or_insert(b);
+                    *entry = entry.min(b);
                 }
-                next = next.saturating_add(interval);
-            }
-            if let Some(l) = loss.filter(|l| l.is_finite()) {
-                best = Some(best.map_or(l, |b: f64| b.min(l)));
-            }
-            last_step = Some(step);
-        })
+            },
+        )
         .await?;
-        if let (Some(b), Some(last)) = (best, last_step) {
-            if last == next {
-                milestones.insert(next, b);
+        // Milestones are the multiples of `interval` from the first step to the last (never
+        // 0); each holds the best of every stretch up to it.
+        let first_k = first.max(interval).div_euclid(interval)
+            + i64::from(first.max(interval).rem_euclid(interval) != 0);
+        let last_k = last.div_euclid(interval);
+        let mut best: Option<f64> = None;
+        let mut stretches = best_of.into_iter().peekable();
+        for k in first_k..=last_k {
+            while let Some((_, b)) = stretches.next_if(|(bucket, _)| *bucket <= k) {
+                best = Some(best.map_or(b, |old: f64| old.min(b)));
+            }
+            if let Some(b) = best {
+                milestones.insert(k * interval, b);
             }
         }
         Ok(Milestones {
