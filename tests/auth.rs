@@ -7,13 +7,6 @@ use common::*;
 
 const TOKEN: &str = "s3cret-token-0123456789";
 
-fn newest_run(db: &std::path::Path) -> String {
-    query(
-        db,
-        "SELECT run_id FROM runs ORDER BY start_step DESC LIMIT 1",
-    )
-}
-
 #[test]
 fn with_a_token_every_route_wants_it() {
     let dir = temp_dir("auth");

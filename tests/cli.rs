@@ -15,18 +15,25 @@ fn run(args: &[&str]) -> (i32, String) {
     )
 }
 
-#[test]
-fn a_missing_database_says_how_to_point_at_one() {
-    let dir = temp_dir("cli-missing");
-    let db = dir.join("checkpoints/training.db");
-    let out = dir.join("out.html");
-    let (code, err) = run(&[
+/// `hydra-dashboard snapshot --db DB --out OUT` and more flags.
+fn snapshot_cmd(db: &std::path::Path, out: &std::path::Path, flags: &[&str]) -> (i32, String) {
+    let mut args = vec![
         "snapshot",
         "--db",
         db.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(flags);
+    run(&args)
+}
+
+#[test]
+fn a_missing_database_says_how_to_point_at_one() {
+    let dir = temp_dir("cli-missing");
+    let db = dir.join("checkpoints/training.db");
+    let out = dir.join("out.html");
+    let (code, err) = snapshot_cmd(&db, &out, &[]);
     assert_eq!(code, 1);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
@@ -43,15 +50,7 @@ fn a_file_that_is_not_a_hydra_database_is_named() {
     let out = dir.join("out.html");
     let notes = dir.join("notes.txt");
     std::fs::write(&notes, "hello ".repeat(1000)).unwrap();
-    let snapshot_of = |db: &std::path::Path| {
-        run(&[
-            "snapshot",
-            "--db",
-            db.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-    };
+    let snapshot_of = |db: &std::path::Path| snapshot_cmd(db, &out, &[]);
     let (code, err) = snapshot_of(&notes);
     assert_eq!(code, 1);
     assert!(err.contains("not an SQLite database"), "{err}");
@@ -208,17 +207,7 @@ fn a_snapshot_is_one_offline_file_and_a_bad_run_is_named() {
     let db = make_db(&dir, &["--nan", "--collapse", "--moe"]);
     let before = snapshot(&dir);
     let out = dir.join("share.html");
-    let (code, err) = run(&[
-        "snapshot",
-        "--db",
-        db.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--start-step",
-        "12000",
-        "--end-step",
-        "15000",
-    ]);
+    let (code, err) = snapshot_cmd(&db, &out, &["--start-step", "12000", "--end-step", "15000"]);
     assert_eq!(code, 0, "{err}");
     let html = std::fs::read_to_string(&out).unwrap();
     assert_eq!(html.matches("<svg").count(), 7, "every panel's chart");
@@ -244,15 +233,7 @@ fn a_snapshot_is_one_offline_file_and_a_bad_run_is_named() {
     after.retain(|f| f.0 != "share.html");
     assert_eq!(after, before, "the user's file is untouched");
 
-    let (code, err) = run(&[
-        "snapshot",
-        "--db",
-        db.to_str().unwrap(),
-        "--run",
-        "no such run",
-        "--out",
-        dir.join("x.html").to_str().unwrap(),
-    ]);
+    let (code, err) = snapshot_cmd(&db, &dir.join("x.html"), &["--run", "no such run"]);
     assert_eq!(code, 1);
     assert!(err.contains("no run \"no such run\""), "{err}");
 }

@@ -138,10 +138,7 @@ fn a_truncated_or_foreign_file_is_named_and_a_repaired_one_read() {
     let whole = std::fs::read(&db).unwrap();
     let s = Server::start(&db);
     assert_eq!(models(&s).0, 200);
-    let run = query(
-        &db,
-        "SELECT run_id FROM runs ORDER BY start_step DESC LIMIT 1",
-    );
+    let run = newest_run(&db);
 
     // Cut in half where it lies, as a full disk or a bad copy leaves it.
     let f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
@@ -235,10 +232,7 @@ fn a_newer_schema_with_more_tables_and_columns_reads_the_same() {
     let dir = temp_dir("faults-newer");
     let db = make_db(&dir, &["--moe"]);
     let s = Server::start(&db);
-    let run = query(
-        &db,
-        "SELECT run_id FROM runs ORDER BY start_step DESC LIMIT 1",
-    );
+    let run = newest_run(&db);
     let before = s.json(&format!("/api/metrics/{run}?limit=5")).1;
     sql(
         &db,

@@ -77,10 +77,7 @@ fn no_parameter_of_any_endpoint_brings_a_5xx() {
     let dir = temp_dir("hostile");
     let db = make_db(&dir, &["--steps", "2000", "--moe", "--nan"]);
     let s = Server::start(&db);
-    let run = query(
-        &db,
-        "SELECT run_id FROM runs ORDER BY start_step DESC LIMIT 1",
-    );
+    let run = newest_run(&db);
     let mut answered = 0;
     for path in endpoints(&run) {
         let r = send(&s.addr, "GET", &path, b"");

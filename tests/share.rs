@@ -17,14 +17,6 @@ fn png_size_and_colours(bytes: &[u8]) -> ((u32, u32), usize) {
     ((info.width, info.height), colours.len())
 }
 
-fn newest_run(s: &Server) -> String {
-    let (_, runs) = s.json("/api/runs/500m");
-    runs.as_array().unwrap().last().unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn a_shared_snapshot_outlives_the_trainers_file_and_previews_as_png() {
     let dir = temp_dir("share");
@@ -32,7 +24,7 @@ fn a_shared_snapshot_outlives_the_trainers_file_and_previews_as_png() {
     let state = temp_dir("share-state");
     let s = Server::start_with(&db, &["--state-dir", state.to_str().unwrap()]);
     let before = snapshot(&dir);
-    let run = newest_run(&s);
+    let run = newest_run(&db);
 
     let body = format!(
         r#"{{"run_id": "{run}", "start_step": 12000, "end_step": 16000, "log_scale": true}}"#
@@ -162,7 +154,7 @@ fn csv_exports_hold_exactly_the_rows_of_the_range() {
     let dir = temp_dir("export");
     let db = make_db(&dir, &["--nan", "--moe"]);
     let s = Server::start(&db);
-    let run = newest_run(&s);
+    let run = newest_run(&db);
     let count = |sql: &str| query(&db, sql).parse::<usize>().unwrap();
 
     let r = send(
@@ -249,7 +241,7 @@ fn charts_export_as_svg_and_png_of_the_asked_size() {
     let dir = temp_dir("export-img");
     let db = make_db(&dir, &["--collapse"]);
     let s = Server::start(&db);
-    let run = newest_run(&s);
+    let run = newest_run(&db);
     let svg = send(
         &s.addr,
         "GET",

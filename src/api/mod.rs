@@ -39,11 +39,8 @@ pub async fn get_zoom_charts(
     use crate::server::error::AppError;
     let store = use_context::<crate::server::store::Store>()
         .ok_or_else(|| ServerFnError::new("the dashboard has no database open"))?;
-    if end_step < start_step {
-        return Err(
-            AppError::bad_param("end_step", "must not be below start_step").into_server_error(),
-        );
-    }
+    crate::model::step_range(Some(start_step), Some(end_step))
+        .map_err(|why| AppError::bad_param("end_step", why).into_server_error())?;
     let Some(model) = lineage else {
         return store
             .zoom(&run_id, start_step, end_step)

@@ -45,7 +45,7 @@ pub fn draw<DB: DrawingBackend>(
         theme.lr.stroke_width(2),
     ))?;
     if let Some(w) = warmup_end {
-        chart.draw_series(dashed_vertical(w, lo, hi, theme.muted))?;
+        chart.draw_series(super::dashed_vertical(w, lo, hi, theme.muted))?;
         chart.draw_series(std::iter::once(Text::new(
             " warmup end",
             (w, lo + (hi - lo) * 0.9),
@@ -54,18 +54,4 @@ pub fn draw<DB: DrawingBackend>(
     }
     super::draw_resumes(&mut chart, &data.resumes, view, (lo, hi), theme)?;
     root.present()
-}
-
-/// A vertical dashed line at `x` from `y0` to `y1`, as 24 dashes.
-pub(crate) fn dashed_vertical(
-    x: i64,
-    y0: f64,
-    y1: f64,
-    color: RGBColor,
-) -> impl Iterator<Item = PathElement<(i64, f64)>> {
-    let dash = (y1 - y0) / 48.0;
-    (0..24).map(move |i| {
-        let a = y0 + dash * (2 * i) as f64;
-        PathElement::new(vec![(x, a), (x, a + dash)], color.stroke_width(1))
-    })
 }

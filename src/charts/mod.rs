@@ -294,7 +294,7 @@ pub(crate) fn draw_resumes<DB: DrawingBackend>(
     theme: &theme::Theme,
 ) -> DrawResult<DB> {
     for (step, label) in resumes.iter().filter(|(s, _)| view.contains(*s)) {
-        chart.draw_series(lr::dashed_vertical(*step, y0, y1, theme.muted))?;
+        chart.draw_series(dashed_vertical(*step, y0, y1, theme.muted))?;
         chart.draw_series(std::iter::once(Text::new(
             format!(" {label}"),
             (*step, y1 - (y1 - y0) * 0.08),
@@ -302,6 +302,20 @@ pub(crate) fn draw_resumes<DB: DrawingBackend>(
         )))?;
     }
     Ok(())
+}
+
+/// A vertical dashed line at `x` from `y0` to `y1`, as 24 dashes.
+pub(crate) fn dashed_vertical(
+    x: i64,
+    y0: f64,
+    y1: f64,
+    color: RGBColor,
+) -> impl Iterator<Item = PathElement<(i64, f64)>> {
+    let dash = (y1 - y0) / 48.0;
+    (0..24).map(move |i| {
+        let a = y0 + dash * (2 * i) as f64;
+        PathElement::new(vec![(x, a), (x, a + dash)], color.stroke_width(1))
+    })
 }
 
 /// A horizontal dashed line at `y` across `x` (a threshold or target): about 30 dashes;

@@ -92,12 +92,7 @@ pub fn draw<DB: DrawingBackend>(
         .iter()
         .filter(|c| view.contains(c.since_step))
     {
-        chart.draw_series(super::lr::dashed_vertical(
-            c.since_step,
-            y0,
-            y1,
-            theme.diverged,
-        ))?;
+        chart.draw_series(super::dashed_vertical(c.since_step, y0, y1, theme.diverged))?;
         chart.draw_series(std::iter::once(Text::new(
             format!(" L{} collapsed", c.layer),
             (c.since_step, y1 - (y1 - y0) * 0.04),

@@ -642,15 +642,21 @@ pub struct ShareRequest {
 impl ShareRequest {
     /// The step range asked for, if any; an end below the start is a mistake.
     pub fn step_range(&self) -> Result<Option<(i64, i64)>, String> {
-        match (self.start_step, self.end_step) {
-            (None, None) => Ok(None),
-            (a, b) => {
-                let (a, b) = (a.unwrap_or(i64::MIN), b.unwrap_or(i64::MAX));
-                if a > b {
-                    Err(format!("end_step {b} is below start_step {a}"))
-                } else {
-                    Ok(Some((a, b)))
-                }
+        step_range(self.start_step, self.end_step)
+    }
+}
+
+/// Steps `start..=end` as asked (either end may be open), `None` when neither is given; an
+/// end below the start is the asker's mistake, said the same way by every endpoint.
+pub fn step_range(start: Option<i64>, end: Option<i64>) -> Result<Option<(i64, i64)>, String> {
+    match (start, end) {
+        (None, None) => Ok(None),
+        (a, b) => {
+            let (a, b) = (a.unwrap_or(i64::MIN), b.unwrap_or(i64::MAX));
+            if a > b {
+                Err(format!("must not be below start_step ({b} < {a})"))
+            } else {
+                Ok(Some((a, b)))
             }
         }
     }

@@ -22,21 +22,17 @@ struct Reload(RwSignal<u64>);
 pub fn DashboardPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
-    let run_id = move || {
+    // An id from the path, percent-decoded; an empty one is none.
+    let segment = move |name: &str| {
         params
             .read()
-            .get("run_id")
+            .get(name)
             .filter(|id| !id.is_empty())
             .map(|id| decode_path_segment(&id))
     };
+    let run_id = move || segment("run_id");
     // `/model/{model_id}`: the lineage of that model.
-    let lineage = move || {
-        params
-            .read()
-            .get("model_id")
-            .filter(|id| !id.is_empty())
-            .map(|id| decode_path_segment(&id))
-    };
+    let lineage = move || segment("model_id");
     let model_id =
         move || lineage().or_else(|| query.read().get("model").filter(|id| !id.is_empty()));
     let refresh = RwSignal::new(0_u64);

@@ -37,16 +37,8 @@ async fn export(
 ) -> Result<Response, AppError> {
     let (run_id, file) = segment(path)?;
     let q = Query::parse(raw.as_deref());
-    let range = (
-        q.int("start_step")?.unwrap_or(i64::MIN),
-        q.int("end_step")?.unwrap_or(i64::MAX),
-    );
-    if range.0 > range.1 {
-        return Err(AppError::bad_param(
-            "end_step",
-            format!("must not be below start_step ({} < {})", range.1, range.0),
-        ));
-    }
+    let asked = q.step_range()?;
+    let range = asked.unwrap_or((i64::MIN, i64::MAX));
     let (name, kind) = file.rsplit_once('.').unwrap_or((file.as_str(), ""));
     match (name, kind) {
         ("steps", "csv") => {
@@ -57,8 +49,7 @@ async fn export(
         ("mor", "csv") => routing_csv::<RoutingMor>(s.store, run_id, range).await,
         ("moe", "csv") => routing_csv::<RoutingMoe>(s.store, run_id, range).await,
         (chart, "svg" | "png") if CHARTS.contains(&chart) => {
-            let explicit = q.has("start_step") || q.has("end_step");
-            chart_file(&s, &run_id, chart, kind, explicit.then_some(range), &q).await
+            chart_file(&s, &run_id, chart, kind, asked, &q).await
         }
         _ => {
             let shown: String = file.chars().take(60).collect();

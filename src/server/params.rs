@@ -30,6 +30,12 @@ impl Query {
         }
     }
 
+    /// `start_step` and `end_step` as a range (see [`crate::model::step_range`]).
+    pub fn step_range(&self) -> Result<Option<(i64, i64)>, AppError> {
+        crate::model::step_range(self.int("start_step")?, self.int("end_step")?)
+            .map_err(|why| AppError::bad_param("end_step", why))
+    }
+
     /// A parameter's text, trimmed, if given.
     pub fn text(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|v| v.trim())

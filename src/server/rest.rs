@@ -82,15 +82,8 @@ async fn metrics_get(
             format!("must be between 1 and {MAX_PAGE}, got {max_points}"),
         ));
     }
+    q.step_range()?;
     let end_step = q.int("end_step")?;
-    if let (Some(a), Some(b)) = (start_step, end_step) {
-        if a > b {
-            return Err(AppError::bad_param(
-                "end_step",
-                format!("must not be below start_step ({b} < {a})"),
-            ));
-        }
-    }
     let metrics = q.metrics("metrics")?;
     let page = s
         .store
@@ -128,17 +121,7 @@ async fn routing_get(
     }
     if q.has("max_points") {
         let max_points = q.int_in("max_points", 1, 1, MAX_PAGE)?;
-        let end_step = q.int("end_step")?;
-        let range = match (start_step, end_step) {
-            (None, None) => None,
-            (a, b) => Some((a.unwrap_or(i64::MIN), b.unwrap_or(i64::MAX))),
-        };
-        if let Some((a, b)) = range.filter(|(a, b)| a > b) {
-            return Err(AppError::bad_param(
-                "end_step",
-                format!("must not be below start_step ({b} < {a})"),
-            ));
-        }
+        let range = q.step_range()?;
         let r = s
             .store
             .routing_downsampled(&run_id, range, max_points as usize)

@@ -280,10 +280,7 @@ fn error_page(e: AppError) -> Response {
          unavailable</title></head><body style=\"font-family:sans-serif;background:#0d1117;\
          color:#c9d1d9;padding:2rem\"><h1>Snapshot unavailable</h1><p>{}</p><p><a \
          style=\"color:#58a6ff\" href=\"/\">Go to the dashboard</a></p></body></html>",
-        e.to_string()
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
+        snapshot::escape(&e.to_string())
     );
     (
         status,

@@ -179,7 +179,7 @@ fn preview_tags(p: &Preview, title: &str, description: &str) -> String {
 }
 
 /// Text safe inside an element or a double-quoted attribute.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

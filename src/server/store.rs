@@ -327,6 +327,20 @@ struct RunSpan {
     high: i64,
 }
 
+impl RunSpan {
+    /// `?1..?5` of a paged read of the run's rows: model, first step, the span's last step,
+    /// run, and how many rows.
+    fn binds(&self, from: i64, limit: i64) -> [Bind<'_>; 5] {
+        [
+            Bind::Text(&self.run.model_id),
+            Bind::Int(from),
+            Bind::Int(self.high),
+            Bind::Text(&self.run.run_id),
+            Bind::Int(limit),
+        ]
+    }
+}
+
 impl Store {
     /// Opens `path` read-only and checks that it is a HYDRA database; an error if it is
     /// missing or something else (for one-shot commands).
@@ -882,10 +896,7 @@ impl Store {
                 Bind::Int(after),
                 Bind::Int(AGGREGATE_PAGE),
             ];
-            binds.extend(extra.iter().map(|b| match b {
-                Bind::Int(v) => Bind::Int(*v),
-                Bind::Text(v) => Bind::Text(v),
-            }));
+            binds.extend_from_slice(extra);
             let rows = self.fetch_all(&sql, &binds).await?;
             let (mut n, mut hi) = (0, None);
             for r in &rows {
@@ -1087,18 +1098,7 @@ impl Store {
         );
         let from = start_step.unwrap_or(i64::MIN).max(span.low);
         // One row more than asked tells whether the page ends between two steps.
-        let mut rows = self
-            .fetch_all(
-                &sql,
-                &[
-                    Bind::Text(&span.run.model_id),
-                    Bind::Int(from),
-                    Bind::Int(span.high),
-                    Bind::Text(&span.run.run_id),
-                    Bind::Int(limit + 1),
-                ],
-            )
-            .await?;
+        let mut rows = self.fetch_all(&sql, &span.binds(from, limit + 1)).await?;
         if rows.len() as i64 <= limit {
             return Ok((rows, None));
         }
@@ -1397,18 +1397,7 @@ impl Store {
         );
         let mut from = span.low;
         loop {
-            let rows = self
-                .fetch_all(
-                    &sql,
-                    &[
-                        Bind::Text(&span.run.model_id),
-                        Bind::Int(from),
-                        Bind::Int(span.high),
-                        Bind::Text(&span.run.run_id),
-                        Bind::Int(SCAN_PAGE),
-                    ],
-                )
-                .await?;
+            let rows = self.fetch_all(&sql, &span.binds(from, SCAN_PAGE)).await?;
             for r in &rows {
                 state.push(&chart_step(r));
             }
@@ -1948,6 +1937,7 @@ fn run_recency(r: &Run) -> (i64, i64) {
     (t as i64, r.start_step.unwrap_or(0))
 }
 
+#[derive(Clone, Copy)]
 enum Bind<'a> {
     Int(i64),
     Text(&'a str),

@@ -235,6 +235,14 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The run a dashboard opens by default in a one-model file: the newest.
+pub fn newest_run(db: &Path) -> String {
+    query(
+        db,
+        "SELECT run_id FROM runs ORDER BY start_step DESC LIMIT 1",
+    )
+}
+
 /// One value from a test database through Python's sqlite3: `SELECT …` → its text.
 pub fn query(db: &Path, select: &str) -> String {
     let out = Command::new("python3")
