@@ -101,48 +101,60 @@ fn exceeds(sorted: &[f64], x: f64) -> bool {
     if sorted.len() < SPIKE_MIN_WINDOW || !x.is_finite() {
         return false;
     }
-    let (median, mad) = median_and_mad(sorted);
+    let median = median(sorted);
     // A floor on σ: a perfectly flat window must not flag rounding noise.
-    let sigma = (1.4826 * mad).max(median.abs() * 1e-3);
+    let floor = median.abs() * 1e-3;
+    // σ is at least the floor, so most losses are cleared without the MAD (this runs for
+    // every logged step when a run is read).
+    if x <= median + SPIKE_SIGMAS * floor {
+        return false;
+    }
+    let sigma = (1.4826 * mad(sorted, median)).max(floor);
     x > median + SPIKE_SIGMAS * sigma
 }
 
-/// Median of a sorted slice and the median absolute deviation from it, in O(n): the
-/// deviations grow as we walk outward from the middle, so merge the two sides.
-fn median_and_mad(sorted: &[f64]) -> (f64, f64) {
+fn median(sorted: &[f64]) -> f64 {
     let n = sorted.len();
-    let median = if n % 2 == 1 {
+    if n % 2 == 1 {
         sorted[n / 2]
     } else {
         (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    };
+    }
+}
+
+/// The median absolute deviation from `median` of a sorted, non-empty slice, in O(n)
+/// without allocating: the deviations grow as we walk outward from the middle, so merge the
+/// two sides up to the middle one.
+fn mad(sorted: &[f64], median: f64) -> f64 {
+    let n = sorted.len();
     let (mut lo, mut hi) = (n / 2, n / 2); // next candidates: sorted[lo - 1], sorted[hi]
-    let mut devs = Vec::with_capacity(n / 2 + 1);
-    while devs.len() <= n / 2 {
+                                           // The deviations in ascending order, of which the (n/2)-th and the one before are kept.
+    let (mut before, mut at) = (0.0, 0.0);
+    for _ in 0..=n / 2 {
         let left = (lo > 0).then(|| median - sorted[lo - 1]);
         let right = (hi < n).then(|| sorted[hi] - median);
-        match (left, right) {
+        let next = match (left, right) {
             (Some(l), Some(r)) if l <= r => {
-                devs.push(l);
                 lo -= 1;
+                l
             }
             (_, Some(r)) => {
-                devs.push(r);
                 hi += 1;
+                r
             }
             (Some(l), None) => {
-                devs.push(l);
                 lo -= 1;
+                l
             }
             (None, None) => break,
-        }
+        };
+        (before, at) = (at, next);
     }
-    let mad = if n % 2 == 1 {
-        devs[n / 2]
+    if n % 2 == 1 {
+        at
     } else {
-        (devs[n / 2 - 1] + devs.get(n / 2).copied().unwrap_or(devs[n / 2 - 1])) / 2.0
-    };
-    (median, mad)
+        (before + at) / 2.0
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +194,11 @@ mod tests {
         loss[901] = f64::INFINITY;
         loss[10] += 5.0; // inside the warm-up window: not judged yet
         assert_eq!(spikes(&loss), vec![500, 1500]);
+    }
+
+    fn median_and_mad(sorted: &[f64]) -> (f64, f64) {
+        let m = median(sorted);
+        (m, mad(sorted, m))
     }
 
     #[test]

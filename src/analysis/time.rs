@@ -36,7 +36,13 @@ pub fn parse_iso8601(text: &str) -> Option<f64> {
         if digits == 0 {
             return None;
         }
-        fraction = format!("0.{}", &after_dot[..digits]).parse().ok()?;
+        // Parsed as the decimal "0.<digits>" (exactly rounded), on the stack: this runs for
+        // every logged step when a run is read.
+        let mut buf = [b'0'; 40];
+        buf[1] = b'.';
+        let kept = digits.min(buf.len() - 2);
+        buf[2..2 + kept].copy_from_slice(&after_dot.as_bytes()[..kept]);
+        fraction = std::str::from_utf8(&buf[..2 + kept]).ok()?.parse().ok()?;
         rest = &after_dot[digits..];
     }
     let offset_seconds = match rest {
@@ -47,11 +53,20 @@ pub fn parse_iso8601(text: &str) -> Option<f64> {
                 b'-' => -1,
                 _ => return None,
             };
-            let tz = rest[1..].replace(':', "");
-            if tz.len() != 4 || !tz.bytes().all(|c| c.is_ascii_digit()) {
+            // `hh:mm` or `hhmm`: four digits once the colons are left out.
+            let mut tz = [0_i64; 4];
+            let mut n = 0;
+            for c in rest[1..].bytes().filter(|c| *c != b':') {
+                if n == 4 || !c.is_ascii_digit() {
+                    return None;
+                }
+                tz[n] = i64::from(c - b'0');
+                n += 1;
+            }
+            if n != 4 {
                 return None;
             }
-            let (h, m): (i64, i64) = (tz[..2].parse().ok()?, tz[2..].parse().ok()?);
+            let (h, m) = (tz[0] * 10 + tz[1], tz[2] * 10 + tz[3]);
             sign * (h * 3600 + m * 60)
         }
     };

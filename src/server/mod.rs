@@ -8,6 +8,7 @@ pub mod error;
 pub mod export;
 pub mod live;
 pub mod params;
+pub mod raw;
 pub mod rest;
 pub mod share;
 pub mod snapshot;

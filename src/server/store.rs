@@ -12,6 +12,7 @@
 //! read and sort the whole run for every page.
 
 use super::error::{is_busy, sqlite_code, AppError};
+use super::raw::{self, Bind, Columns};
 use crate::analysis::gauges::THROUGHPUT_WINDOW;
 use crate::analysis::routing::RoutingState;
 use crate::analysis::run_state::{Pushed, RunState, CACHED_METRICS};
@@ -320,6 +321,14 @@ pub struct LiveRows {
     pub routing_moe: Vec<(i64, RoutingMoe)>,
 }
 
+/// A page of a run's routing rows: from `start_step`, at most `limit` rows.
+#[derive(Clone, Copy)]
+struct RoutingQuery<'a> {
+    run_id: &'a str,
+    start_step: Option<i64>,
+    limit: i64,
+}
+
 /// Where a run's rows lie in its model's step numbering.
 struct RunSpan {
     run: Run,
@@ -552,6 +561,26 @@ impl Store {
         .await
     }
 
+    /// A page of a long read, decoded by position: through SQLite's C API ([`raw`]), or
+    /// when that fails (a busy or damaged file) through sqlx, which waits out the trainer
+    /// and names the problem.
+    async fn long_read<T>(
+        &self,
+        sql: &str,
+        binds: &[Bind<'_>],
+        decode: impl Fn(&dyn Columns) -> T,
+    ) -> Result<Vec<T>, AppError> {
+        let pool = self.pool().await?;
+        match raw::rows(&pool, sql, binds, |r| decode(r)).await {
+            Ok(rows) => Ok(rows),
+            Err(e) => {
+                tracing::debug!("reading through sqlx instead: {e}");
+                let rows = self.fetch_all(sql, binds).await?;
+                Ok(rows.iter().map(|r| decode(r)).collect())
+            }
+        }
+    }
+
     // ---- models and runs -------------------------------------------------------------
 
     /// Every model, oldest first.
@@ -732,7 +761,7 @@ impl Store {
                 ],
             )
             .await?;
-        Ok(rows.iter().map(step_from).collect())
+        Ok(rows.iter().map(|r| step_from(r)).collect())
     }
 
     async fn run_max_step(&self, span: &RunSpan) -> Result<Option<i64>, AppError> {
@@ -1073,23 +1102,34 @@ impl Store {
 
     // ---- routing ---------------------------------------------------------------------
 
-    /// Rows of a per-layer routing table for a run, whole steps only: a page never ends in
-    /// the middle of a step's layers, so `next_start_step` loses nothing.
-    async fn routing_rows(
+    /// Rows of a routing table for a run, whole steps only: a page never ends in the middle
+    /// of a step's layers, so `next_start_step` loses nothing.
+    async fn routing_rows<T>(
         &self,
         table: &str,
         columns: &[&str],
-        run_id: &str,
-        start_step: Option<i64>,
-        limit: i64,
-        per_layer: bool,
-    ) -> Result<(Vec<SqliteRow>, Option<i64>), AppError> {
+        query: RoutingQuery<'_>,
+        decode: fn(&dyn Columns) -> T,
+        step_of: fn(&T) -> i64,
+    ) -> Result<RoutingPage<T>, AppError> {
+        let RoutingQuery {
+            run_id,
+            start_step,
+            limit,
+        } = query;
         let span = self.run_span(run_id).await?;
         let schema = self.schema().await?;
+        let page = |data, next_start_step| RoutingPage {
+            run_id: run_id.into(),
+            data,
+            next_start_step,
+        };
         if !schema.has_table(table) {
-            return Ok((Vec::new(), None));
+            return Ok(page(Vec::new(), None));
         }
         let limit = limit.clamp(1, MAX_PAGE);
+        // Per-layer tables have a `layer` column (MoE rows are one per step).
+        let per_layer = columns.contains(&"layer");
         let order = if per_layer { "step, layer" } else { "step" };
         let sql = format!(
             "SELECT {} FROM {table} WHERE model_id = ?1 AND step >= ?2 AND step <= ?3 \
@@ -1098,38 +1138,39 @@ impl Store {
         );
         let from = start_step.unwrap_or(i64::MIN).max(span.low);
         // One row more than asked tells whether the page ends between two steps.
-        let mut rows = self.fetch_all(&sql, &span.binds(from, limit + 1)).await?;
+        let mut rows = self
+            .long_read(&sql, &span.binds(from, limit + 1), decode)
+            .await?;
         if rows.len() as i64 <= limit {
-            return Ok((rows, None));
+            return Ok(page(rows, None));
         }
-        let following = int(&rows[limit as usize], "step");
+        let following = step_of(&rows[limit as usize]);
         rows.truncate(limit as usize);
-        let first = rows.first().and_then(|r| int(r, "step"));
-        let last = rows.last().and_then(|r| int(r, "step"));
+        let (first, last) = (step_of(&rows[0]), step_of(&rows[rows.len() - 1]));
         if !per_layer || last != following {
-            return Ok((rows, following));
+            return Ok(page(rows, Some(following)));
         }
         if first != last {
             // The trailing step's other layers did not fit: leave it for the next page.
-            rows.retain(|r| int(r, "step") != last);
-            return Ok((rows, last));
+            rows.retain(|r| step_of(r) != last);
+            return Ok(page(rows, Some(last)));
         }
         // One step has more layers than `limit`: a cursor by step cannot split it, so this
         // page carries that whole step (bounded by the layer count).
-        let step = first.unwrap_or_default();
         let whole = self
-            .fetch_all(
+            .long_read(
                 &sql,
                 &[
                     Bind::Text(&span.run.model_id),
-                    Bind::Int(step),
-                    Bind::Int(step),
+                    Bind::Int(first),
+                    Bind::Int(first),
                     Bind::Text(&span.run.run_id),
                     Bind::Int(MAX_PAGE),
                 ],
+                decode,
             )
             .await?;
-        Ok((whole, step.checked_add(1)))
+        Ok(page(whole, first.checked_add(1)))
     }
 
     pub async fn routing_mod(
@@ -1138,14 +1179,13 @@ impl Store {
         start_step: Option<i64>,
         limit: i64,
     ) -> Result<RoutingPage<RoutingMod>, AppError> {
-        let (rows, next) = self
-            .routing_rows("routing_mod", &MOD_COLUMNS, run_id, start_step, limit, true)
-            .await?;
-        Ok(RoutingPage {
-            run_id: run_id.into(),
-            data: rows.iter().map(mod_from).collect(),
-            next_start_step: next,
-        })
+        let query = RoutingQuery {
+            run_id,
+            start_step,
+            limit,
+        };
+        self.routing_rows("routing_mod", &MOD_COLUMNS, query, mod_from, |r| r.step)
+            .await
     }
 
     pub async fn routing_mor(
@@ -1154,14 +1194,13 @@ impl Store {
         start_step: Option<i64>,
         limit: i64,
     ) -> Result<RoutingPage<RoutingMor>, AppError> {
-        let (rows, next) = self
-            .routing_rows("routing_mor", &MOR_COLUMNS, run_id, start_step, limit, true)
-            .await?;
-        Ok(RoutingPage {
-            run_id: run_id.into(),
-            data: rows.iter().map(mor_from).collect(),
-            next_start_step: next,
-        })
+        let query = RoutingQuery {
+            run_id,
+            start_step,
+            limit,
+        };
+        self.routing_rows("routing_mor", &MOR_COLUMNS, query, mor_from, |r| r.step)
+            .await
     }
 
     pub async fn routing_moe(
@@ -1170,21 +1209,13 @@ impl Store {
         start_step: Option<i64>,
         limit: i64,
     ) -> Result<RoutingPage<RoutingMoe>, AppError> {
-        let (rows, next) = self
-            .routing_rows(
-                "routing_moe",
-                &MOE_COLUMNS,
-                run_id,
-                start_step,
-                limit,
-                false,
-            )
-            .await?;
-        Ok(RoutingPage {
-            run_id: run_id.into(),
-            data: rows.iter().map(moe_from).collect(),
-            next_start_step: next,
-        })
+        let query = RoutingQuery {
+            run_id,
+            start_step,
+            limit,
+        };
+        self.routing_rows("routing_moe", &MOE_COLUMNS, query, moe_from, |r| r.step)
+            .await
     }
 
     /// Every routing row of a run (MoD, MoR, MoE), page by page.
@@ -1397,11 +1428,13 @@ impl Store {
         );
         let mut from = span.low;
         loop {
-            let rows = self.fetch_all(&sql, &span.binds(from, SCAN_PAGE)).await?;
-            for r in &rows {
-                state.push(&chart_step(r));
+            let rows = self
+                .long_read(&sql, &span.binds(from, SCAN_PAGE), chart_step)
+                .await?;
+            for s in &rows {
+                state.push(s);
             }
-            match rows.last().map(|r| chart_step(r).step.checked_add(1)) {
+            match rows.last().map(|s| s.step.checked_add(1)) {
                 Some(Some(next)) if rows.len() as i64 == SCAN_PAGE => from = next,
                 _ => {
                     state.index();
@@ -1587,7 +1620,7 @@ impl Store {
             }
             // `+model_id`, `+run_id`: keep SQLite on the rowid range, off the indexes.
             let sql = format!(
-                "SELECT rowid AS live_rowid, {} FROM {table} WHERE rowid > ?1 AND rowid <= ?2 \
+                "SELECT {}, rowid AS live_rowid FROM {table} WHERE rowid > ?1 AND rowid <= ?2 \
                  AND +model_id = ?3 AND +run_id = ?4 ORDER BY rowid LIMIT ?5",
                 schema.select_list(table, columns)
             );
@@ -1613,7 +1646,7 @@ impl Store {
                 let rowid = int(r, "live_rowid").unwrap_or(0);
                 match table {
                     "steps" => {
-                        let mut s = step_from(r);
+                        let mut s = step_from(r as &dyn Columns);
                         s.mark_nonfinite();
                         rows.steps.push((rowid, s));
                     }
@@ -1706,7 +1739,7 @@ impl Store {
             steps: steps
                 .iter()
                 .map(|r| {
-                    let mut s = step_from(r);
+                    let mut s = step_from(r as &dyn Columns);
                     s.mark_nonfinite();
                     (0, s)
                 })
@@ -1937,12 +1970,6 @@ fn run_recency(r: &Run) -> (i64, i64) {
     (t as i64, r.start_step.unwrap_or(0))
 }
 
-#[derive(Clone, Copy)]
-enum Bind<'a> {
-    Int(i64),
-    Text(&'a str),
-}
-
 /// One read-only connection to `path` (see `Store::pool`).
 async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::new()
@@ -2084,90 +2111,95 @@ fn run_from(r: &SqliteRow) -> Run {
     }
 }
 
-fn step_from(r: &SqliteRow) -> Step {
+/// A row of [`STEP_COLUMNS`], by position.
+fn step_from(r: &dyn Columns) -> Step {
+    let text = |i: usize| r.text(i).map(str::to_owned);
     Step {
-        step: int(r, "step").unwrap_or_default(),
-        run_id: text(r, "run_id").unwrap_or_default(),
-        model_id: text(r, "model_id").unwrap_or_default(),
-        timestamp: text(r, "timestamp"),
-        loss_total: real(r, "loss_total"),
-        loss_ce: real(r, "loss_ce"),
-        loss_aux: real(r, "loss_aux"),
-        loss_ponder: real(r, "loss_ponder"),
-        loss_advantage: real(r, "loss_advantage"),
-        lr: real(r, "lr"),
-        grad_norm: real(r, "grad_norm"),
-        grad_norm_pre_clip: real(r, "grad_norm_pre_clip"),
-        ema_short: real(r, "ema_short"),
-        ema_medium: real(r, "ema_medium"),
-        ema_long: real(r, "ema_long"),
-        tokens_per_sec: real(r, "tokens_per_sec"),
-        vram_gb: real(r, "vram_gb"),
-        batch_size: int(r, "batch_size"),
-        seq_len: int(r, "seq_len"),
+        step: r.int(0).unwrap_or_default(),
+        run_id: text(1).unwrap_or_default(),
+        model_id: text(2).unwrap_or_default(),
+        timestamp: text(3),
+        loss_total: r.real(4),
+        loss_ce: r.real(5),
+        loss_aux: r.real(6),
+        loss_ponder: r.real(7),
+        loss_advantage: r.real(8),
+        lr: r.real(9),
+        grad_norm: r.real(10),
+        grad_norm_pre_clip: r.real(11),
+        ema_short: r.real(12),
+        ema_medium: r.real(13),
+        ema_long: r.real(14),
+        tokens_per_sec: r.real(15),
+        vram_gb: r.real(16),
+        batch_size: r.int(17),
+        seq_len: r.int(18),
         nonfinite: Default::default(),
     }
 }
 
 /// A row of [`CHART_COLUMNS`], by position (no name lookups: this runs for every step).
-fn chart_step(r: &SqliteRow) -> Step {
-    let real = |i: usize| r.try_get_unchecked::<Option<f64>, _>(i).ok().flatten();
-    let int = |i: usize| r.try_get_unchecked::<Option<i64>, _>(i).ok().flatten();
+fn chart_step(r: &dyn Columns) -> Step {
     Step {
-        step: int(0).unwrap_or_default(),
-        loss_total: real(1),
-        ema_short: real(2),
-        ema_medium: real(3),
-        ema_long: real(4),
-        lr: real(5),
-        grad_norm: real(6),
-        grad_norm_pre_clip: real(7),
-        timestamp: r.try_get_unchecked::<Option<String>, _>(8).ok().flatten(),
-        tokens_per_sec: real(9),
-        vram_gb: real(10),
-        batch_size: int(11),
-        seq_len: int(12),
+        step: r.int(0).unwrap_or_default(),
+        loss_total: r.real(1),
+        ema_short: r.real(2),
+        ema_medium: r.real(3),
+        ema_long: r.real(4),
+        lr: r.real(5),
+        grad_norm: r.real(6),
+        grad_norm_pre_clip: r.real(7),
+        timestamp: r.text(8).map(str::to_owned),
+        tokens_per_sec: r.real(9),
+        vram_gb: r.real(10),
+        batch_size: r.int(11),
+        seq_len: r.int(12),
         ..Default::default()
     }
 }
 
-fn mod_from(r: &SqliteRow) -> RoutingMod {
+/// A row of [`MOD_COLUMNS`], by position.
+fn mod_from(r: &dyn Columns) -> RoutingMod {
+    let text = |i: usize| r.text(i).map(str::to_owned);
     RoutingMod {
-        step: int(r, "step").unwrap_or_default(),
-        run_id: text(r, "run_id").unwrap_or_default(),
-        model_id: text(r, "model_id").unwrap_or_default(),
-        layer: int(r, "layer").unwrap_or_default(),
-        selected_frac: real(r, "selected_frac"),
-        compute_savings_pct: real(r, "compute_savings_pct"),
-        probs_mean: real(r, "probs_mean"),
-        probs_std: real(r, "probs_std"),
-        status: text(r, "status"),
+        step: r.int(0).unwrap_or_default(),
+        run_id: text(1).unwrap_or_default(),
+        model_id: text(2).unwrap_or_default(),
+        layer: r.int(3).unwrap_or_default(),
+        selected_frac: r.real(4),
+        compute_savings_pct: r.real(5),
+        probs_mean: r.real(6),
+        probs_std: r.real(7),
+        status: text(8),
     }
 }
 
-fn mor_from(r: &SqliteRow) -> RoutingMor {
+/// A row of [`MOR_COLUMNS`], by position.
+fn mor_from(r: &dyn Columns) -> RoutingMor {
+    let text = |i: usize| r.text(i).map(str::to_owned);
     RoutingMor {
-        step: int(r, "step").unwrap_or_default(),
-        run_id: text(r, "run_id").unwrap_or_default(),
-        model_id: text(r, "model_id").unwrap_or_default(),
-        layer: int(r, "layer").unwrap_or_default(),
-        avg_depth: real(r, "avg_depth"),
-        expected_depth: real(r, "expected_depth"),
-        router_probs_mean: real(r, "router_probs_mean"),
-        status: text(r, "status"),
+        step: r.int(0).unwrap_or_default(),
+        run_id: text(1).unwrap_or_default(),
+        model_id: text(2).unwrap_or_default(),
+        layer: r.int(3).unwrap_or_default(),
+        avg_depth: r.real(4),
+        expected_depth: r.real(5),
+        router_probs_mean: r.real(6),
+        status: text(7),
     }
 }
 
-fn moe_from(r: &SqliteRow) -> RoutingMoe {
+/// A row of [`MOE_COLUMNS`], by position.
+fn moe_from(r: &dyn Columns) -> RoutingMoe {
     RoutingMoe {
-        step: int(r, "step").unwrap_or_default(),
-        run_id: text(r, "run_id").unwrap_or_default(),
-        model_id: text(r, "model_id").unwrap_or_default(),
-        entropy: real(r, "entropy"),
-        divergence: real(r, "divergence"),
-        util_expert_0: real(r, "util_expert_0"),
-        util_expert_1: real(r, "util_expert_1"),
-        util_expert_2: real(r, "util_expert_2"),
-        util_expert_3: real(r, "util_expert_3"),
+        step: r.int(0).unwrap_or_default(),
+        run_id: r.text(1).map(str::to_owned).unwrap_or_default(),
+        model_id: r.text(2).map(str::to_owned).unwrap_or_default(),
+        entropy: r.real(3),
+        divergence: r.real(4),
+        util_expert_0: r.real(5),
+        util_expert_1: r.real(6),
+        util_expert_2: r.real(7),
+        util_expert_3: r.real(8),
     }
 }
