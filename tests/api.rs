@@ -367,6 +367,36 @@ fn max_points_keeps_every_extreme_divergence_and_the_latest_step() {
         .collect();
     assert_eq!(zoomed, vec!["nan", "inf"]);
 
+    // Without `metrics=`: every metric's extremes in whole rows, read in one pass over the
+    // file (most metrics are not in the run cache) — a superset of the loss-only rows, and
+    // every metric's highest and lowest value is in it.
+    let (status, all) = s.json(&format!("/api/metrics/{run}?max_points=200"));
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["downsampled"], true);
+    let all_rows = all["steps"].as_array().unwrap();
+    assert!(all_rows.len() <= 13 * 4 * 200 + 1, "{}", all_rows.len());
+    assert_eq!(all_rows.last().unwrap()["step"], 19_999);
+    let steps_of = |rows: &[Value]| -> std::collections::BTreeSet<i64> {
+        rows.iter().map(|r| r["step"].as_i64().unwrap()).collect()
+    };
+    assert!(steps_of(rows).is_subset(&steps_of(all_rows)));
+    for metric in [
+        "loss_total",
+        "lr",
+        "grad_norm_pre_clip",
+        "tokens_per_sec",
+        "vram_gb",
+    ] {
+        let extremes = |rows: &[Value]| {
+            let v: Vec<f64> = rows.iter().filter_map(|r| r[metric].as_f64()).collect();
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (lo, hi)
+        };
+        assert_eq!(extremes(all_rows), extremes(&raw), "{metric}");
+    }
+    assert!(all_rows[0]["lr"].is_f64(), "whole rows");
+
     // A zoomed range below the budget comes back raw, whole rows.
     let (_, page) = s.json(&format!(
         "/api/metrics/{run}?max_points=1000&start_step=5000&end_step=5499"

@@ -13,6 +13,7 @@
 
 use super::error::{is_busy, sqlite_code, AppError};
 use super::raw::{self, Bind, Columns};
+use crate::analysis::downsample::M4Stream;
 use crate::analysis::gauges::THROUGHPUT_WINDOW;
 use crate::analysis::routing::RoutingState;
 use crate::analysis::run_state::{Pushed, RunState, CACHED_METRICS};
@@ -749,19 +750,14 @@ impl Store {
              ORDER BY step {order} LIMIT ?5",
             schema.select_list("steps", &STEP_COLUMNS)
         );
-        let rows = self
-            .fetch_all(
-                &sql,
-                &[
-                    Bind::Text(&span.run.model_id),
-                    Bind::Int(a),
-                    Bind::Int(b),
-                    Bind::Text(&span.run.run_id),
-                    Bind::Int(limit),
-                ],
-            )
-            .await?;
-        Ok(rows.iter().map(|r| step_from(r)).collect())
+        let binds = [
+            Bind::Text(&span.run.model_id),
+            Bind::Int(a),
+            Bind::Int(b),
+            Bind::Text(&span.run.run_id),
+            Bind::Int(limit),
+        ];
+        self.long_read(&sql, &binds, step_from).await
     }
 
     async fn run_max_step(&self, span: &RunSpan) -> Result<Option<i64>, AppError> {
@@ -788,7 +784,7 @@ impl Store {
         span: &RunSpan,
         from: i64,
         to: i64,
-        mut visit: impl FnMut(&Step),
+        mut visit: impl FnMut(Step),
     ) -> Result<(), AppError> {
         let bounded = RunSpan {
             run: span.run.clone(),
@@ -798,11 +794,13 @@ impl Store {
         let mut from = from.max(span.low);
         loop {
             let page = self.step_rows(&bounded, from, SCAN_PAGE, false).await?;
-            for s in &page {
-                visit(s);
-            }
-            match page.last().and_then(|l| l.step.checked_add(1)) {
-                Some(next) if page.len() as i64 == SCAN_PAGE => from = next,
+            let (full, next) = (
+                page.len() as i64 == SCAN_PAGE,
+                page.last().and_then(|l| l.step.checked_add(1)),
+            );
+            page.into_iter().for_each(&mut visit);
+            match next {
+                Some(next) if full => from = next,
                 _ => return Ok(()),
             }
         }
@@ -841,47 +839,49 @@ impl Store {
                 steps: rows,
             });
         }
-        // Pass 1: the requested columns only, to choose the rows.
-        let mut steps = Vec::new();
-        let mut columns: Vec<Vec<f64>> = vec![Vec::new(); metrics.len()];
-        self.scan_steps(&span, from, to, |s| {
-            steps.push(s.step);
-            let values = s.metrics();
-            for (column, name) in columns.iter_mut().zip(metrics) {
-                let v = values.iter().find(|(n, _)| n == name).and_then(|(_, v)| *v);
-                column.push(v.unwrap_or(f64::NAN));
+        // Metrics the cache does not keep: one pass over the range, keeping only each
+        // bucket's candidate rows, so memory follows the buckets on a run of any length.
+        let bounded = RunSpan {
+            run: span.run.clone(),
+            low: span.low.max(from),
+            high: span.high.min(to),
+        };
+        let first = self.step_rows(&bounded, bounded.low, 1, false).await?;
+        let last = self.step_rows(&bounded, bounded.high, 1, true).await?;
+        let (Some(first), Some(last)) = (first.first(), last.first()) else {
+            return Ok(DownsampledSteps {
+                run_id: span.run.run_id.clone(),
+                model_id: span.run.model_id.clone(),
+                max_points,
+                downsampled: false,
+                count: 0,
+                max_step: self.run_max_step(&span).await?,
+                steps: Vec::new(),
+            });
+        };
+        let mut stream = M4Stream::new(first.step, last.step, max_points);
+        let mut values = vec![f64::NAN; metrics.len()];
+        self.scan_steps(&span, first.step, last.step, |s| {
+            let all = s.metrics();
+            for (v, name) in values.iter_mut().zip(metrics) {
+                *v = all
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .and_then(|(_, v)| *v)
+                    .unwrap_or(f64::NAN);
             }
+            stream.push(s.step, &values, Arc::new(s));
         })
         .await?;
-        let downsampled = steps.len() > max_points;
-        let mut keep: Vec<usize> = if downsampled {
-            columns
-                .iter()
-                .flat_map(|c| crate::analysis::downsample::m4_indices(&steps, c, max_points))
-                .collect()
-        } else {
-            (0..steps.len()).collect()
-        };
-        keep.sort_unstable();
-        keep.dedup();
-        let wanted: Vec<i64> = keep.iter().map(|&i| steps[i]).collect();
-        drop(steps);
-        // Pass 2: the chosen rows, whole.
-        let mut rows = Vec::with_capacity(wanted.len());
-        if let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) {
-            let mut i = 0;
-            self.scan_steps(&span, first, last, |s| {
-                while i < wanted.len() && wanted[i] < s.step {
-                    i += 1;
-                }
-                if i < wanted.len() && wanted[i] == s.step {
-                    let mut row = s.clone();
-                    row.mark_nonfinite();
-                    rows.push(row);
-                }
+        let (kept, downsampled) = stream.finish();
+        let rows: Vec<Step> = kept
+            .into_iter()
+            .map(|row| {
+                let mut row = Arc::unwrap_or_clone(row);
+                row.mark_nonfinite();
+                row
             })
-            .await?;
-        }
+            .collect();
         Ok(DownsampledSteps {
             run_id: span.run.run_id.clone(),
             model_id: span.run.model_id.clone(),
