@@ -154,6 +154,14 @@ impl RoutingState {
         );
     }
 
+    /// Gives back the room left for growth (after a run's first read, which may be most
+    /// of the run).
+    pub fn shrink_to_fit(&mut self) {
+        self.mods.shrink_to_fit();
+        self.mors.shrink_to_fit();
+        self.moes.shrink_to_fit();
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.mods.capacity() * std::mem::size_of::<ModRecord>()
             + self.mors.capacity() * std::mem::size_of::<MorRecord>()

@@ -330,6 +330,20 @@ impl RunState {
         self.clock_marks(a, b)
     }
 
+    /// Gives back the room left for growth (after a run's first read, which may be most
+    /// of the run); the live feed's appends grow it again by an eighth at a time.
+    pub fn shrink_to_fit(&mut self) {
+        let c = &mut self.columns;
+        c.steps.shrink_to_fit();
+        for v in [&mut c.loss, &mut c.lr, &mut c.grad, &mut c.grad_pre_clip]
+            .into_iter()
+            .chain(c.ema.iter_mut())
+        {
+            v.shrink_to_fit();
+        }
+        self.pyramids.iter_mut().for_each(Pyramid::shrink_to_fit);
+    }
+
     /// Memory held, for the cache's budget.
     pub fn heap_bytes(&self) -> usize {
         let c = &self.columns;

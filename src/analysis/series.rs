@@ -172,6 +172,11 @@ impl Pyramid {
             .filter(|x| *x < j)
     }
 
+    pub fn shrink_to_fit(&mut self) {
+        self.levels.iter_mut().for_each(Vec::shrink_to_fit);
+        self.nonfinite.shrink_to_fit();
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.levels
             .iter()

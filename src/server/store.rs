@@ -1218,15 +1218,24 @@ impl Store {
             .await
     }
 
-    /// Every routing row of a run (MoD, MoR, MoE), page by page.
-    async fn run_routing(
-        &self,
-        run_id: &str,
-    ) -> Result<(Vec<RoutingMod>, Vec<RoutingMor>, Vec<RoutingMoe>), AppError> {
-        let mods = all_pages(|next| self.routing_mod(run_id, next, MAX_PAGE)).await?;
-        let mors = all_pages(|next| self.routing_mor(run_id, next, MAX_PAGE)).await?;
-        let moes = all_pages(|next| self.routing_moe(run_id, next, MAX_PAGE)).await?;
-        Ok((mods, mors, moes))
+    /// Folds every routing row of a run (MoD, MoR, MoE) into `routing`, page by page: a
+    /// long run has millions, so they are never all held as rows.
+    async fn run_routing(&self, run_id: &str, routing: &mut RoutingState) -> Result<(), AppError> {
+        each_page(
+            |next| self.routing_mod(run_id, next, MAX_PAGE),
+            |r| routing.push_mod(&r),
+        )
+        .await?;
+        each_page(
+            |next| self.routing_mor(run_id, next, MAX_PAGE),
+            |r| routing.push_mor(&r),
+        )
+        .await?;
+        each_page(
+            |next| self.routing_moe(run_id, next, MAX_PAGE),
+            |r| routing.push_moe(&r),
+        )
+        .await
     }
 
     /// The charts' data for steps `start..=end` of a run, at the same point budget as the
@@ -1387,12 +1396,15 @@ impl Store {
         if !stale && cached.marks != marks && !self.extend_state(&mut cached, span, &marks).await? {
             cached.state = None;
         }
+        let mut read = false;
         if cached.state.is_none() || stale {
+            read = true;
             // Marks first: rows committed during the reads below come again next time and
             // are recognised as already held.
             let mut state = RunState::new(span.run.config());
             self.scan_chart_rows(span, &mut state).await?;
             state.index();
+            state.shrink_to_fit();
             cached.state = Some(state);
             cached.routing = None;
             cached.marks = marks.clone();
@@ -1404,15 +1416,27 @@ impl Store {
             // a step already held is skipped there (a step's layers commit together).
             let config = span.run.config();
             let mut routing = RoutingState::new(&config);
-            let (mods, mors, moes) = self.run_routing(&span.run.run_id).await?;
-            mods.iter().for_each(|r| routing.push_mod(r));
-            mors.iter().for_each(|r| routing.push_mor(r));
-            moes.iter().for_each(|r| routing.push_moe(r));
+            self.run_routing(&span.run.run_id, &mut routing).await?;
+            routing.shrink_to_fit();
             cached.routing = Some(routing);
+            read = true;
         }
         cached.last_used = Instant::now();
         cached.bytes = cached.state.as_ref().map_or(0, RunState::heap_bytes)
             + cached.routing.as_ref().map_or(0, RoutingState::heap_bytes);
+        if read {
+            tracing::info!(
+                "run {}: {} steps{} held in {:.1} MB",
+                span.run.run_id,
+                cached.state.as_ref().map_or(0, RunState::len),
+                if cached.routing.is_some() {
+                    " and their routing"
+                } else {
+                    ""
+                },
+                cached.bytes as f64 / 1e6
+            );
+        }
         self.evict(&span.run.run_id, cached.bytes);
         Ok(cached)
     }
@@ -1942,20 +1966,19 @@ impl Store {
     }
 }
 
-/// Follows `next_start_step` through every page.
-async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, AppError>
+/// Follows `next_start_step` through every page, handing each row to `visit`.
+async fn each_page<T, F, Fut>(mut page: F, mut visit: impl FnMut(T)) -> Result<(), AppError>
 where
     F: FnMut(Option<i64>) -> Fut,
     Fut: std::future::Future<Output = Result<RoutingPage<T>, AppError>>,
 {
-    let mut rows = Vec::new();
     let mut next = None;
     loop {
         let p = page(next).await?;
-        rows.extend(p.data);
+        p.data.into_iter().for_each(&mut visit);
         match p.next_start_step {
             Some(n) => next = Some(n),
-            None => return Ok(rows),
+            None => return Ok(()),
         }
     }
 }
