@@ -3,6 +3,30 @@
 
 use crate::model::{Dashboard, ZoomCharts};
 use leptos::prelude::*;
+use leptos::server::codee::{Decoder, Encoder};
+
+/// How a resource's data travels inside the page for hydration: JSON, as with Leptos'
+/// default, but read from bytes the way server functions read their answers, so each
+/// type's deserializer is compiled into the browser's WASM once rather than twice.
+pub struct Json;
+
+impl<T: serde::Serialize> Encoder<T> for Json {
+    type Error = serde_json::Error;
+    type Encoded = String;
+
+    fn encode(value: &T) -> Result<String, serde_json::Error> {
+        serde_json::to_string(value)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Decoder<T> for Json {
+    type Error = serde_json::Error;
+    type Encoded = str;
+
+    fn decode(text: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(text.as_bytes())
+    }
+}
 
 /// Everything the dashboard shows for a run (or the newest run of a model, or of the most
 /// recently active model when neither is given). With `lineage`, the charts show all of

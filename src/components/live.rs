@@ -197,7 +197,7 @@ mod socket {
             let Some(text) = e.data().as_string() else {
                 return;
             };
-            let Ok(message) = serde_json::from_str::<LiveMessage>(&text) else {
+            let Ok(message) = LiveMessage::from_json(text.as_bytes()) else {
                 leptos::logging::warn!("live feed: a message this page does not understand");
                 return;
             };

@@ -46,9 +46,10 @@ pub fn DashboardPage() -> impl IntoView {
         }
         current
     });
-    let data = Resource::new(
+    let data: Resource<_, crate::api::Json> = Resource::new_with_options(
         move || (run_id(), model_id(), lineage().is_some(), refresh.get()),
         |(run_id, model_id, lineage, _)| get_dashboard(run_id, model_id, lineage),
+        false,
     );
 
     // A zoom asks the server for that range at full detail; an answer for a range that is
