@@ -1401,9 +1401,9 @@ impl Store {
             read = true;
             // Marks first: rows committed during the reads below come again next time and
             // are recognised as already held.
-            let mut state = RunState::new(span.run.config());
-            self.scan_chart_rows(span, &mut state).await?;
-            state.index();
+            let mut state = self
+                .scan_chart_rows(span, RunState::new(span.run.config()))
+                .await?;
             state.shrink_to_fit();
             cached.state = Some(state);
             cached.routing = None;
@@ -1441,31 +1441,56 @@ impl Store {
         Ok(cached)
     }
 
-    /// Pages through the run reading only [`CHART_COLUMNS`], decoded by position: the one
-    /// full read a run costs, so it is kept lean.
-    async fn scan_chart_rows(&self, span: &RunSpan, state: &mut RunState) -> Result<(), AppError> {
+    /// Pages through the run reading only [`CHART_COLUMNS`], decoded by position, into
+    /// `state`: the one full read a run costs, so it is kept lean. Folding the rows in
+    /// costs about as much as reading them, so it runs on a thread of its own, a page
+    /// behind the reads.
+    async fn scan_chart_rows(&self, span: &RunSpan, state: RunState) -> Result<RunState, AppError> {
         let schema = self.schema().await?;
         let sql = format!(
             "SELECT {} FROM steps WHERE model_id = ?1 AND step >= ?2 AND step <= ?3 \
              AND +run_id = ?4 ORDER BY step LIMIT ?5",
             schema.select_list("steps", &CHART_COLUMNS)
         );
-        let mut from = span.low;
-        loop {
-            let rows = self
-                .long_read(&sql, &span.binds(from, SCAN_PAGE), chart_step)
-                .await?;
-            for s in &rows {
-                state.push(s);
+        let (pages, mut arriving) = tokio::sync::mpsc::channel::<Vec<Step>>(2);
+        let fold = tokio::task::spawn_blocking(move || {
+            let mut state = state;
+            while let Some(page) = arriving.blocking_recv() {
+                page.iter().for_each(|s| {
+                    state.push(s);
+                });
             }
-            match rows.last().map(|s| s.step.checked_add(1)) {
-                Some(Some(next)) if rows.len() as i64 == SCAN_PAGE => from = next,
-                _ => {
-                    state.index();
-                    return Ok(());
+            state.index();
+            state
+        });
+        let read = async {
+            let mut from = span.low;
+            loop {
+                let rows = self
+                    .long_read(&sql, &span.binds(from, SCAN_PAGE), chart_step)
+                    .await?;
+                let next = match rows.last().map(|s| s.step.checked_add(1)) {
+                    Some(Some(next)) if rows.len() as i64 == SCAN_PAGE => Some(next),
+                    _ => None,
+                };
+                if pages.send(rows).await.is_err() {
+                    return Ok(()); // the fold ended early: its outcome says why
+                }
+                match next {
+                    Some(next) => from = next,
+                    None => return Ok::<(), AppError>(()),
                 }
             }
-        }
+        };
+        let read = read.await;
+        drop(pages);
+        let state = match fold.await {
+            Ok(state) => state,
+            // A bug in the fold surfaces as it would have on this task.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(AppError::Busy), // the runtime is shutting down
+        };
+        read.map(|()| state)
     }
 
     /// Folds in the run's rows committed after `cached.mark`; false when one rewrote an
