@@ -9,7 +9,8 @@
 //   - warm medians (and p90) of /api/models, the loss series at max_points=2000 and 500,
 //     a 10,000-step zoom inside the run, and the server-rendered page,
 //     interleaved so noise hits them alike, with ratios to /api/models;
-//   - resident memory after;
+//   - resident memory right after the rounds, and after 5 s idle (the server hands freed
+//     memory back to the system a moment after big work);
 // and once, on the largest run: a rollback-journal writer committing every 50 ms while
 // clients hammer every endpoint (commit wait p50/p99/max, "database is locked" count), and
 // page load to interactive in Chromium.
@@ -85,20 +86,22 @@ for (const steps of lengths) {
     }
   }
   const memory = rss(server.pid);
-  results.push({ steps, first, times, sizes, memory });
+  await sleep(5000);
+  const idle = rss(server.pid);
+  results.push({ steps, first, times, sizes, memory, idle });
   server.kill();
   await sleep(300);
 }
 
 console.log(`\nmachine: ${cpus().length} × ${cpus()[0].model}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 console.log(`warm: median (p90) of ${WARM} rounds, ms; ratio = median / median of /api/models in the same run\n`);
-console.log('| steps | first chart request after start | /api/models | loss, max_points=2000 | ratio | loss, max_points=500 | ratio | 10k-step zoom | ratio | page (SSR) | RSS |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| steps | first chart request after start | /api/models | loss, max_points=2000 | ratio | loss, max_points=500 | ratio | 10k-step zoom | ratio | page (SSR) | RSS after the rounds | RSS idle |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
   const m = (k) => q(r.times[k], 0.5);
   const cell = (k) => `${ms(m(k))} (${ms(q(r.times[k], 0.9))})`;
   const ratio = (k) => (m(k) / m('models')).toFixed(1) + '×';
-  console.log(`| ${r.steps.toLocaleString('en')} | ${ms(r.first)} | ${cell('models')} | ${cell('loss2000')}, ${(r.sizes.loss2000 / 1024).toFixed(0)} KB | ${ratio('loss2000')} | ${cell('loss500')}, ${(r.sizes.loss500 / 1024).toFixed(0)} KB | ${ratio('loss500')} | ${cell('zoom')} | ${ratio('zoom')} | ${cell('page')}, ${(r.sizes.page / 1024).toFixed(0)} KB | ${r.memory.toFixed(0)} MB |`);
+  console.log(`| ${r.steps.toLocaleString('en')} | ${ms(r.first)} | ${cell('models')} | ${cell('loss2000')}, ${(r.sizes.loss2000 / 1024).toFixed(0)} KB | ${ratio('loss2000')} | ${cell('loss500')}, ${(r.sizes.loss500 / 1024).toFixed(0)} KB | ${ratio('loss500')} | ${cell('zoom')} | ${ratio('zoom')} | ${cell('page')}, ${(r.sizes.page / 1024).toFixed(0)} KB | ${r.memory.toFixed(0)} MB | ${r.idle.toFixed(0)} MB |`);
 }
 
 // ---- the trainer under load, on a copy of the largest run ----------------------------------

@@ -301,6 +301,7 @@ mod cli {
                 tracing::debug!("warming the newest run: {e}");
             }
         });
+        tokio::spawn(server::memory::keep_giving_back());
         // The one line scripts and tests read to find us.
         println!(
             "hydra-dashboard: serving {} on http://{local}",

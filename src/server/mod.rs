@@ -7,6 +7,7 @@ pub mod demo;
 pub mod error;
 pub mod export;
 pub mod live;
+pub mod memory;
 pub mod params;
 pub mod raw;
 pub mod rest;

@@ -1425,6 +1425,7 @@ impl Store {
         cached.bytes = cached.state.as_ref().map_or(0, RunState::heap_bytes)
             + cached.routing.as_ref().map_or(0, RoutingState::heap_bytes);
         if read {
+            super::memory::after_big_work();
             tracing::info!(
                 "run {}: {} steps{} held in {:.1} MB",
                 span.run.run_id,
@@ -1900,6 +1901,8 @@ impl Store {
         model_id: Option<&str>,
         settings: &GaugeSettings,
     ) -> Result<Dashboard, AppError> {
+        // A page of megabytes is about to be built and rendered.
+        super::memory::after_big_work();
         let models = self.models().await?;
         let all_runs = self.all_runs().await?;
         let run = match run_id {
