@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use hydra_dashboard::model::{NonFinite, Run};
+use hydra_dashboard::model::{NonFinite, RoutingMod, RoutingMoe, RoutingMor, Run};
 use hydra_dashboard::server::error::AppError;
 use hydra_dashboard::server::store::Store;
 use std::collections::BTreeSet;
@@ -108,7 +108,10 @@ async fn an_old_file_has_absent_metrics_and_empty_series() {
         "absent column, absent key"
     );
 
-    let moe = store.routing_moe(&runs[0].run_id, None, 100).await.unwrap();
+    let moe = store
+        .routing::<RoutingMoe>(&runs[0].run_id, None, 100)
+        .await
+        .unwrap();
     assert!(moe.data.is_empty());
     let info = store.db_info().await.unwrap();
     assert!(
@@ -133,7 +136,7 @@ async fn routing_pages_never_split_a_step_and_keep_every_layer() {
     loop {
         // 100 is not a multiple of 24 layers: pages must end on whole steps.
         let page = store
-            .routing_mod(&runs[1].run_id, start, 100)
+            .routing::<RoutingMod>(&runs[1].run_id, start, 100)
             .await
             .unwrap();
         for r in &page.data {
@@ -151,7 +154,7 @@ async fn routing_pages_never_split_a_step_and_keep_every_layer() {
     assert_eq!(seen.len(), 200 * 24, "200 routing steps × 24 layers");
 
     let mor = store
-        .routing_mor(&runs[1].run_id, Some(15_000), 24)
+        .routing::<RoutingMor>(&runs[1].run_id, Some(15_000), 24)
         .await
         .unwrap();
     assert_eq!(mor.data.len(), 24);
@@ -159,7 +162,10 @@ async fn routing_pages_never_split_a_step_and_keep_every_layer() {
     assert_eq!(layer0.status.as_deref(), Some("collapsed"));
     assert!((layer0.avg_depth.unwrap() - 1.0).abs() < 0.05);
 
-    let moe = store.routing_moe(&runs[0].run_id, None, 10).await.unwrap();
+    let moe = store
+        .routing::<RoutingMoe>(&runs[0].run_id, None, 10)
+        .await
+        .unwrap();
     assert_eq!(moe.data.len(), 10);
     let util: f64 = [
         moe.data[0].util_expert_0,
@@ -183,7 +189,7 @@ async fn read_everything(db: &std::path::Path) {
     store.model_stats("500m").await.unwrap();
     store.milestones("500m", 1000).await.unwrap();
     store
-        .routing_mod(&runs[0].run_id, None, 1000)
+        .routing::<RoutingMod>(&runs[0].run_id, None, 1000)
         .await
         .unwrap();
     store.steps(&runs[1].run_id, None, 10_000).await.unwrap();

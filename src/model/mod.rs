@@ -185,7 +185,7 @@ pub struct Step {
 }
 
 impl Step {
-    /// The real-valued metrics by column name, in table order.
+    /// The real-valued metrics by column name, in table order (that of [`METRICS`]).
     pub fn metrics(&self) -> [(&'static str, Option<f64>); 13] {
         [
             ("loss_total", self.loss_total),
@@ -329,6 +329,12 @@ pub const METRICS: [&str; 13] = [
     "tokens_per_sec",
     "vram_gb",
 ];
+
+/// Where the metric `name` stands in [`METRICS`] and [`Step::metrics`]: resolved once for a
+/// read, so each row is indexed rather than searched by name.
+pub fn metric_position(name: &str) -> Option<usize> {
+    METRICS.iter().position(|m| *m == name)
+}
 
 /// `GET /api/routing/{mod,mor,moe}/{run_id}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

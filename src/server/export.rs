@@ -6,7 +6,7 @@
 use super::error::AppError;
 use super::params::Query;
 use super::rest::segment;
-use super::store::{Store, MAX_PAGE};
+use super::store::{RoutingTable, Store, MAX_PAGE};
 use super::AppState;
 use crate::charts::{View, XAxis};
 use crate::components::chart::ChartSpec;
@@ -148,14 +148,18 @@ async fn steps_csv(
         head.push_str(m);
     }
     head.push('\n');
+    let positions: Vec<Option<usize>> = metrics
+        .iter()
+        .map(|m| crate::model::metric_position(m))
+        .collect();
     let rows = move |page: &[Step], out: &mut String| {
         for step in page.iter().filter(|s| s.step <= range.1) {
             let _ = write!(out, "{},", step.step);
             field(out, step.timestamp.as_deref().unwrap_or(""));
             let values = step.metrics();
-            for m in &metrics {
+            for (m, at) in metrics.iter().zip(&positions) {
                 out.push(',');
-                let value = values.iter().find(|(n, _)| n == m).and_then(|(_, v)| *v);
+                let value = at.and_then(|i| values[i].1);
                 match (value, step.nonfinite.get(*m)) {
                     (Some(v), _) => {
                         let _ = write!(out, "{v}");
@@ -223,18 +227,13 @@ fn csv_body(
 }
 
 /// A routing table's rows as CSV.
-trait RoutingCsv: Sized + Send + 'static {
-    const TABLE: &'static str;
+trait RoutingCsv: RoutingTable + Send + 'static {
+    /// The file's name without `.csv`.
+    const NAME: &'static str;
     const HEADER: &'static str;
-    fn step(&self) -> i64;
     /// The row after its step: its layer (MoD and MoR rows have one), its numbers, and its
     /// status (MoD and MoR).
     fn fields(&self) -> (Option<i64>, Vec<Option<f64>>, Option<Option<&str>>);
-    fn page(
-        store: &Store,
-        run_id: &str,
-        from: i64,
-    ) -> impl std::future::Future<Output = PageOf<Self>> + Send;
 
     fn write(&self, out: &mut String) {
         let (layer, numbers, status) = self.fields();
@@ -254,12 +253,9 @@ trait RoutingCsv: Sized + Send + 'static {
 }
 
 impl RoutingCsv for RoutingMod {
-    const TABLE: &'static str = "mod";
+    const NAME: &'static str = "mod";
     const HEADER: &'static str =
         "step,layer,selected_frac,compute_savings_pct,probs_mean,probs_std,status\n";
-    fn step(&self) -> i64 {
-        self.step
-    }
     fn fields(&self) -> (Option<i64>, Vec<Option<f64>>, Option<Option<&str>>) {
         let numbers = vec![
             self.selected_frac,
@@ -269,35 +265,21 @@ impl RoutingCsv for RoutingMod {
         ];
         (Some(self.layer), numbers, Some(self.status.as_deref()))
     }
-    async fn page(store: &Store, run_id: &str, from: i64) -> PageOf<Self> {
-        let p = store.routing_mod(run_id, Some(from), MAX_PAGE).await?;
-        Ok((p.data, p.next_start_step))
-    }
 }
 
 impl RoutingCsv for RoutingMor {
-    const TABLE: &'static str = "mor";
+    const NAME: &'static str = "mor";
     const HEADER: &'static str = "step,layer,avg_depth,expected_depth,router_probs_mean,status\n";
-    fn step(&self) -> i64 {
-        self.step
-    }
     fn fields(&self) -> (Option<i64>, Vec<Option<f64>>, Option<Option<&str>>) {
         let numbers = vec![self.avg_depth, self.expected_depth, self.router_probs_mean];
         (Some(self.layer), numbers, Some(self.status.as_deref()))
     }
-    async fn page(store: &Store, run_id: &str, from: i64) -> PageOf<Self> {
-        let p = store.routing_mor(run_id, Some(from), MAX_PAGE).await?;
-        Ok((p.data, p.next_start_step))
-    }
 }
 
 impl RoutingCsv for RoutingMoe {
-    const TABLE: &'static str = "moe";
+    const NAME: &'static str = "moe";
     const HEADER: &'static str = "step,entropy,divergence,util_expert_0,util_expert_1,\
                                   util_expert_2,util_expert_3\n";
-    fn step(&self) -> i64 {
-        self.step
-    }
     fn fields(&self) -> (Option<i64>, Vec<Option<f64>>, Option<Option<&str>>) {
         let numbers = vec![
             self.entropy,
@@ -309,14 +291,7 @@ impl RoutingCsv for RoutingMoe {
         ];
         (None, numbers, None)
     }
-    async fn page(store: &Store, run_id: &str, from: i64) -> PageOf<Self> {
-        let p = store.routing_moe(run_id, Some(from), MAX_PAGE).await?;
-        Ok((p.data, p.next_start_step))
-    }
 }
-
-/// A page of routing rows and where the next one starts.
-type PageOf<T> = Result<(Vec<T>, Option<i64>), AppError>;
 
 /// `mod.csv`, `mor.csv`, `moe.csv`: the routing rows of the range, paged like the steps.
 async fn routing_csv<T: RoutingCsv>(
@@ -326,7 +301,8 @@ async fn routing_csv<T: RoutingCsv>(
 ) -> Result<Response, AppError> {
     // Checks the run first: its routing tables may be empty or absent, the run may not be.
     let run = store.run(&run_id).await?;
-    let (first, cursor) = T::page(&store, &run_id, range.0).await?;
+    let first = store.routing::<T>(&run_id, Some(range.0), MAX_PAGE).await?;
+    let (first, cursor) = (first.data, first.next_start_step);
     let rows = move |page: &[T], out: &mut String| {
         for row in page.iter().filter(|r| r.step() <= range.1) {
             row.write(out);
@@ -337,15 +313,15 @@ async fn routing_csv<T: RoutingCsv>(
     let page = move |from| -> CsvPage {
         let (store, run_id) = (store.clone(), run_id.clone());
         Box::pin(async move {
-            let (page, next) = T::page(&store, &run_id, from).await?;
+            let page = store.routing::<T>(&run_id, Some(from), MAX_PAGE).await?;
             let mut chunk = String::new();
-            rows(&page, &mut chunk);
-            Ok((chunk, next))
+            rows(&page.data, &mut chunk);
+            Ok((chunk, page.next_start_step))
         })
     };
     Ok(download(
         "text/csv; charset=utf-8",
-        &format!("{}-{}.csv", file_stem(&run.run_id), T::TABLE),
+        &format!("{}-{}.csv", file_stem(&run.run_id), T::NAME),
         csv_body(chunk, cursor, range.1, page),
     ))
 }

@@ -228,14 +228,19 @@ mod tests {
     use super::*;
     use sqlx::sqlite::SqlitePoolOptions;
 
-    /// Every kind of value reads the same through SQLite's C API as through sqlx.
-    #[tokio::test]
-    async fn rows_read_the_same_as_through_sqlx() {
-        let pool = SqlitePoolOptions::new()
+    /// An in-memory database on one connection, like the store's pool.
+    async fn one_connection() -> sqlx::SqlitePool {
+        SqlitePoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Every kind of value reads the same through SQLite's C API as through sqlx.
+    #[tokio::test]
+    async fn rows_read_the_same_as_through_sqlx() {
+        let pool = one_connection().await;
         sqlx::query("CREATE TABLE t (i INTEGER, r REAL, s TEXT)")
             .execute(&pool)
             .await
@@ -275,11 +280,7 @@ mod tests {
     /// still usable after it.
     #[tokio::test]
     async fn a_failed_read_leaves_the_connection_usable() {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
+        let pool = one_connection().await;
         let err = rows(&pool, "SELECT * FROM missing", &[], |_| ()).await;
         assert!(err.unwrap_err().0.contains("no such table"));
         let err = rows(&pool, "SELECT ?1", &[Bind::Int(1), Bind::Int(2)], |_| ()).await;

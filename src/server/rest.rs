@@ -6,6 +6,7 @@ use super::error::AppError;
 use super::params::Query;
 use super::store::MAX_PAGE;
 use super::AppState;
+use crate::model::{RoutingMod, RoutingMoe, RoutingMor};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -154,9 +155,21 @@ async fn routing_get(
     }
     let limit = q.int_in("limit", 1000, 1, MAX_PAGE)?;
     Ok(match kind.as_str() {
-        "mod" => json(s.store.routing_mod(&run_id, start_step, limit).await?),
-        "mor" => json(s.store.routing_mor(&run_id, start_step, limit).await?),
-        _ => json(s.store.routing_moe(&run_id, start_step, limit).await?),
+        "mod" => json(
+            s.store
+                .routing::<RoutingMod>(&run_id, start_step, limit)
+                .await?,
+        ),
+        "mor" => json(
+            s.store
+                .routing::<RoutingMor>(&run_id, start_step, limit)
+                .await?,
+        ),
+        _ => json(
+            s.store
+                .routing::<RoutingMoe>(&run_id, start_step, limit)
+                .await?,
+        ),
     })
 }
 

@@ -322,12 +322,51 @@ pub struct LiveRows {
     pub routing_moe: Vec<(i64, RoutingMoe)>,
 }
 
-/// A page of a run's routing rows: from `start_step`, at most `limit` rows.
-#[derive(Clone, Copy)]
-struct RoutingQuery<'a> {
-    run_id: &'a str,
-    start_step: Option<i64>,
-    limit: i64,
+/// A routing table as the store reads it: its name, its columns in decoding order, and how
+/// a row decodes.
+pub trait RoutingTable: Sized {
+    const TABLE: &'static str;
+    const COLUMNS: &'static [&'static str];
+    /// One row per layer and step (MoD, MoR), ordered by layer within a step.
+    const PER_LAYER: bool;
+    fn decode(r: &dyn Columns) -> Self;
+    fn step(&self) -> i64;
+}
+
+impl RoutingTable for RoutingMod {
+    const TABLE: &'static str = "routing_mod";
+    const COLUMNS: &'static [&'static str] = &MOD_COLUMNS;
+    const PER_LAYER: bool = true;
+    fn decode(r: &dyn Columns) -> Self {
+        mod_from(r)
+    }
+    fn step(&self) -> i64 {
+        self.step
+    }
+}
+
+impl RoutingTable for RoutingMor {
+    const TABLE: &'static str = "routing_mor";
+    const COLUMNS: &'static [&'static str] = &MOR_COLUMNS;
+    const PER_LAYER: bool = true;
+    fn decode(r: &dyn Columns) -> Self {
+        mor_from(r)
+    }
+    fn step(&self) -> i64 {
+        self.step
+    }
+}
+
+impl RoutingTable for RoutingMoe {
+    const TABLE: &'static str = "routing_moe";
+    const COLUMNS: &'static [&'static str] = &MOE_COLUMNS;
+    const PER_LAYER: bool = false;
+    fn decode(r: &dyn Columns) -> Self {
+        moe_from(r)
+    }
+    fn step(&self) -> i64 {
+        self.step
+    }
 }
 
 /// Where a run's rows lie in its model's step numbering.
@@ -861,14 +900,11 @@ impl Store {
         };
         let mut stream = M4Stream::new(first.step, last.step, max_points);
         let mut values = vec![f64::NAN; metrics.len()];
+        let positions: Vec<Option<usize>> = metrics.iter().map(|m| metric_position(m)).collect();
         self.scan_steps(&span, first.step, last.step, |s| {
             let all = s.metrics();
-            for (v, name) in values.iter_mut().zip(metrics) {
-                *v = all
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .and_then(|(_, v)| *v)
-                    .unwrap_or(f64::NAN);
+            for (v, at) in values.iter_mut().zip(&positions) {
+                *v = at.and_then(|i| all[i].1).unwrap_or(f64::NAN);
             }
             stream.push(s.step, &values, Arc::new(s));
         })
@@ -1102,21 +1138,15 @@ impl Store {
 
     // ---- routing ---------------------------------------------------------------------
 
-    /// Rows of a routing table for a run, whole steps only: a page never ends in the middle
-    /// of a step's layers, so `next_start_step` loses nothing.
-    async fn routing_rows<T>(
+    /// A page of a routing table's rows for a run, from `start_step`, at most `limit`, whole
+    /// steps only: a page never ends in the middle of a step's layers, so `next_start_step`
+    /// loses nothing.
+    pub async fn routing<T: RoutingTable>(
         &self,
-        table: &str,
-        columns: &[&str],
-        query: RoutingQuery<'_>,
-        decode: fn(&dyn Columns) -> T,
-        step_of: fn(&T) -> i64,
+        run_id: &str,
+        start_step: Option<i64>,
+        limit: i64,
     ) -> Result<RoutingPage<T>, AppError> {
-        let RoutingQuery {
-            run_id,
-            start_step,
-            limit,
-        } = query;
         let span = self.run_span(run_id).await?;
         let schema = self.schema().await?;
         let page = |data, next_start_step| RoutingPage {
@@ -1124,35 +1154,34 @@ impl Store {
             data,
             next_start_step,
         };
-        if !schema.has_table(table) {
+        if !schema.has_table(T::TABLE) {
             return Ok(page(Vec::new(), None));
         }
         let limit = limit.clamp(1, MAX_PAGE);
-        // Per-layer tables have a `layer` column (MoE rows are one per step).
-        let per_layer = columns.contains(&"layer");
-        let order = if per_layer { "step, layer" } else { "step" };
+        let order = if T::PER_LAYER { "step, layer" } else { "step" };
         let sql = format!(
-            "SELECT {} FROM {table} WHERE model_id = ?1 AND step >= ?2 AND step <= ?3 \
+            "SELECT {} FROM {} WHERE model_id = ?1 AND step >= ?2 AND step <= ?3 \
              AND +run_id = ?4 ORDER BY {order} LIMIT ?5",
-            schema.select_list(table, columns)
+            schema.select_list(T::TABLE, T::COLUMNS),
+            T::TABLE
         );
         let from = start_step.unwrap_or(i64::MIN).max(span.low);
         // One row more than asked tells whether the page ends between two steps.
         let mut rows = self
-            .long_read(&sql, &span.binds(from, limit + 1), decode)
+            .long_read(&sql, &span.binds(from, limit + 1), T::decode)
             .await?;
         if rows.len() as i64 <= limit {
             return Ok(page(rows, None));
         }
-        let following = step_of(&rows[limit as usize]);
+        let following = rows[limit as usize].step();
         rows.truncate(limit as usize);
-        let (first, last) = (step_of(&rows[0]), step_of(&rows[rows.len() - 1]));
-        if !per_layer || last != following {
+        let (first, last) = (rows[0].step(), rows[rows.len() - 1].step());
+        if !T::PER_LAYER || last != following {
             return Ok(page(rows, Some(following)));
         }
         if first != last {
             // The trailing step's other layers did not fit: leave it for the next page.
-            rows.retain(|r| step_of(r) != last);
+            rows.retain(|r| r.step() != last);
             return Ok(page(rows, Some(last)));
         }
         // One step has more layers than `limit`: a cursor by step cannot split it, so this
@@ -1167,72 +1196,27 @@ impl Store {
                     Bind::Text(&span.run.run_id),
                     Bind::Int(MAX_PAGE),
                 ],
-                decode,
+                T::decode,
             )
             .await?;
         Ok(page(whole, first.checked_add(1)))
-    }
-
-    pub async fn routing_mod(
-        &self,
-        run_id: &str,
-        start_step: Option<i64>,
-        limit: i64,
-    ) -> Result<RoutingPage<RoutingMod>, AppError> {
-        let query = RoutingQuery {
-            run_id,
-            start_step,
-            limit,
-        };
-        self.routing_rows("routing_mod", &MOD_COLUMNS, query, mod_from, |r| r.step)
-            .await
-    }
-
-    pub async fn routing_mor(
-        &self,
-        run_id: &str,
-        start_step: Option<i64>,
-        limit: i64,
-    ) -> Result<RoutingPage<RoutingMor>, AppError> {
-        let query = RoutingQuery {
-            run_id,
-            start_step,
-            limit,
-        };
-        self.routing_rows("routing_mor", &MOR_COLUMNS, query, mor_from, |r| r.step)
-            .await
-    }
-
-    pub async fn routing_moe(
-        &self,
-        run_id: &str,
-        start_step: Option<i64>,
-        limit: i64,
-    ) -> Result<RoutingPage<RoutingMoe>, AppError> {
-        let query = RoutingQuery {
-            run_id,
-            start_step,
-            limit,
-        };
-        self.routing_rows("routing_moe", &MOE_COLUMNS, query, moe_from, |r| r.step)
-            .await
     }
 
     /// Folds every routing row of a run (MoD, MoR, MoE) into `routing`, page by page: a
     /// long run has millions, so they are never all held as rows.
     async fn run_routing(&self, run_id: &str, routing: &mut RoutingState) -> Result<(), AppError> {
         each_page(
-            |next| self.routing_mod(run_id, next, MAX_PAGE),
+            |next| self.routing::<RoutingMod>(run_id, next, MAX_PAGE),
             |r| routing.push_mod(&r),
         )
         .await?;
         each_page(
-            |next| self.routing_mor(run_id, next, MAX_PAGE),
+            |next| self.routing::<RoutingMor>(run_id, next, MAX_PAGE),
             |r| routing.push_mor(&r),
         )
         .await?;
         each_page(
-            |next| self.routing_moe(run_id, next, MAX_PAGE),
+            |next| self.routing::<RoutingMoe>(run_id, next, MAX_PAGE),
             |r| routing.push_moe(&r),
         )
         .await
