@@ -23,7 +23,8 @@ import { cpus, loadavg } from 'node:os';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = process.env.HYDRA_FIXTURES ?? resolve(here, '../../shared/fixtures');
-const binary = resolve(here, '../target/release/hydra-dashboard');
+// HYDRA_BIN: another build to measure (e.g. the previous commit's, for a before/after).
+const binary = process.env.HYDRA_BIN ? resolve(process.env.HYDRA_BIN) : resolve(here, '../target/release/hydra-dashboard');
 const data = join(here, '.data');
 const lengths = process.argv.slice(2).map(Number).filter((n) => n > 0);
 if (lengths.length === 0) lengths.push(100_000, 1_000_000);

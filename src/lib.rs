@@ -1,8 +1,10 @@
 //! hydra-dashboard: a real-time dashboard for HYDRA LLM training runs.
 //!
 //! `model` and `analysis` are shared by server and browser; `app`, `pages` and
-//! `components` render on both; `server` (database, HTTP, demo trainer) exists only in the
-//! `ssr` build.
+//! `components` render on both; `server` (sources, HTTP, demo trainer) and `site` (the
+//! router that puts server and pages together) exist only in the `ssr` build. Layers point
+//! one way: `model` ← `analysis` ← `charts` ← `components` ← `pages`, and `server` uses
+//! `model`, `analysis` and `charts`, never `components` or `pages` (docs/architecture.md).
 
 // Leptos views are deeply nested types; the dashboard's outgrow the default limit.
 #![recursion_limit = "256"]
@@ -16,6 +18,8 @@ pub mod model;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
+#[cfg(feature = "ssr")]
+pub mod site;
 
 /// Browser entry point: attaches to the server-rendered page.
 #[cfg(feature = "hydrate")]

@@ -191,7 +191,7 @@ mod cli {
                 }
                 store.set_cache_budget(cache_mb.saturating_mul(1 << 20));
                 let state_dir = state_dir.unwrap_or_else(default_state_dir);
-                run(store, &addr, gauges, &state_dir, access, None).await
+                run(store, &db, &addr, gauges, &state_dir, access, None).await
             }
             Command::Snapshot {
                 db,
@@ -210,9 +210,14 @@ mod cli {
                 if let Some((a, b)) = range.filter(|(a, b)| a > b) {
                     return Err(format!("--end-step {b} is below --start-step {a}"));
                 }
-                let html = server::snapshot::snapshot(&store, run.as_deref(), range, &gauges)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let html = hydra_dashboard::pages::snapshot::snapshot(
+                    &store,
+                    run.as_deref(),
+                    range,
+                    &gauges,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 std::fs::write(&out, html)
                     .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
                 eprintln!("snapshot written to {}", out.display());
@@ -239,7 +244,7 @@ mod cli {
                 });
                 let store = Store::open(&db).await.map_err(|e| e.to_string())?;
                 let state_dir = state_dir.unwrap_or_else(|| dir.join("state"));
-                run(store, &addr, gauges, &state_dir, access, Some(trainer)).await
+                run(store, &db, &addr, gauges, &state_dir, access, Some(trainer)).await
             }
         }
     }
@@ -267,6 +272,7 @@ mod cli {
 
     async fn run(
         store: Store,
+        db: &std::path::Path,
         addr: &str,
         gauges: GaugeSettings,
         state_dir: &std::path::Path,
@@ -305,10 +311,10 @@ mod cli {
         // The one line scripts and tests read to find us.
         println!(
             "hydra-dashboard: serving {} on http://{local}",
-            store.path().display()
+            db.display()
         );
         let hub = state.live.clone();
-        axum::serve(listener, server::router(state))
+        axum::serve(listener, hydra_dashboard::site::router(state))
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;
                 // Close frames to live followers first; they are not HTTP requests the

@@ -514,7 +514,7 @@ async fn a_snapshot_is_one_file_with_every_chart_and_no_script() {
         .dashboard(None, None, &Default::default())
         .await
         .unwrap();
-    let html = hydra_dashboard::server::snapshot::render(d, &Default::default());
+    let html = hydra_dashboard::pages::snapshot::render(d, &Default::default());
     std::fs::write(dir.join("snap.html"), &html).unwrap();
     assert_eq!(html.matches("<svg").count(), 7, "every panel's chart");
     assert!(!html.contains("<script"));

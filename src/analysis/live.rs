@@ -331,7 +331,8 @@ fn merge_cells(cells: &[ModCell], capacity: f64) -> Vec<ModCell> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::charts::{prepare, RunColumns};
+    use crate::analysis::charts::RunColumns;
+    use crate::analysis::oracle::prepare;
     use crate::analysis::summary::SummaryBuilder;
     use crate::model::{GaugeSettings, Run};
 
@@ -409,7 +410,7 @@ mod tests {
         Dashboard {
             summary: Some(builder.finish(&run)),
             charts: Some(prepare(&columns, &config, 600)),
-            routing: Some(crate::analysis::routing::prepare(
+            routing: Some(crate::analysis::oracle::prepare_routing(
                 &[],
                 &mors,
                 &[],

@@ -11,6 +11,9 @@ pub mod gauges;
 pub mod lineage;
 pub mod live;
 pub mod loss;
+pub mod milestones;
+#[cfg(test)]
+pub mod oracle;
 pub mod routing;
 pub mod run_state;
 pub mod series;

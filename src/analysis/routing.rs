@@ -4,30 +4,15 @@
 use super::downsample::m4_points;
 use super::push_lean;
 use crate::model::{
-    Collapse, LayerDepth, ModCell, RoutingCharts, RoutingMod, RoutingMoe, RoutingMor, RunConfig,
+    Collapse, CollapseDetector, LayerDepth, ModCell, RoutingCharts, RoutingMod, RoutingMoe,
+    RoutingMor, RunConfig,
 };
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `avg_depth` within this of `mor_min_depth` counts as collapsed…
 pub const COLLAPSE_TOLERANCE: f64 = 0.05;
 /// …when it stays there for this many consecutive records.
 pub const COLLAPSE_RECORDS: usize = 10;
-
-/// Builds every routing chart's data from a run's rows (each sorted by step, then layer).
-pub fn prepare(
-    mod_rows: &[RoutingMod],
-    mor_rows: &[RoutingMor],
-    moe_rows: &[RoutingMoe],
-    config: &RunConfig,
-    columns: usize,
-) -> RoutingCharts {
-    let mut state = RoutingState::new(config);
-    mod_rows.iter().for_each(|r| state.push_mod(r));
-    mor_rows.iter().for_each(|r| state.push_mor(r));
-    moe_rows.iter().for_each(|r| state.push_moe(r));
-    state.charts(None, columns)
-}
 
 /// One MoD record, compact: a long run has millions (no ids, status interned).
 #[derive(Clone, Copy, Debug)]
@@ -325,16 +310,6 @@ pub fn collapses(rows: &[RoutingMor], min_depth: f64) -> Vec<Collapse> {
     detector.found
 }
 
-/// [`collapses`] one record at a time, so the live page continues exactly where the server's
-/// pass over the run stopped.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CollapseDetector {
-    pub found: Vec<Collapse>,
-    /// Per layer: records in the current stretch at the floor, the step it began, and
-    /// whether it was reported.
-    streaks: BTreeMap<i64, (usize, i64, bool)>,
-}
-
 impl CollapseDetector {
     pub fn push(&mut self, r: &RoutingMor, min_depth: f64) {
         let said = r
@@ -470,7 +445,8 @@ mod tests {
             })
             .collect();
         let config = RunConfig::parse(Some(r#"{"mod_capacity": 0.5}"#));
-        let cells = prepare(&rows, &[], &[], &config, 10).mod_cells;
+        let cells =
+            crate::analysis::oracle::prepare_routing(&rows, &[], &[], &config, 10).mod_cells;
         assert_eq!(cells.len(), 10);
         let worst = cells
             .iter()

@@ -8,18 +8,12 @@ use super::clock::ClockBuilder;
 use super::loss::{ema_missing, SpikeWindow, EMA_ALPHAS};
 use super::series::{m4_range, Pyramid};
 use super::summary::SummaryBuilder;
-use crate::model::{ClockMark, NonFinite, Points, Run, RunCharts, RunConfig, RunSummary, Step};
+use crate::model::{
+    ClockMark, Metric, NonFinite, Points, Run, RunCharts, RunConfig, RunSummary, Step,
+};
 
 /// The metrics kept in memory, in [`column`] order.
-pub const CACHED_METRICS: [&str; 7] = [
-    "loss_total",
-    "ema_short",
-    "ema_medium",
-    "ema_long",
-    "lr",
-    "grad_norm",
-    "grad_norm_pre_clip",
-];
+pub const CACHED_METRICS: [Metric; 7] = Metric::CACHED;
 
 /// What [`RunState::push`] made of a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,16 +238,7 @@ impl RunState {
         };
         for &k in metrics {
             let x = column(c, k)[i];
-            let v = (!x.is_nan()).then_some(x);
-            match k {
-                0 => s.loss_total = v,
-                1 => s.ema_short = v,
-                2 => s.ema_medium = v,
-                3 => s.ema_long = v,
-                4 => s.lr = v,
-                5 => s.grad_norm = v,
-                _ => s.grad_norm_pre_clip = v,
-            }
+            CACHED_METRICS[k].set(&mut s, (!x.is_nan()).then_some(x));
         }
         s.mark_nonfinite();
         if !metrics.contains(&0) {
@@ -360,12 +345,15 @@ impl RunState {
     }
 }
 
+/// The column of cached metric `k` (its place in [`CACHED_METRICS`]).
 fn column(c: &RunColumns, k: usize) -> &[f64] {
-    match k {
-        0 => &c.loss,
-        1..=3 => &c.ema[k - 1],
-        4 => &c.lr,
-        5 => &c.grad,
+    match CACHED_METRICS[k] {
+        Metric::LossTotal => &c.loss,
+        Metric::EmaShort => &c.ema[0],
+        Metric::EmaMedium => &c.ema[1],
+        Metric::EmaLong => &c.ema[2],
+        Metric::Lr => &c.lr,
+        Metric::GradNorm => &c.grad,
         _ => &c.grad_pre_clip,
     }
 }
@@ -373,7 +361,7 @@ fn column(c: &RunColumns, k: usize) -> &[f64] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::charts::prepare;
+    use crate::analysis::oracle::prepare;
 
     fn step(n: i64) -> Step {
         let noise = ((n as f64) * 1.3).sin() * 0.03;

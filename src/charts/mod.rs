@@ -11,6 +11,7 @@ pub mod moe;
 pub mod mor_depth;
 #[cfg(feature = "ssr")]
 pub mod png;
+pub mod spec;
 pub mod theme;
 
 use plotters::coord::Shift;
@@ -388,7 +389,8 @@ pub(crate) fn draw_empty<DB: DrawingBackend>(
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
-    use crate::analysis::charts::{prepare, RunColumns};
+    use crate::analysis::charts::RunColumns;
+    use crate::analysis::oracle::prepare;
     use crate::model::{RunCharts, RunConfig};
     use plotters::prelude::IntoDrawingArea;
 
@@ -651,7 +653,7 @@ mod tests {
             });
         }
         let config = RunConfig::parse(Some(r#"{"mod_capacity": 0.5, "mor_min_depth": 1}"#));
-        crate::analysis::routing::prepare(&mods, &mors, &moes, &config, 150)
+        crate::analysis::oracle::prepare_routing(&mods, &mors, &moes, &config, 150)
     }
 
     #[test]

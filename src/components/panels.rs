@@ -2,7 +2,8 @@
 //! charts are drawn into these places by the charts work.
 
 use crate::analysis::format::{loss, metric, thousands};
-use crate::components::chart::{Chart, ChartSpec, SharedView, ViewToolbar};
+use crate::charts::spec::ChartSpec;
+use crate::components::chart::{Chart, SharedView, ViewToolbar};
 use crate::components::share::ExportLinks;
 use crate::model::{Dashboard, RoutingCharts, Step};
 use leptos::prelude::*;

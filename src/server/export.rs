@@ -6,10 +6,11 @@
 use super::error::AppError;
 use super::params::Query;
 use super::rest::segment;
-use super::store::{RoutingTable, Store, MAX_PAGE};
+use super::source::RoutingTable;
+use super::store::{Store, MAX_PAGE};
 use super::AppState;
+use crate::charts::spec::ChartSpec;
 use crate::charts::{View, XAxis};
-use crate::components::chart::ChartSpec;
 use crate::model::{RoutingMod, RoutingMoe, RoutingMor, Step};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;

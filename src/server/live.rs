@@ -11,7 +11,9 @@
 
 use super::error::AppError;
 use super::params::Query;
-use super::store::{LiveMarks, LiveRows, Store};
+use super::source::{LiveRows, Reach};
+use super::sources::Marks;
+use super::store::Store;
 use super::AppState;
 use crate::model::{LiveMessage, Run};
 use axum::extract::rejection::PathRejection;
@@ -33,7 +35,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// Messages a run's broadcast ring holds; a follower further behind is dropped.
 const RING: usize = 64;
 /// Rows per table per message, catch-up or live.
-pub const PAGE: i64 = 1_000;
+pub const PAGE: usize = 1_000;
 /// A send that cannot complete in this long means the client stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open sockets at most; more get 503 until some close.
@@ -46,10 +48,11 @@ const RUNS_EVERY: u32 = 25;
 /// What a run's watcher broadcasts.
 #[derive(Debug)]
 pub enum Event {
-    /// Rows committed between two marks, and the message carrying them, serialised once.
+    /// Rows one source gained between two of its reaches, and the message carrying them,
+    /// serialised once.
     Rows {
-        from: LiveMarks,
-        to: LiveMarks,
+        from: Reach,
+        to: Reach,
         rows: LiveRows,
         text: Utf8Bytes,
     },
@@ -158,7 +161,7 @@ struct Watcher {
     store: Store,
     runs: Arc<Mutex<HashMap<String, Follow>>>,
     run: Run,
-    cursor: LiveMarks,
+    cursor: Marks,
     events: broadcast::Sender<Arc<Event>>,
     last_step: watch::Sender<Option<i64>>,
 }
@@ -213,21 +216,19 @@ impl Watcher {
         let marks = self.store.live_marks().await?;
         let grew = marks != self.cursor;
         if grew {
-            if marks.steps < self.cursor.steps || marks.routing_mor < self.cursor.routing_mor {
-                // Fewer rows than before: the file was replaced. Start over from here and
-                // tell the pages, which reload.
+            if self.cursor.replaced_by(&marks) {
+                // A source was replaced (or shrank): start over from here and tell the
+                // pages, which reload.
                 self.cursor = marks.clone();
                 *known = None;
             }
             // Catch up in pages without waiting for the next tick when far behind.
             while self.cursor != marks {
-                let (rows, reached) = self
+                let (pages, reached) = self
                     .store
                     .live_rows(&self.run, &self.cursor, &marks, PAGE)
                     .await?;
-                let mut reached = reached;
-                reached.runs = marks.runs;
-                self.send_rows(rows, reached);
+                self.send_rows(pages, reached.with_runs_of(&marks));
             }
         }
         if grew || check_runs || known.is_none() {
@@ -246,32 +247,27 @@ impl Watcher {
         Ok(())
     }
 
-    fn send_rows(&mut self, rows: LiveRows, reached: LiveMarks) {
+    fn send_rows(&mut self, pages: Vec<LiveRows>, reached: Marks) {
         let from = std::mem::replace(&mut self.cursor, reached.clone());
-        if rows.steps.is_empty()
-            && rows.routing_mod.is_empty()
-            && rows.routing_mor.is_empty()
-            && rows.routing_moe.is_empty()
-        {
-            return;
+        for rows in pages.into_iter().filter(|r| !r.is_empty()) {
+            if let Some(newest) = rows.steps.iter().map(|(_, s)| s.step).max() {
+                self.last_step.send_if_modified(|last| {
+                    let newer = last.is_none_or(|l| newest > l);
+                    if newer {
+                        *last = Some(newest);
+                    }
+                    newer
+                });
+            }
+            let text = update_text(&rows, *self.last_step.borrow());
+            // No receiver is not an error: the last follower may have just left.
+            let _ = self.events.send(Arc::new(Event::Rows {
+                from: from.reach(rows.source),
+                to: reached.reach(rows.source),
+                rows,
+                text,
+            }));
         }
-        if let Some(newest) = rows.steps.iter().map(|(_, s)| s.step).max() {
-            self.last_step.send_if_modified(|last| {
-                let newer = last.is_none_or(|l| newest > l);
-                if newer {
-                    *last = Some(newest);
-                }
-                newer
-            });
-        }
-        let text = update_text(&rows, *self.last_step.borrow());
-        // No receiver is not an error: the last follower may have just left.
-        let _ = self.events.send(Arc::new(Event::Rows {
-            from,
-            to: reached,
-            rows,
-            text,
-        }));
     }
 
     fn notice(&self, message: &LiveMessage) {
@@ -297,38 +293,6 @@ pub fn update_text(rows: &LiveRows, last_step: Option<i64>) -> Utf8Bytes {
         routing_moe: strip(&rows.routing_moe),
         last_step,
     })
-}
-
-/// The rows of `rows` above `seen`: what a follower whose catch-up reached `seen` still
-/// needs.
-fn rows_after(rows: &LiveRows, seen: &LiveMarks) -> LiveRows {
-    fn above<T: Clone>(v: &[(i64, T)], mark: i64) -> Vec<(i64, T)> {
-        v.iter().filter(|(id, _)| *id > mark).cloned().collect()
-    }
-    LiveRows {
-        steps: above(&rows.steps, seen.steps),
-        routing_mod: above(&rows.routing_mod, seen.routing_mod),
-        routing_mor: above(&rows.routing_mor, seen.routing_mor),
-        routing_moe: above(&rows.routing_moe, seen.routing_moe),
-    }
-}
-
-/// `a` is at or below `b` in every table.
-fn covered(a: &LiveMarks, b: &LiveMarks) -> bool {
-    a.steps <= b.steps
-        && a.routing_mod <= b.routing_mod
-        && a.routing_mor <= b.routing_mor
-        && a.routing_moe <= b.routing_moe
-}
-
-fn max_marks(a: &LiveMarks, b: &LiveMarks) -> LiveMarks {
-    LiveMarks {
-        steps: a.steps.max(b.steps),
-        routing_mod: a.routing_mod.max(b.routing_mod),
-        routing_mor: a.routing_mor.max(b.routing_mor),
-        routing_moe: a.routing_moe.max(b.routing_moe),
-        runs: a.runs.max(b.runs),
-    }
 }
 
 // ---- one follower ---------------------------------------------------------------------
@@ -360,7 +324,7 @@ pub trait CatchUp {
     /// The next page's message and the marks it was read at; `None` once caught up.
     fn next_page(
         &mut self,
-    ) -> impl std::future::Future<Output = Result<Option<(Utf8Bytes, LiveMarks)>, AppError>> + Send;
+    ) -> impl std::future::Future<Output = Result<Option<(Utf8Bytes, Marks)>, AppError>> + Send;
 }
 
 /// The store's catch-up from a step cursor.
@@ -390,7 +354,7 @@ impl StoreCatchUp {
 }
 
 impl CatchUp for StoreCatchUp {
-    async fn next_page(&mut self) -> Result<Option<(Utf8Bytes, LiveMarks)>, AppError> {
+    async fn next_page(&mut self) -> Result<Option<(Utf8Bytes, Marks)>, AppError> {
         if self.done {
             return Ok(None);
         }
@@ -425,11 +389,11 @@ pub async fn follow<Tx, Rx>(
         )
     }
     // The subscription was taken before the catch-up reads, so nothing falls between them.
-    let mut seen = LiveMarks::default();
+    let mut seen = Marks::default();
     loop {
         match catch_up.next_page().await {
             Ok(Some((text, marks))) => {
-                seen = max_marks(&seen, &marks);
+                seen = seen.max(&marks);
                 if !send(&mut sink, Outgoing::Text(text)).await {
                     return;
                 }
@@ -470,19 +434,16 @@ pub async fn follow<Tx, Rx>(
                 heartbeat.reset();
                 let out = match event.as_deref() {
                     Ok(Event::Rows { from, to, rows, text }) => {
-                        let text = if covered(to, &seen) {
+                        let had = seen.reach(rows.source);
+                        let text = if to.within(&had) {
                             None
-                        } else if covered(&seen, from) {
+                        } else if had.within(from) {
                             Some(text.clone())
                         } else {
-                            let rest = rows_after(rows, &seen);
-                            let any = !(rest.steps.is_empty()
-                                && rest.routing_mod.is_empty()
-                                && rest.routing_mor.is_empty()
-                                && rest.routing_moe.is_empty());
-                            any.then(|| update_text(&rest, *sub.last_step.borrow()))
+                            let rest = rows.after(&had);
+                            (!rest.is_empty()).then(|| update_text(&rest, *sub.last_step.borrow()))
                         };
-                        seen = max_marks(&seen, to);
+                        seen.advance(rows.source, to);
                         text.map(Outgoing::Text)
                     }
                     Ok(Event::Notice(text)) => Some(Outgoing::Text(text.clone())),
@@ -607,19 +568,23 @@ mod tests {
     use futures::channel::mpsc;
 
     /// Catch-up pages given up front.
-    struct Pages(std::vec::IntoIter<(Utf8Bytes, LiveMarks)>);
+    struct Pages(std::vec::IntoIter<(Utf8Bytes, Marks)>);
 
     impl CatchUp for Pages {
-        async fn next_page(&mut self) -> Result<Option<(Utf8Bytes, LiveMarks)>, AppError> {
+        async fn next_page(&mut self) -> Result<Option<(Utf8Bytes, Marks)>, AppError> {
             Ok(self.0.next())
         }
     }
 
-    fn marks(steps: i64) -> LiveMarks {
-        LiveMarks {
+    fn reach(steps: i64) -> Reach {
+        Reach {
             steps,
             ..Default::default()
         }
+    }
+
+    fn marks(steps: i64) -> Marks {
+        Marks(vec![reach(steps)])
     }
 
     /// Steps `rowids` with the step number equal to the rowid.
@@ -644,8 +609,8 @@ mod tests {
         let rows = rows(from + 1..=to);
         let text = update_text(&rows, Some(to));
         Arc::new(Event::Rows {
-            from: marks(from),
-            to: marks(to),
+            from: reach(from),
+            to: reach(to),
             rows,
             text,
         })
@@ -794,11 +759,11 @@ mod tests {
     #[test]
     fn only_rows_above_the_catch_up_are_forwarded() {
         let r = rows(1..=6);
-        let rest = rows_after(&r, &marks(4));
+        let rest = r.after(&reach(4));
         assert_eq!(
             rest.steps.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
             vec![5, 6]
         );
-        assert!(covered(&marks(3), &marks(4)) && !covered(&marks(5), &marks(4)));
+        assert!(reach(3).within(&reach(4)) && !reach(5).within(&reach(4)));
     }
 }

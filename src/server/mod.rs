@@ -1,5 +1,6 @@
 //! Everything that touches the database, HTTP and the network. Server only: the browser
-//! build never sees this module.
+//! build never sees this module, and it knows nothing of pages or components (`crate::site`
+//! puts the two together).
 
 pub mod assets;
 pub mod auth;
@@ -9,19 +10,20 @@ pub mod export;
 pub mod live;
 pub mod memory;
 pub mod params;
-pub mod raw;
 pub mod rest;
+pub mod run_cache;
 pub mod share;
 pub mod snapshot;
+pub mod source;
+pub mod sources;
+pub mod sqlite;
 pub mod store;
+pub mod views;
 
-use crate::app::{shell, App};
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use axum::Router;
-use leptos::prelude::{provide_context, LeptosOptions};
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos::prelude::LeptosOptions;
 use store::Store;
 
 /// The largest request body any route accepts.
@@ -79,45 +81,10 @@ pub fn exposure_warning(addr: std::net::SocketAddr, has_token: bool) -> Option<S
     })
 }
 
-/// The whole application: REST API, server functions, SSR pages and the site's files.
-pub fn router(state: AppState) -> Router {
-    let store = state.store.clone();
-    let gauges = state.gauges.clone();
-    let shares = state.shares.clone();
-    let options = state.leptos_options.clone();
-    Router::new()
-        .merge(share::routes())
-        .merge(export::routes())
-        .merge(rest::routes())
-        .route("/ws/{run_id}", axum::routing::get(live::ws_handler))
-        .leptos_routes_with_context(
-            &state,
-            generate_route_list(App),
-            move || {
-                provide_context(store.clone());
-                provide_context(gauges.clone());
-                provide_context(shares.clone());
-            },
-            move || shell(options.clone()),
-        )
-        .fallback(site_file)
-        .layer(axum::middleware::from_fn_with_state(
-            state.access.clone(),
-            auth::guard,
-        ))
-        // Nothing this dashboard takes needs more: a server function's arguments or a share
-        // request are a few hundred bytes.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            MAX_BODY_BYTES,
-        ))
-        .layer(axum::middleware::map_response(security_headers))
-        .with_state(state)
-}
-
 /// On every response: no MIME sniffing, no framing by other sites (clickjacking), no
 /// referrer leaking run ids to other sites, no plugins or foreign form targets. (A
 /// `script-src` policy would need nonces on Leptos' hydration script; not yet.)
-async fn security_headers(mut response: Response) -> Response {
+pub async fn security_headers(mut response: Response) -> Response {
     use axum::http::header::{self, HeaderValue};
     let h = response.headers_mut();
     h.insert(
@@ -137,7 +104,7 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-async fn site_file(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+pub async fn site_file(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     assets::serve(uri.path(), &state.leptos_options.site_root, &headers)
 }
 

@@ -7,14 +7,14 @@
 use super::error::AppError;
 use super::snapshot::{self, Page, Preview};
 use super::AppState;
+use crate::charts::spec::ChartSpec;
 use crate::charts::View;
-use crate::components::chart::ChartSpec;
 use crate::model::{Dashboard, GaugeSettings, ShareRequest, SharedLink};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::path::{Path as FsPath, PathBuf};
@@ -135,12 +135,10 @@ pub fn is_id(id: &str) -> bool {
 }
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/snapshots",
-            post(create).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)),
-        )
-        .route("/s/{file}", get(show))
+    Router::new().route(
+        "/api/snapshots",
+        post(create).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)),
+    )
 }
 
 /// `POST /api/snapshots` with a JSON `ShareRequest`: 201 and the link.
@@ -159,11 +157,17 @@ async fn create(State(s): State<AppState>, body: Bytes) -> Result<Response, AppE
     Ok(response)
 }
 
-/// `GET /s/{id}` (the page) and `GET /s/{id}.png` (its loss chart).
-async fn show(State(s): State<AppState>, Path(file): Path<String>, headers: HeaderMap) -> Response {
+/// `GET /s/{id}` (the page, as `render` draws it) and `GET /s/{id}.png` (its loss chart).
+/// The route is the site's (`pages::snapshot`): the page is rendered by the pages layer.
+pub async fn show(
+    s: &AppState,
+    file: &str,
+    headers: &HeaderMap,
+    render: fn(Dashboard, &Page) -> String,
+) -> Response {
     let (id, png) = match file.strip_suffix(".png") {
         Some(id) => (id, true),
-        None => (file.as_str(), false),
+        None => (file, false),
     };
     let frozen = match s.shares.load(id).await {
         Ok(f) => f,
@@ -186,7 +190,7 @@ async fn show(State(s): State<AppState>, Path(file): Path<String>, headers: Head
             }),
         };
     }
-    let base = base_url(&headers);
+    let base = base_url(headers);
     let page = Page {
         taken_at: frozen.taken_at,
         log_scale: frozen.request.log_scale,
@@ -196,7 +200,7 @@ async fn show(State(s): State<AppState>, Path(file): Path<String>, headers: Head
             image_size: PREVIEW_SIZE,
         }),
     };
-    let html = snapshot::render(frozen.data, &page);
+    let html = render(frozen.data, &page);
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),

@@ -1,0 +1,117 @@
+//! What the charts draw: downsampled points, MoD cells, MoR depths, collapses, the clock.
+
+use super::{CollapseDetector, NonFinite};
+use serde::{Deserialize, Serialize};
+
+/// The wall time (epoch seconds) and tokens seen by a step, where the file tells them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClockMark {
+    pub step: i64,
+    pub time: Option<f64>,
+    pub tokens: Option<f64>,
+}
+
+/// `(step, value)` points ready to draw: finite values only, downsampled on the server.
+pub type Points = Vec<(i64, f64)>;
+
+/// What the loss, learning-rate and gradient-norm charts of one run draw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunCharts {
+    pub first_step: i64,
+    pub last_step: i64,
+    pub loss: Points,
+    /// Short, medium and long EMAs (alphas 0.99 / 0.999 / 0.9999).
+    pub ema: [Points; 3],
+    /// True when the file held no EMAs and the dashboard computed them.
+    pub ema_computed: bool,
+    /// Losses the spike detector flagged (full resolution, never downsampled away).
+    pub spikes: Points,
+    /// Steps whose loss was NaN or ±Inf.
+    pub diverged: Vec<(i64, NonFinite)>,
+    pub lr: Points,
+    pub grad_pre_clip: Points,
+    pub grad_post_clip: Points,
+    /// Config `grad_clip`.
+    pub grad_clip: Option<f64>,
+    /// Share of steps whose pre-clip norm exceeded `grad_clip`.
+    pub clipped_share: Option<f64>,
+    /// Config `warmup_steps`.
+    pub warmup_steps: Option<i64>,
+    /// The loss aimed for (config `target_loss`, else `--target-loss`): a dashed line.
+    #[serde(default)]
+    pub target_loss: Option<f64>,
+    /// Wall time and tokens at sampled steps, for the tooltip and an x axis by either.
+    #[serde(default)]
+    pub clock: Vec<ClockMark>,
+    /// In a lineage of several runs: the step where each resumed run begins, and its label.
+    #[serde(default)]
+    pub resumes: Vec<(i64, String)>,
+    /// The newest finite losses (up to the spike window), oldest first: where the live
+    /// page's spike detector picks up.
+    #[serde(default)]
+    pub recent_losses: Vec<f64>,
+}
+
+/// One cell of the MoD heatmap: a layer over a range of steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModCell {
+    pub step_lo: i64,
+    pub step_hi: i64,
+    pub layer: i64,
+    /// The bucket's value farthest from the capacity target, so no anomaly is averaged away.
+    pub selected_frac: f64,
+    pub compute_savings_pct: Option<f64>,
+    pub status: Option<String>,
+}
+
+/// A layer's MoR depth over time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerDepth {
+    pub layer: i64,
+    pub avg_depth: Points,
+    pub expected_depth: Points,
+}
+
+/// A layer whose recursion depth collapsed to the minimum.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Collapse {
+    pub layer: i64,
+    /// First step of the collapsed stretch.
+    pub since_step: i64,
+    /// Step it recovered at; `None` while still collapsed.
+    pub recovered_step: Option<i64>,
+}
+
+/// The routing panels' data: MoD heatmap, MoR depth with collapses, MoE experts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoutingCharts {
+    pub first_step: i64,
+    pub last_step: i64,
+    pub layers: Vec<i64>,
+    /// Config `mod_capacity`: the selection fraction the MoD router aims for.
+    pub mod_capacity: Option<f64>,
+    pub mod_cells: Vec<ModCell>,
+    pub mor_depth: Vec<LayerDepth>,
+    /// Config `mor_min_depth` (default 1.0): a layer stuck here has collapsed.
+    pub mor_min_depth: f64,
+    pub collapses: Vec<Collapse>,
+    /// Utilisation per expert (percent of tokens), when the run used MoE.
+    pub moe_util: Vec<Points>,
+    pub moe_entropy: Points,
+    pub moe_divergence: Points,
+    /// Where collapse detection stopped, so the live page continues it record by record.
+    #[serde(default)]
+    pub collapse_detector: CollapseDetector,
+    /// The run's clock (from its steps), so these charts' x axis can read time or tokens.
+    #[serde(default)]
+    pub clock: Vec<ClockMark>,
+}
+
+/// The charts of one step range of a run, fetched when the person zooms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZoomCharts {
+    pub run_id: String,
+    pub range: (i64, i64),
+    pub run: RunCharts,
+    pub routing: RoutingCharts,
+}

@@ -1,0 +1,136 @@
+//! Models and runs as the trainer records them, and a run's configuration.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A model lineage: one `models` row (e.g. `500m`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub model_id: String,
+    pub name: Option<String>,
+    pub params_millions: Option<f64>,
+    pub architecture_json: Option<String>,
+    pub created_at: Option<String>,
+}
+
+/// One training session of a model: a `runs` row. A resume starts a new run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub run_id: String,
+    pub model_id: String,
+    pub start_step: Option<i64>,
+    pub end_step: Option<i64>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub total_tokens: Option<i64>,
+    pub best_loss: Option<f64>,
+    pub best_loss_step: Option<i64>,
+    pub config_json: Option<String>,
+}
+
+impl Run {
+    /// The trainer's configuration, parsed; malformed JSON is kept as text, never an error.
+    pub fn config(&self) -> RunConfig {
+        RunConfig::parse(self.config_json.as_deref())
+    }
+
+    /// A run is still training while the trainer has not written its `end_time`.
+    pub fn is_running(&self) -> bool {
+        self.end_time.as_deref().is_none_or(str::is_empty)
+    }
+}
+
+/// `runs.config_json`, as far as it could be understood.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunConfig {
+    /// NULL or empty.
+    Missing,
+    /// A JSON object (anything else valid is wrapped as `{"value": …}`).
+    Parsed(serde_json::Map<String, Value>),
+    /// Not JSON: shown verbatim with the parser's complaint.
+    Malformed { text: String, error: String },
+}
+
+impl RunConfig {
+    pub fn parse(text: Option<&str>) -> Self {
+        let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+            return Self::Missing;
+        };
+        // From bytes, as everything else the browser reads (one deserializer in the WASM).
+        match serde_json::from_slice::<Value>(text.as_bytes()) {
+            Ok(Value::Object(map)) => Self::Parsed(map),
+            Ok(other) => {
+                let mut map = serde_json::Map::new();
+                map.insert("value".into(), other);
+                Self::Parsed(map)
+            }
+            Err(e) => Self::Malformed {
+                text: text.to_string(),
+                error: e.to_string(),
+            },
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Self::Parsed(map) => map.get(key),
+            _ => None,
+        }
+    }
+
+    /// A numeric key, accepting numbers written as strings (`"5e-4"`), as config files do.
+    pub fn number(&self, key: &str) -> Option<f64> {
+        match self.get(key)? {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .filter(|v: &f64| v.is_finite())
+    }
+
+    /// A positive integer key such as `max_steps`.
+    pub fn count(&self, key: &str) -> Option<i64> {
+        self.number(key)
+            .filter(|v| *v >= 1.0 && *v < 9.0e15)
+            .map(|v| v as i64)
+    }
+
+    /// Every key with its value as display text, sorted by key, for the run-config panel.
+    pub fn entries(&self) -> Vec<(String, String)> {
+        match self {
+            Self::Parsed(map) => {
+                let mut entries: Vec<_> = map
+                    .iter()
+                    .map(|(k, v)| {
+                        let shown = match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (k.clone(), shown)
+                    })
+                    .collect();
+                entries.sort();
+                entries
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// JSON for the API: the object, or `null` when missing or malformed.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Parsed(map) => Value::Object(map.clone()),
+            _ => Value::Null,
+        }
+    }
+
+    /// Why the config could not be read, if it could not.
+    pub fn error(&self) -> Option<String> {
+        match self {
+            Self::Malformed { error, .. } => {
+                Some(format!("config_json is not valid JSON: {error}"))
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! A run's routing rows (MoD, MoR, MoE), a bounded page at a time.
+
+use super::columns::{mod_from, moe_from, mor_from, routing_table};
+use super::runs::RunSpan;
+use super::SqliteSource;
+use crate::server::error::AppError;
+use crate::server::source::{RoutingKind, RoutingRows};
+
+impl SqliteSource {
+    /// Up to `limit` rows of a routing table for the run within the span, in step (then
+    /// layer) order. A table an older trainer did not write reads as empty.
+    pub(super) async fn routing_rows(
+        &self,
+        span: &RunSpan,
+        kind: RoutingKind,
+        limit: usize,
+    ) -> Result<RoutingRows, AppError> {
+        let empty = || match kind {
+            RoutingKind::Mod => RoutingRows::Mod(Vec::new()),
+            RoutingKind::Mor => RoutingRows::Mor(Vec::new()),
+            RoutingKind::Moe => RoutingRows::Moe(Vec::new()),
+        };
+        let schema = self.schema().await?;
+        let (table, columns, order) = routing_table(kind);
+        if !schema.has_table(table) || span.low > span.high || limit == 0 {
+            return Ok(empty());
+        }
+        let sql = format!(
+            "SELECT {} FROM {table} WHERE model_id = ?1 AND step >= ?2 AND step <= ?3 \
+             AND +run_id = ?4 ORDER BY {order} LIMIT ?5",
+            schema.select_list(table, columns),
+        );
+        let binds = span.binds(span.low, i64::try_from(limit).unwrap_or(i64::MAX));
+        Ok(match kind {
+            RoutingKind::Mod => RoutingRows::Mod(self.long_read(&sql, &binds, mod_from).await?),
+            RoutingKind::Mor => RoutingRows::Mor(self.long_read(&sql, &binds, mor_from).await?),
+            RoutingKind::Moe => RoutingRows::Moe(self.long_read(&sql, &binds, moe_from).await?),
+        })
+    }
+}
