@@ -48,8 +48,9 @@ fn every_endpoint_answers_with_the_seed_shapes() {
         .iter()
         .map(|m| m["model_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec!["500m", "lonely"]);
-    assert_eq!(models[0]["params_millions"], 512.3);
+    // Newest first, as the original API (issue 13: its UI opens `models[0]`).
+    assert_eq!(ids, vec!["lonely", "500m"]);
+    assert_eq!(models[1]["params_millions"], 512.3);
 
     let (status, runs) = s.json("/api/runs/500m");
     assert_eq!(status, 200);

@@ -224,6 +224,10 @@ fn a_snapshot_is_one_offline_file_and_a_bad_run_is_named() {
             "no external reference: {external}"
         );
     }
+    // Issue 13: no link back to a server the file does not have (it had 22: the brand,
+    // every chart's CSV, SVG and PNG).
+    let to_server = html.matches("href=\"/").count() + html.matches("href='/").count();
+    assert_eq!(to_server, 0, "links that need the server");
     assert!(html.contains("MoR collapse") && html.contains("Snapshot taken"));
     // The zoomed range: the step axis ticks every 500 between 12k and 15k.
     assert!(html.contains("12.5k") && html.contains("14.5k"));

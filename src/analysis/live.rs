@@ -267,7 +267,7 @@ fn merge_routing(
         r.collapses = r.collapse_detector.found.clone();
         r.collapses.sort_by_key(|c| (c.layer, c.since_step));
     }
-    for m in moes {
+    for m in moes.iter().filter(|m| !super::routing::no_moe(m)) {
         let utils = [
             m.util_expert_0,
             m.util_expert_1,

@@ -14,6 +14,20 @@ pub const COLLAPSE_TOLERANCE: f64 = 0.05;
 /// …when it stays there for this many consecutive records.
 pub const COLLAPSE_RECORDS: usize = 10;
 
+/// A record of a model without MoE: the trainer's loader writes a `routing_moe` row for
+/// every record anyway, with every utilisation 0 (or none at all). That is "no MoE", not a
+/// router sending nothing to any expert.
+pub fn no_moe(r: &RoutingMoe) -> bool {
+    [
+        r.util_expert_0,
+        r.util_expert_1,
+        r.util_expert_2,
+        r.util_expert_3,
+    ]
+    .iter()
+    .all(|u| u.is_none_or(|u| u == 0.0))
+}
+
 /// One MoD record, compact: a long run has millions (no ids, status interned).
 #[derive(Clone, Copy, Debug)]
 struct ModRecord {
@@ -121,7 +135,12 @@ impl RoutingState {
         );
     }
 
+    /// Folds in an MoE record; the all-zero records a model without MoE gets are not MoE
+    /// data (see [`no_moe`]).
     pub fn push_moe(&mut self, r: &RoutingMoe) {
+        if no_moe(r) {
+            return;
+        }
         push_lean(
             &mut self.moes,
             MoeRecord {
@@ -457,5 +476,34 @@ mod tests {
             "one bad record is not averaged away"
         );
         assert!(cells.iter().filter(|c| c.selected_frac == 0.5).count() == 9);
+    }
+
+    /// Issue 13: a model without MoE gets an all-zero `routing_moe` row per record from the
+    /// trainer's loader; that used to draw four flat lines and "⚠ imbalanced".
+    #[test]
+    fn all_zero_moe_records_are_no_moe() {
+        let moe = |step: i64, utils: [Option<f64>; 4]| RoutingMoe {
+            step,
+            run_id: "r".into(),
+            model_id: "m".into(),
+            entropy: Some(0.0),
+            divergence: Some(0.0),
+            util_expert_0: utils[0],
+            util_expert_1: utils[1],
+            util_expert_2: utils[2],
+            util_expert_3: utils[3],
+        };
+        let config = RunConfig::parse(None);
+        let zeros: Vec<RoutingMoe> = (0..50).map(|i| moe(i * 100, [Some(0.0); 4])).collect();
+        let charts = crate::analysis::oracle::prepare_routing(&[], &[], &zeros, &config, 10);
+        assert!(charts.moe_util.is_empty() && charts.moe_entropy.is_empty());
+        assert!(no_moe(&moe(0, [None; 4])));
+        let real = moe(5_000, [Some(40.0), Some(20.0), Some(20.0), Some(20.0)]);
+        assert!(!no_moe(&real));
+        let mut with_real = zeros.clone();
+        with_real.push(real);
+        let charts = crate::analysis::oracle::prepare_routing(&[], &[], &with_real, &config, 10);
+        assert_eq!(charts.moe_util.len(), 4);
+        assert_eq!(charts.moe_util[0], vec![(5_000, 40.0)]);
     }
 }

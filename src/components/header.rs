@@ -62,7 +62,11 @@ pub fn Header(
 
     view! {
         <header class="header">
-            <a class="brand" href="/">"HYDRA"<span class="brand-sub">" training"</span></a>
+            {if super::standalone() {
+                view! { <span class="brand">"HYDRA"<span class="brand-sub">" training"</span></span> }.into_any()
+            } else {
+                view! { <a class="brand" href="/">"HYDRA"<span class="brand-sub">" training"</span></a> }.into_any()
+            }}
             <label class="selector">
                 <span>"Model"</span>
                 <select id="model-select" on:change=on_model disabled=data.models.is_empty()>

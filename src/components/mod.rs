@@ -8,3 +8,13 @@ pub mod panels;
 pub mod share;
 pub mod sidebar;
 pub mod steps_table;
+
+/// In the page's context when it is rendered as a file that opens on its own (`hydra-dashboard
+/// snapshot`): no link may lead back to a server that is not there.
+#[derive(Clone, Copy, Debug)]
+pub struct Standalone;
+
+/// Whether the page is being rendered as a standalone file.
+pub fn standalone() -> bool {
+    leptos::prelude::use_context::<Standalone>().is_some()
+}

@@ -160,6 +160,10 @@ pub fn export_urls(run_id: &str, chart: &str, range: Option<(i64, i64)>, log: bo
 /// A chart's download links, following the shared zoom and scale.
 #[component]
 pub fn ExportLinks(run_id: String, chart: &'static str) -> impl IntoView {
+    if super::standalone() {
+        // The exports are the server's; a file opened on its own has none.
+        return None;
+    }
     let view = use_context::<SharedView>().unwrap_or_default();
     let follows = chart != "gauges";
     let urls = Signal::derive(move || {
@@ -167,13 +171,13 @@ pub fn ExportLinks(run_id: String, chart: &'static str) -> impl IntoView {
         export_urls(&run_id, chart, range, follows && view.log_y.get())
     });
     let title = |what: &str| format!("download {what} of the shown range");
-    view! {
+    Some(view! {
         <span class="export" data-export=chart>
             <a href=move || urls.get()[0].clone() download title=title("the data as CSV, every logged step")>"CSV"</a>
             <a href=move || urls.get()[1].clone() download title=title("this chart as SVG")>"SVG"</a>
             <a href=move || urls.get()[2].clone() download title=title("this chart as PNG")>"PNG"</a>
         </span>
-    }
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod answers;
 mod charts;
 mod dashboard;
 mod live;
+pub mod python_json;
 mod routing;
 mod run;
 mod share;

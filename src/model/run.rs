@@ -56,8 +56,11 @@ impl RunConfig {
         let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
             return Self::Missing;
         };
+        // The trainer writes its config with Python's `json.dumps`: `Infinity` and `NaN`
+        // are read as the strings "Infinity" and "NaN" (shown as such; not numbers here).
+        let text_strict = super::python_json::to_strict(text);
         // From bytes, as everything else the browser reads (one deserializer in the WASM).
-        match serde_json::from_slice::<Value>(text.as_bytes()) {
+        match serde_json::from_slice::<Value>(text_strict.as_bytes()) {
             Ok(Value::Object(map)) => Self::Parsed(map),
             Ok(other) => {
                 let mut map = serde_json::Map::new();

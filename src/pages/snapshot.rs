@@ -22,7 +22,11 @@ pub async fn snapshot(
     settings: &GaugeSettings,
 ) -> Result<String, AppError> {
     let data = freeze(store, run_id, range, settings).await?;
-    Ok(render(data, &Page::taken_now()))
+    let page = Page {
+        standalone: true,
+        ..Page::taken_now()
+    };
+    Ok(render(data, &page))
 }
 
 /// The whole snapshot document for `data`.
@@ -44,6 +48,9 @@ pub fn render(data: Dashboard, page: &Page) -> String {
         let shared = SharedView::new();
         shared.log_y.set(log_scale);
         provide_context(shared);
+        if page.standalone {
+            provide_context(crate::components::Standalone);
+        }
         view! {
             <leptos_router::components::Router>
                 <DashboardView data/>

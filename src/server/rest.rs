@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/routing/{kind}/{run_id}", get(routing_get))
         .route("/api/run/{run_id}", get(run_get))
         .route("/api/milestones/{model_id}", get(milestones_get))
+        .route("/health", get(health_get))
         .route("/api", get(api_not_found))
         .route("/api/", get(api_not_found))
         .route("/api/{*rest}", get(api_not_found))
@@ -32,6 +33,20 @@ pub fn routes() -> Router<AppState> {
         .route("/ws", get(api_not_found))
         .route("/ws/", get(api_not_found))
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// `GET /health`: 200 while the process serves, whatever the state of the runs' sources;
+/// `database` says whether they can be read now and, when not, why.
+async fn health_get(State(s): State<AppState>) -> Json<serde_json::Value> {
+    let database = match s.store.check().await {
+        Ok(()) => serde_json::json!({ "readable": true }),
+        Err(e) => serde_json::json!({ "readable": false, "error": e.to_string() }),
+    };
+    Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": database,
+    }))
 }
 
 async fn method_not_allowed(method: axum::http::Method) -> AppError {
@@ -47,8 +62,11 @@ pub(super) fn segment<T>(path: Result<Path<T>, PathRejection>) -> Result<T, AppE
         .map_err(|e| AppError::bad_param("path", e.body_text()))
 }
 
+/// Newest first, as the original API answered (its UI opens `models[0]`).
 async fn models_list(State(s): State<AppState>) -> ApiResult<Vec<crate::model::Model>> {
-    Ok(Json(s.store.models().await?))
+    let mut models = s.store.models().await?;
+    models.reverse();
+    Ok(Json(models))
 }
 
 async fn runs_list(

@@ -199,6 +199,8 @@ pub async fn show(
             image_url: format!("{base}/s/{id}.png"),
             image_size: PREVIEW_SIZE,
         }),
+        // Served by the dashboard: its export links and the way home work.
+        standalone: false,
     };
     let html = render(frozen.data, &page);
     (

@@ -33,6 +33,8 @@ pub struct Page {
     pub log_scale: bool,
     /// Link-preview tags, for a snapshot that has a URL.
     pub preview: Option<Preview>,
+    /// A file that opens on its own (`hydra-dashboard snapshot`): no links to the server.
+    pub standalone: bool,
 }
 
 impl Page {

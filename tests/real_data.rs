@@ -1,0 +1,132 @@
+//! Issue 13: the real trainer's data shown right. Databases made the way the HYDRA trainer
+//! makes them (`../shared/fixtures/hydra_trainer.py`: its config through `json.dumps`, the
+//! loader's rows), served by the real binary.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `../shared/fixtures/hydra_trainer.py`, or `$HYDRA_FIXTURES/hydra_trainer.py`.
+fn trainer_script() -> PathBuf {
+    fixture_script().with_file_name("hydra_trainer.py")
+}
+
+/// Runs the trainer-like fixture in `dir` with `args`; the database it leaves.
+fn train(dir: &Path, args: &[&str]) -> PathBuf {
+    let status = Command::new("python3")
+        .arg(trainer_script())
+        .arg(dir)
+        .args(args)
+        .status()
+        .expect("python3 runs the trainer fixture");
+    assert!(status.success(), "hydra_trainer.py failed for {args:?}");
+    dir.join("checkpoints").join("training.db")
+}
+
+#[test]
+fn a_config_written_by_python_with_infinity_is_read() {
+    let dir = temp_dir("real-config");
+    let db = train(&dir, &["--steps", "2000"]);
+    let raw = query(&db, "SELECT config_json FROM runs LIMIT 1");
+    assert!(
+        raw.contains("Infinity"),
+        "the fixture writes what json.dumps writes"
+    );
+    let s = Server::start(&db);
+    let run_id = query(&db, "SELECT run_id FROM runs LIMIT 1");
+    let (status, detail) = s.json(&format!("/api/run/{run_id}"));
+    assert_eq!(status, 200);
+    assert_eq!(detail["config_error"], Value::Null, "{detail}");
+    assert_eq!(detail["config"]["max_steps"], 2000);
+    assert_eq!(detail["config"]["grad_clip"], 1.0);
+    assert_eq!(detail["config"]["moe_capacity_factor"], "Infinity");
+    // The page's sidebar shows it, and the ETA knows max_steps.
+    let (status, page) = s.get(&format!("/run/{run_id}"));
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("moe_capacity_factor"),
+        "the config panel lists every key"
+    );
+    assert!(!page.contains("needs max_steps"));
+}
+
+#[test]
+fn a_model_without_moe_shows_no_moe_and_no_imbalance() {
+    let dir = temp_dir("real-no-moe");
+    let db = train(&dir, &["--steps", "2000"]);
+    let zero_rows = query(
+        &db,
+        "SELECT COUNT(*) FROM routing_moe WHERE util_expert_0 = 0 AND util_expert_1 = 0",
+    );
+    assert_ne!(
+        zero_rows, "0",
+        "the loader writes all-zero MoE rows without MoE"
+    );
+    let s = Server::start(&db);
+    let run_id = query(&db, "SELECT run_id FROM runs LIMIT 1");
+    let (status, moe) = s.json(&format!("/api/routing/moe/{run_id}?max_points=100"));
+    assert_eq!(status, 200);
+    assert_eq!(moe["experts"], Value::Array(Vec::new()), "{moe}");
+    let (_, page) = s.get(&format!("/run/{run_id}"));
+    assert!(!page.contains("imbalanced"));
+
+    // With MoE, its records are drawn as before.
+    let dir = temp_dir("real-moe");
+    let db = train(&dir, &["--steps", "2000", "--moe"]);
+    let s = Server::start(&db);
+    let run_id = query(&db, "SELECT run_id FROM runs LIMIT 1");
+    let (_, moe) = s.json(&format!("/api/routing/moe/{run_id}?max_points=100"));
+    assert_eq!(moe["experts"].as_array().map(Vec::len), Some(4), "{moe}");
+}
+
+#[test]
+fn models_come_newest_first() {
+    let dir = temp_dir("real-models");
+    let db = train(&dir, &["--steps", "1000", "--model", "100m"]);
+    train(&dir, &["--steps", "1000", "--model", "626m"]);
+    sql(
+        &db,
+        "UPDATE models SET created_at = '2026-01-01 00:00:00' WHERE model_id = '100m';
+         UPDATE models SET created_at = '2026-02-01 00:00:00' WHERE model_id = '626m';",
+    );
+    let s = Server::start(&db);
+    let (_, models) = s.json("/api/models");
+    let ids: Vec<&str> = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["626m", "100m"]);
+}
+
+#[test]
+fn health_answers_while_the_process_serves_and_says_whether_the_file_reads() {
+    let dir = temp_dir("real-health");
+    let db = dir.join("checkpoints").join("training.db");
+    let s = Server::start(&db);
+    let (status, health) = s.json("/health");
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"]["readable"], false);
+    assert!(
+        health["database"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{health}"
+    );
+    train(&dir, &["--steps", "500"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, health) = s.json("/health");
+        assert_eq!(status, 200);
+        if health["database"]["readable"] == true {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{health}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
