@@ -133,7 +133,7 @@ const clients = Array.from({ length: 8 }, async (_, i) => {
     try { await timed(hammer[(i + served) % hammer.length]); served++; } catch { /* counted by the writer */ }
   }
 });
-const followers = Array.from({ length: 20 }, () => new WebSocket(`${base.replace('http', 'ws')}/ws/${run}`));
+const followers = Array.from({ length: 20 }, () => new WebSocket(`${base.replace('http', 'ws')}/ws/${run}?after_step=-1`));
 await new Promise((ok) => writer.on('exit', ok));
 stop = true;
 await Promise.all(clients);

@@ -89,7 +89,7 @@ async fn read_steps(socket: &mut Socket, got: &mut Vec<i64>, until: impl Fn(&[i6
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_arrives_once_and_in_order_while_the_trainer_writes() {
     let (_writer, server, run_id) = live_run("live-once");
-    let mut socket = connect(&server, &run_id, None).await;
+    let mut socket = connect(&server, &run_id, Some(-1)).await;
     let mut got = Vec::new();
     read_steps(&mut socket, &mut got, |g| g.last() == Some(&(STEPS - 1))).await;
     assert_eq!(got, (0..STEPS).collect::<Vec<_>>());
@@ -112,6 +112,34 @@ async fn every_step_arrives_once_and_in_order_while_the_trainer_writes() {
         }
     }
     socket.close(None).await.unwrap();
+}
+
+/// Issue 13: the original UI connects without a cursor and appends every update; a replay
+/// of the whole run drew it twice. Without a cursor the feed starts at the newest step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_cursor_the_feed_starts_at_the_newest_step_and_repeats_nothing() {
+    let (_writer, server, run_id) = live_run("live-no-cursor");
+    let path = format!("/api/metrics/{run_id}?start_step=100&limit=1");
+    while server.json(&path).1["count"] != 1 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut socket = connect(&server, &run_id, None).await;
+    let mut got = Vec::new();
+    read_steps(&mut socket, &mut got, |g| g.last() == Some(&(STEPS - 1))).await;
+    assert!(
+        got[0] >= 100,
+        "no replay from the start: first step {}",
+        got[0]
+    );
+    let mut once = got.clone();
+    once.dedup();
+    assert_eq!(once, got, "no step twice");
+    let first = got[0];
+    assert_eq!(
+        got,
+        (first..STEPS).collect::<Vec<_>>(),
+        "every new step, in order"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +180,7 @@ async fn a_step_the_trainer_logs_again_is_sent_again_with_its_new_value() {
     let server = Server::start(&db);
     let (_, runs) = server.json("/api/runs/500m");
     let run_id = runs[0]["run_id"].as_str().unwrap().to_string();
-    let mut socket = connect(&server, &run_id, None).await;
+    let mut socket = connect(&server, &run_id, Some(-1)).await;
     let mut got = Vec::new();
     read_steps(&mut socket, &mut got, |g| g.last() == Some(&1990)).await;
     // A rollback re-logs step 500 with a different loss (`INSERT OR REPLACE`, a new row).

@@ -180,9 +180,9 @@ mod socket {
             _ => "ws",
         };
         let host = location.host().unwrap_or_default();
-        let cursor = after
-            .map(|a| format!("?after_step={a}"))
-            .unwrap_or_default();
+        // Always a cursor: without one the server starts at the newest step, and a run with
+        // no steps yet must get its first ones.
+        let cursor = format!("?after_step={}", after.unwrap_or(i64::MIN));
         let url = format!("{scheme}://{host}/ws/{}{cursor}", path_segment(&run_id));
         let Ok(socket) = WebSocket::new(&url) else {
             retry(p);

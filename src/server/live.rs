@@ -30,8 +30,8 @@ use tokio::sync::{broadcast, watch};
 
 /// How often a watcher asks the file for new rows.
 pub const POLL: Duration = Duration::from_millis(200);
-/// Longest silence before a heartbeat.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Longest silence before a heartbeat (the original UI expects one at least every 5 s).
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Messages a run's broadcast ring holds; a follower further behind is dropped.
 const RING: usize = 64;
 /// Rows per table per message, catch-up or live.
@@ -502,12 +502,11 @@ pub async fn ws_handler(
         return Err(AppError::Busy);
     };
     let sub = hub.subscribe(&run).await?;
-    let catch_up = StoreCatchUp::new(
-        state.store.clone(),
-        run,
-        after_step.unwrap_or(i64::MIN),
-        sub.last_step.clone(),
-    );
+    // Without a cursor, the feed starts at the run's newest step, as the original did: its
+    // UI appends every update, and a replay of the whole run drew it twice. (Our page always
+    // sends its cursor.)
+    let after_step = after_step.unwrap_or_else(|| sub.last_step.borrow().unwrap_or(i64::MIN));
+    let catch_up = StoreCatchUp::new(state.store.clone(), run, after_step, sub.last_step.clone());
     Ok(upgrade
         .max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
