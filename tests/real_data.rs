@@ -130,3 +130,22 @@ fn health_answers_while_the_process_serves_and_says_whether_the_file_reads() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+#[test]
+fn emas_after_a_nan_loss_are_drawn_and_said_to_be_computed() {
+    let dir = temp_dir("real-nan");
+    let db = train(&dir, &["--steps", "3000", "--nan"]);
+    let nulls = query(
+        &db,
+        "SELECT COUNT(*) FROM steps WHERE ema_short IS NULL AND loss_total IS NOT NULL",
+    );
+    assert_ne!(nulls, "0", "the loader leaves the EMAs after a NaN NULL");
+    let s = Server::start(&db);
+    let run_id = query(&db, "SELECT run_id FROM runs LIMIT 1");
+    let (status, page) = s.get(&format!("/run/{run_id}"));
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("(computed from"),
+        "the legend says where ours begin"
+    );
+}

@@ -38,6 +38,10 @@ pub fn merge(parts: Vec<Part>) -> (RunCharts, RoutingCharts) {
             all.extend(one);
         }
         run.ema_computed |= r.ema_computed;
+        run.ema_computed_from = match (run.ema_computed_from, r.ema_computed_from) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         run.spikes.extend(r.spikes);
         run.diverged.extend(r.diverged);
         run.lr.extend(r.lr);

@@ -168,15 +168,20 @@ fn merge_step(d: &mut Dashboard, s: &Step, config: Option<&RunConfig>, window: &
     }
     let recorded = [s.ema_short, s.ema_medium, s.ema_long];
     for (i, series) in c.ema.iter_mut().enumerate() {
-        let value = if c.ema_computed {
-            // Continue the dashboard's own EMA from its last value.
-            match (series.last().map(|p| p.1), s.finite_loss()) {
-                (Some(e), Some(l)) => Some(EMA_ALPHAS[i] * e + (1.0 - EMA_ALPHAS[i]) * l),
-                (None, l) => l,
-                (e, None) => e,
+        let value = match finite(recorded[i]).filter(|v| *v != 0.0) {
+            Some(v) if !c.ema_computed => Some(v),
+            _ => {
+                // Not recorded: continue the dashboard's own EMA from its last value (the
+                // trainer's last, when it recorded some and then stored NULL after a NaN).
+                if !c.ema_computed && c.ema_computed_from.is_none() {
+                    c.ema_computed_from = Some(s.step);
+                }
+                match (series.last().map(|p| p.1), s.finite_loss()) {
+                    (Some(e), Some(l)) => Some(EMA_ALPHAS[i] * e + (1.0 - EMA_ALPHAS[i]) * l),
+                    (None, l) => l,
+                    (e, None) => e,
+                }
             }
-        } else {
-            finite(recorded[i]).filter(|v| *v != 0.0)
         };
         if let Some(v) = value {
             series.push((s.step, v));

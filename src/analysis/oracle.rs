@@ -28,8 +28,18 @@ fn prepare_from(
     let emas: [Vec<f64>; 3] = if ema_computed {
         EMA_ALPHAS.map(|alpha| ema(&columns.loss, alpha))
     } else {
-        columns.ema.clone()
+        [0, 1, 2].map(|i| fill_gaps(&columns.ema[i], &columns.loss, EMA_ALPHAS[i]))
     };
+    // The first step without a recorded EMA after one with.
+    let recorded_at = |j: usize| columns.ema.iter().any(|e| !ema_missing(&[e[j]]));
+    let ema_computed_from = (!ema_computed)
+        .then(|| {
+            let first = (0..columns.steps.len()).find(|&j| recorded_at(j))?;
+            (first..columns.steps.len())
+                .find(|&j| !recorded_at(j))
+                .map(|j| columns.steps[j])
+        })
+        .flatten();
     let spike_at = spikes(&columns.loss);
     let lo = columns.steps.partition_point(|s| *s < from_step);
     let columns = &RunColumns {
@@ -77,6 +87,7 @@ fn prepare_from(
         loss: m4_points(steps, &columns.loss, width),
         ema: [0, 1, 2].map(|i| m4_points(steps, &emas[i], width)),
         ema_computed,
+        ema_computed_from,
         spikes: spike_at
             .into_iter()
             .filter(|i| *i >= lo)
@@ -122,4 +133,25 @@ pub fn prepare_routing(
     mor_rows.iter().for_each(|r| state.push_mor(r));
     moe_rows.iter().for_each(|r| state.push_moe(r));
     state.charts(None, columns)
+}
+
+/// A recorded EMA with its gaps (NULL, or 0.0) filled by continuing from the last value,
+/// skipping non-finite losses.
+fn fill_gaps(recorded: &[f64], loss: &[f64], alpha: f64) -> Vec<f64> {
+    let mut state: Option<f64> = None;
+    recorded
+        .iter()
+        .zip(loss)
+        .map(|(&r, &l)| {
+            if ema_missing(&[r]) {
+                if l.is_finite() {
+                    state = Some(state.map_or(l, |e| alpha * e + (1.0 - alpha) * l));
+                }
+                state.unwrap_or(f64::NAN)
+            } else {
+                state = Some(r);
+                r
+            }
+        })
+        .collect()
 }

@@ -44,6 +44,8 @@ pub struct RunState {
     diverged: Vec<(i64, NonFinite)>,
     ema: [Option<f64>; 3],
     ema_recorded: bool,
+    /// Where recorded EMAs stopped and ours took over (see `RunCharts::ema_computed_from`).
+    ema_computed_from: Option<i64>,
     pre_clip_recorded: bool,
     /// Pre-clip norms above `grad_clip`, and finite pre-clip norms.
     clipped: (u64, u64),
@@ -69,6 +71,7 @@ impl RunState {
             diverged: Vec::new(),
             ema: [None; 3],
             ema_recorded: false,
+            ema_computed_from: None,
             pre_clip_recorded: false,
             clipped: (0, 0),
             clock: ClockBuilder::default(),
@@ -144,13 +147,19 @@ impl RunState {
             .zip(&mut self.columns.ema)
             .zip(EMA_ALPHAS)
         {
-            if loss.is_finite() {
-                *state = Some(state.map_or(loss, |e| a * e + (1.0 - a) * loss));
-            }
             if ema_missing(&[column[i]]) {
+                // Not recorded here: continue our own, from the trainer's last value when
+                // it recorded one (a NaN loss leaves every later EMA of its load NULL).
+                if loss.is_finite() {
+                    *state = Some(state.map_or(loss, |e| a * e + (1.0 - a) * loss));
+                }
                 column[i] = state.unwrap_or(f64::NAN);
+                if self.ema_recorded && self.ema_computed_from.is_none() {
+                    self.ema_computed_from = Some(s.step);
+                }
             } else {
                 self.ema_recorded = true;
+                *state = Some(column[i]);
             }
         }
         let pre = self.columns.grad_pre_clip[i];
@@ -268,6 +277,7 @@ impl RunState {
             loss: points(0),
             ema: [points(1), points(2), points(3)],
             ema_computed: !self.ema_recorded,
+            ema_computed_from: self.ema_computed_from,
             spikes: self
                 .spikes
                 .iter()
@@ -420,6 +430,45 @@ mod tests {
             201,
             "every step of a range narrower than the width"
         );
+    }
+
+    /// Issue 13: the trainer's loader stores NULL for every EMA after a NaN loss; the EMAs
+    /// continue from the trainer's last value, skipping the NaN, and the legend says where.
+    #[test]
+    fn emas_poisoned_by_a_nan_loss_are_continued_from_the_trainers_last() {
+        let config = RunConfig::parse(None);
+        let mut state = RunState::new(config.clone());
+        let mut columns = RunColumns::default();
+        let mut ema = 3.0;
+        for n in 0..2_000 {
+            let mut s = step(n);
+            s.loss_total = Some(3.0 - n as f64 * 1e-4);
+            if n == 1_000 {
+                s.loss_total = None;
+            }
+            let recorded = n < 1_000;
+            if recorded {
+                ema = 0.99 * ema + 0.01 * s.loss_total.unwrap();
+            }
+            s.ema_short = recorded.then_some(ema);
+            s.ema_medium = recorded.then_some(ema + 0.1);
+            s.ema_long = recorded.then_some(ema + 0.2);
+            columns.push(&s);
+            state.push(&s);
+        }
+        state.index();
+        let charts = state.charts(None, 10_000);
+        assert!(!charts.ema_computed);
+        assert_eq!(charts.ema_computed_from, Some(10_000));
+        let short = &charts.ema[0];
+        assert_eq!(short.len(), 2_000, "no gap where the file holds NULL");
+        let before = short[999].1;
+        let after = short[1_000].1;
+        assert_eq!(after, before, "the NaN step leaves the EMA where it was");
+        assert!((short[1_001].1 - (0.99 * before + 0.01 * (3.0 - 0.1001))).abs() < 1e-12);
+        let full = prepare(&columns, &config, 10_000);
+        assert_eq!(charts.ema, full.ema);
+        assert_eq!(charts.ema_computed_from, full.ema_computed_from);
     }
 
     #[test]

@@ -19,9 +19,14 @@ pub fn draw<DB: DrawingBackend>(
     if data.loss.is_empty() && data.diverged.is_empty() {
         return draw_empty(root, theme, "no loss logged yet");
     }
-    let ema_names = EMA_NAMES.map(|n| match data.ema_computed {
-        true => format!("{n} (computed)"),
-        false => n.to_string(),
+    let ema_names = EMA_NAMES.map(|n| match (data.ema_computed, data.ema_computed_from) {
+        (true, _) => format!("{n} (computed)"),
+        // The file's EMAs stop at a NaN loss; ours carry on from there.
+        (false, Some(from)) => format!(
+            "{n} (computed from {})",
+            crate::analysis::format::thousands(from)
+        ),
+        (false, None) => n.to_string(),
     });
     let spikes: Vec<(i64, f64)> = view.points(&data.spikes).collect();
     let mut legend = vec![("loss".to_string(), Swatch::Line(theme.loss))];

@@ -24,6 +24,11 @@ pub struct RunCharts {
     pub ema: [Points; 3],
     /// True when the file held no EMAs and the dashboard computed them.
     pub ema_computed: bool,
+    /// The file held EMAs, but not from this step on: the trainer's loader stores NULL for
+    /// every EMA after a NaN loss. From here the dashboard continues them itself (skipping
+    /// non-finite losses), and the legend says so.
+    #[serde(default)]
+    pub ema_computed_from: Option<i64>,
     /// Losses the spike detector flagged (full resolution, never downsampled away).
     pub spikes: Points,
     /// Steps whose loss was NaN or ±Inf.
