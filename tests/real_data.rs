@@ -149,3 +149,19 @@ fn emas_after_a_nan_loss_are_drawn_and_said_to_be_computed() {
         "the legend says where ours begin"
     );
 }
+
+#[test]
+fn a_sustained_collapse_is_one_collapse_named_by_its_kind() {
+    let dir = temp_dir("real-collapse");
+    let db = train(&dir, &["--steps", "4000", "--collapse"]);
+    let s = Server::start(&db);
+    let run_id = query(&db, "SELECT run_id FROM runs LIMIT 1");
+    let (status, mor) = s.json(&format!("/api/routing/mor/{run_id}?max_points=100"));
+    assert_eq!(status, 200);
+    let collapses = mor["collapses"].as_array().unwrap();
+    assert_eq!(collapses.len(), 1, "{collapses:?}");
+    assert_eq!(collapses[0]["layer"], 0);
+    assert_eq!(collapses[0]["kind"], "early_exit");
+    let (_, page) = s.get(&format!("/run/{run_id}"));
+    assert!(page.contains("early exit"), "the banner names the kind");
+}

@@ -209,6 +209,7 @@ mod tests {
             layer,
             since_step: since,
             recovered_step: recovered,
+            kind: Default::default(),
         };
         let merged = continued(vec![
             collapse(0, 13_350, None),

@@ -4,8 +4,8 @@
 use super::downsample::m4_points;
 use super::push_lean;
 use crate::model::{
-    Collapse, CollapseDetector, LayerDepth, ModCell, RoutingCharts, RoutingMod, RoutingMoe,
-    RoutingMor, RunConfig,
+    Collapse, CollapseDetector, CollapseKind, LayerDepth, ModCell, RoutingCharts, RoutingMod,
+    RoutingMoe, RoutingMor, RunConfig, Streak,
 };
 use std::collections::BTreeMap;
 
@@ -330,27 +330,35 @@ pub fn collapses(rows: &[RoutingMor], min_depth: f64) -> Vec<Collapse> {
 }
 
 impl CollapseDetector {
+    /// Folds in one MoR record. A layer has collapsed when it stays collapsed — by the
+    /// trainer's status (any "collaps…") or at the depth floor — for `COLLAPSE_RECORDS`
+    /// records in a row: the trainer's statuses flicker during ramp-up, and a flicker is not
+    /// a collapse.
     pub fn push(&mut self, r: &RoutingMor, min_depth: f64) {
-        let said = r
-            .status
-            .as_deref()
-            .is_some_and(|s| s.to_ascii_lowercase().contains("collaps"));
+        let said = r.status.as_deref().and_then(CollapseKind::of_status);
         let at_floor = r
             .avg_depth
             .is_some_and(|d| (d - min_depth).abs() <= COLLAPSE_TOLERANCE);
-        if said || at_floor {
-            let streak = self.streaks.entry(r.layer).or_insert((0, r.step, false));
-            streak.0 += 1;
-            if !streak.2 && (said || streak.0 >= COLLAPSE_RECORDS) {
+        if said.is_some() || at_floor {
+            let streak = self.streaks.entry(r.layer).or_insert(Streak {
+                records: 0,
+                since: r.step,
+                reported: false,
+                kind: None,
+            });
+            streak.records += 1;
+            streak.kind = said.or(streak.kind);
+            if !streak.reported && streak.records >= COLLAPSE_RECORDS {
                 self.found.push(Collapse {
                     layer: r.layer,
-                    since_step: streak.1,
+                    since_step: streak.since,
                     recovered_step: None,
+                    kind: streak.kind.unwrap_or_default(),
                 });
-                streak.2 = true;
+                streak.reported = true;
             }
-        } else if let Some((_, _, reported)) = self.streaks.remove(&r.layer) {
-            if reported {
+        } else if let Some(streak) = self.streaks.remove(&r.layer) {
+            if streak.reported {
                 if let Some(c) = self
                     .found
                     .iter_mut()
@@ -416,36 +424,63 @@ mod tests {
                 Collapse {
                     layer: 0,
                     since_step: 1000,
-                    recovered_step: None
+                    recovered_step: None,
+                    kind: CollapseKind::AtMinimum,
                 },
                 Collapse {
                     layer: 2,
                     since_step: 500,
-                    recovered_step: Some(1500)
+                    recovered_step: Some(1500),
+                    kind: CollapseKind::AtMinimum,
                 },
             ]
         );
     }
 
+    /// Issue 13: the trainer's `DEPTH_COLLAPSED_*` statuses flicker during ramp-up (147
+    /// "collapses" on one healthy run); a status counts like the depth rule, when it lasts.
     #[test]
-    fn the_trainers_own_status_counts_at_once() {
-        let rows = vec![
-            mor(0, 3, 2.0, "ok"),
-            mor(50, 3, 2.0, "Collapsed (depth0)"),
-            mor(100, 3, 2.0, "collapsed"),
-        ];
+    fn the_trainers_status_counts_when_it_lasts_and_names_the_kind() {
+        let mut rows = vec![mor(0, 3, 2.0, "OK")];
+        // Flickers: a record or two at a time, many times.
+        for i in 0..30 {
+            let status = if i % 3 == 0 {
+                "DEPTH_COLLAPSED_MAX"
+            } else {
+                "OK"
+            };
+            rows.push(mor(50 + i * 50, 3, 2.0, status));
+        }
+        assert!(
+            collapses(&rows, 1.0).is_empty(),
+            "flickers are not collapses"
+        );
+        // Then twelve records in a row.
+        for i in 0..12 {
+            rows.push(mor(5_000 + i * 50, 3, 2.0, "DEPTH_COLLAPSED_EARLY"));
+        }
         assert_eq!(
             collapses(&rows, 1.0),
             vec![Collapse {
                 layer: 3,
-                since_step: 50,
-                recovered_step: None
+                since_step: 5_000,
+                recovered_step: None,
+                kind: CollapseKind::EarlyExit,
             }]
         );
         assert!(
             collapses(&[mor(0, 0, 1.0, "ok")], 1.0).is_empty(),
             "one record is not a collapse"
         );
+        assert_eq!(
+            CollapseKind::of_status("collapsed"),
+            Some(CollapseKind::FixedDepth)
+        );
+        assert_eq!(
+            CollapseKind::of_status("DEPTH_COLLAPSED"),
+            Some(CollapseKind::FixedDepth)
+        );
+        assert_eq!(CollapseKind::of_status("OK"), None);
     }
 
     #[test]

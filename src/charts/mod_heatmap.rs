@@ -1,6 +1,7 @@
 //! The MoD heatmap: layer × step, each cell coloured by how far the router's selected
 //! fraction is from the `mod_capacity` target — green within 0.05, yellow within 0.10, red
-//! beyond, grey while the router warms up.
+//! beyond, grey while the router warms up (the trainer's `DISABLED_PRE_ENABLE`), and at
+//! least yellow where the trainer itself says `DRIFTING`.
 
 use super::theme::Theme;
 use super::{draw_empty, DrawResult, View};
@@ -15,15 +16,19 @@ pub const DRIFTING: f64 = 0.10;
 
 /// The colour of a cell, and the words the legend and tooltip use for it.
 pub fn status(cell: &ModCell, capacity: f64, theme: &Theme) -> (RGBColor, &'static str) {
-    let warming = cell
-        .status
-        .as_deref()
-        .is_some_and(|s| s.to_ascii_lowercase().contains("warmup"));
+    // The trainer's word first: its warm-up (`DISABLED_PRE_ENABLE`, the router not on yet,
+    // selecting everything) is not off target, and its `DRIFTING` is at least drifting.
+    // Without a word it knows, the distance from capacity decides.
+    let said = cell.status.as_deref().unwrap_or("").to_ascii_lowercase();
+    let warming = ["warmup", "warm_up", "pre_enable", "disabled"]
+        .iter()
+        .any(|w| said.contains(w));
+    let drifting = said.contains("drift");
     let off = (cell.selected_frac - capacity).abs();
     match () {
         _ if warming => (theme.axis, "warmup"),
-        _ if off <= ON_TARGET => (theme.ema[2], "on target"),
-        _ if off <= DRIFTING => (theme.ema[1], "drifting"),
+        _ if off <= ON_TARGET && !drifting => (theme.ema[2], "on target"),
+        _ if off <= DRIFTING || (drifting && off <= ON_TARGET) => (theme.ema[1], "drifting"),
         _ => (theme.loss, "off target"),
     }
 }
@@ -122,6 +127,7 @@ fn right_edges(cells: &[ModCell]) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::charts::theme::DARK;
 
     #[test]
     fn cells_reach_the_next_record_of_their_layer() {
@@ -142,5 +148,29 @@ mod tests {
             cell(0, 150, 150),
         ];
         assert_eq!(right_edges(&cells), vec![50, 50, 150, 101, 151]);
+    }
+
+    fn with_status(frac: f64, status: &str) -> ModCell {
+        ModCell {
+            step_lo: 0,
+            step_hi: 100,
+            layer: 0,
+            selected_frac: frac,
+            compute_savings_pct: None,
+            status: Some(status.into()),
+        }
+    }
+
+    /// Issue 13: the trainer's warm-up selects everything (1.0) and used to be drawn red.
+    #[test]
+    fn the_trainers_statuses_come_first() {
+        let word = |frac: f64, said: &str| status(&with_status(frac, said), 0.5, &DARK).1;
+        assert_eq!(word(1.0, "DISABLED_PRE_ENABLE"), "warmup");
+        assert_eq!(word(0.5, "DRIFTING"), "drifting");
+        assert_eq!(word(0.9, "DRIFTING"), "off target", "distance still counts");
+        assert_eq!(word(0.5, "OK"), "on target");
+        assert_eq!(word(0.58, "OK"), "drifting");
+        assert_eq!(word(0.9, "OK"), "off target");
+        assert_eq!(word(0.9, "something new"), "off target");
     }
 }

@@ -167,13 +167,20 @@ fn collapse_warning(routing: Option<RoutingCharts>) -> Option<impl IntoView> {
     (!ongoing.is_empty()).then(|| {
         let names = ongoing
             .iter()
-            .map(|c| format!("layer {} since step {}", c.layer, thousands(c.since_step)))
+            .map(|c| {
+                format!(
+                    "layer {} since step {} ({})",
+                    c.layer,
+                    thousands(c.since_step),
+                    c.kind.describe()
+                )
+            })
             .collect::<Vec<_>>()
-            .join(", ");
+            .join("; ");
         view! {
             <div class="panel wide warning" role="alert" data-warning="collapse">
                 <strong>"MoR collapse: "</strong>
-                {format!("{names} — recursion depth stuck at the minimum.")}
+                {format!("{names}.")}
             </div>
         }
     })

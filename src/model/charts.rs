@@ -77,7 +77,8 @@ pub struct LayerDepth {
     pub expected_depth: Points,
 }
 
-/// A layer whose recursion depth collapsed to the minimum.
+/// A layer whose recursion depth collapsed: it stayed collapsed, by the trainer's status or
+/// by sitting at the minimum depth, for a sustained stretch of records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Collapse {
     pub layer: i64,
@@ -85,6 +86,52 @@ pub struct Collapse {
     pub since_step: i64,
     /// Step it recovered at; `None` while still collapsed.
     pub recovered_step: Option<i64>,
+    /// How it collapsed, as the trainer's status names it.
+    #[serde(default)]
+    pub kind: CollapseKind,
+}
+
+/// How a MoR layer collapsed. The trainer's statuses say it when more than 90% of tokens sit
+/// at one depth; without a status the dashboard sees the depth stuck at its minimum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollapseKind {
+    /// `avg_depth` within 0.05 of `mor_min_depth` (the dashboard's rule).
+    #[default]
+    AtMinimum,
+    /// `DEPTH_COLLAPSED_EARLY`: tokens exit at depth 0.
+    EarlyExit,
+    /// `DEPTH_COLLAPSED_MAX`: tokens all take the deepest path.
+    MaxDepth,
+    /// `DEPTH_COLLAPSED` (or another writer's "collapsed"): tokens at one fixed depth.
+    FixedDepth,
+}
+
+impl CollapseKind {
+    /// The kind a status names, if it names a collapse.
+    pub fn of_status(status: &str) -> Option<Self> {
+        let s = status.to_ascii_lowercase();
+        if !s.contains("collaps") {
+            return None;
+        }
+        Some(if s.contains("early") {
+            Self::EarlyExit
+        } else if s.contains("max") {
+            Self::MaxDepth
+        } else {
+            Self::FixedDepth
+        })
+    }
+
+    /// In the user's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::AtMinimum => "depth stuck at the minimum",
+            Self::EarlyExit => "early exit: tokens leave at depth 0",
+            Self::MaxDepth => "max depth: tokens all take the deepest path",
+            Self::FixedDepth => "fixed depth: tokens all at one depth",
+        }
+    }
 }
 
 /// The routing panels' data: MoD heatmap, MoR depth with collapses, MoE experts.

@@ -51,7 +51,19 @@ pub struct RoutingMoe {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CollapseDetector {
     pub found: Vec<Collapse>,
-    /// Per layer: records in the current stretch at the floor, the step it began, and
-    /// whether it was reported.
-    pub(crate) streaks: BTreeMap<i64, (usize, i64, bool)>,
+    /// Per layer: the current stretch of collapsed records.
+    pub(crate) streaks: BTreeMap<i64, Streak>,
+}
+
+/// A layer's current stretch of collapsed records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Streak {
+    /// Records in it.
+    pub records: usize,
+    /// The step it began at.
+    pub since: i64,
+    /// Whether it was reported (it lasted long enough).
+    pub reported: bool,
+    /// The kind the trainer's status named last in it, if any did.
+    pub kind: Option<super::CollapseKind>,
 }
