@@ -146,8 +146,9 @@ fn every_endpoint_answers_with_the_seed_shapes() {
 
     let (status, m) = s.json("/api/milestones/500m?interval=5000");
     assert_eq!(status, 200);
-    assert_eq!(m["milestones"].as_object().unwrap().len(), 3);
-    assert!(m["milestones"]["10000"].is_f64());
+    // Buckets 0, 5k, 10k, 15k of steps 0..19,990, each with its own best (issue 13).
+    assert_eq!(m["milestones"].as_object().unwrap().len(), 4);
+    assert!(m["milestones"]["0"].is_f64() && m["milestones"]["10000"].is_f64());
 
     drop(s);
     assert_eq!(
@@ -206,8 +207,16 @@ fn client_mistakes_are_4xx_json_naming_what_is_wrong() {
             );
         }
     }
-    // A negative start is no error: it simply starts at the run's first step.
-    assert_eq!(s.json("/api/metrics/empty%20run?start_step=-5").0, 200);
+    // Refused as the original refuses them (issue 13): a negative start, an empty limit.
+    for path in [
+        "/api/metrics/empty%20run?start_step=-5",
+        "/api/routing/mod/empty%20run?start_step=-1",
+        "/api/metrics/empty%20run?limit=",
+    ] {
+        let (status, body) = s.json(path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["parameter"].is_string(), "{path}: {body}");
+    }
 }
 
 #[test]
@@ -276,9 +285,13 @@ fn extreme_steps_and_wrong_methods_are_answered_not_crashed_on() {
         page["next_start_step"].is_null(),
         "nothing after the last step: {page}"
     );
-    let (status, body) = s.json("/api/milestones/500m?interval=1");
+    let (status, body) = s.json("/api/milestones/500m?interval=1000");
     assert_eq!(status, 400, "{body}");
     assert!(error_of(&body).contains("at most 100000"), "{body}");
+    // Below 1,000 is refused as the original refuses it.
+    let (status, body) = s.json("/api/milestones/500m?interval=1");
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(&body).contains("between 1000"), "{body}");
     assert_eq!(
         s.json("/api/milestones/500m?interval=1000000000000000000")
             .0,

@@ -109,7 +109,7 @@ fn health_answers_while_the_process_serves_and_says_whether_the_file_reads() {
     let s = Server::start(&db);
     let (status, health) = s.json("/health");
     assert_eq!(status, 200);
-    assert_eq!(health["status"], "ok");
+    assert_eq!(health["status"], "unhealthy", "the original's word");
     assert_eq!(health["database"]["readable"], false);
     assert!(
         health["database"]["error"]
@@ -124,6 +124,7 @@ fn health_answers_while_the_process_serves_and_says_whether_the_file_reads() {
         let (status, health) = s.json("/health");
         assert_eq!(status, 200);
         if health["database"]["readable"] == true {
+            assert_eq!(health["status"], "healthy");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "{health}");
@@ -164,4 +165,54 @@ fn a_sustained_collapse_is_one_collapse_named_by_its_kind() {
     assert_eq!(collapses[0]["kind"], "early_exit");
     let (_, page) = s.get(&format!("/run/{run_id}"));
     assert!(page.contains("early exit"), "the banner names the kind");
+}
+
+#[test]
+fn the_originals_ema_and_adaptive_lr_endpoints_answer_in_its_shapes() {
+    let dir = temp_dir("real-ema");
+    let db = train(&dir, &["--steps", "3000"]);
+    let s = Server::start(&db);
+    let run_id = query(&db, "SELECT run_id FROM runs LIMIT 1");
+    let rows: usize = query(&db, "SELECT COUNT(*) FROM steps").parse().unwrap();
+
+    let (status, ema) = s.json("/api/ema/500m");
+    assert_eq!(status, 200, "{ema}");
+    for key in ["raw", "short", "medium", "long"] {
+        assert_eq!(ema[key].as_array().unwrap().len(), rows, "{key}");
+    }
+    let first_short: f64 = query(&db, "SELECT ema_short FROM steps ORDER BY step LIMIT 1")
+        .parse()
+        .unwrap();
+    assert_eq!(ema["short"][0][1], first_short, "as stored");
+    let (_, part) = s.json("/api/ema/500m?start_step=1000&end_step=1999");
+    let steps: Vec<i64> = part["raw"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_i64().unwrap())
+        .collect();
+    assert!(steps.iter().all(|s| (1000..=1999).contains(s)) && !steps.is_empty());
+    assert_eq!(s.json("/api/ema/nope").0, 404);
+
+    let (status, lr) = s.json(&format!("/api/adaptive_lr/{run_id}?limit=5"));
+    assert_eq!(status, 200, "{lr}");
+    assert_eq!(lr["run_id"], run_id.as_str());
+    let data = lr["data"].as_array().unwrap();
+    assert_eq!(data.len(), 5);
+    for key in [
+        "step",
+        "loss_ema_short",
+        "loss_ema_long",
+        "patience_counter",
+        "cooldown_triggered",
+    ] {
+        assert!(!data[0][key].is_null(), "{key}: {lr}");
+    }
+    for bad in ["?limit=", "?limit=5001", "?start_step=-1"] {
+        assert_eq!(
+            s.json(&format!("/api/adaptive_lr/{run_id}{bad}")).0,
+            400,
+            "{bad}"
+        );
+    }
 }

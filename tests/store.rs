@@ -281,13 +281,14 @@ async fn stats_milestones_and_the_dashboard_agree_with_the_file() {
     );
     assert!(stats.best_loss.unwrap() < stats.avg_loss.unwrap());
 
+    // Issue 13, the original's meaning: each bucket of 5,000 steps (key 0 included) with
+    // the best loss within it.
     let m = store.milestones("500m", 5_000).await.unwrap();
     let steps: Vec<i64> = m.milestones.keys().copied().collect();
-    assert_eq!(steps, vec![5_000, 10_000, 15_000]);
-    let values: Vec<f64> = m.milestones.values().copied().collect();
+    assert_eq!(steps, vec![0, 5_000, 10_000, 15_000]);
     assert!(
-        values.windows(2).all(|w| w[1] <= w[0]),
-        "best-so-far never rises"
+        m.milestones[&0] > stats.best_loss.unwrap(),
+        "the first bucket's own best, not the best so far"
     );
     assert!(matches!(
         store.milestones("nope", 10).await,
@@ -606,13 +607,15 @@ async fn stats_and_milestones_equal_what_sqlite_itself_computes() {
     .unwrap();
     assert!((stats.avg_loss.unwrap() - avg).abs() <= 1e-9 * avg);
 
-    // Milestones across page boundaries (50,000 rows) and resumes.
+    // Milestones across page boundaries (50,000 rows) and resumes: the best loss within
+    // each bucket of 7,000 steps (issue 13: the original's meaning).
     let m = store.milestones("500m", 7_000).await.unwrap();
     let keys: Vec<i64> = m.milestones.keys().copied().collect();
-    assert_eq!(keys, (1..=17).map(|k| k * 7_000).collect::<Vec<_>>());
+    assert_eq!(keys, (0..=17).map(|k| k * 7_000).collect::<Vec<_>>());
     for (step, value) in &m.milestones {
         let expected: f64 = q(&format!(
-            "SELECT MIN(loss_total) FROM steps WHERE model_id = '500m' AND step <= {step} AND {finite}"
+            "SELECT MIN(loss_total) FROM steps WHERE model_id = '500m' AND step >= {step} \
+             AND step < {step} + 7000 AND {finite}"
         ))
         .parse()
         .unwrap();

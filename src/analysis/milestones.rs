@@ -72,17 +72,13 @@ impl StatsBuilder {
     }
 }
 
-/// Which stretch of `interval` steps `step` falls in: stretch k holds
-/// `(k-1)·interval < step ≤ k·interval`, and steps ≤ 0 count for every milestone (k = 0).
-pub fn stretch(step: i64, interval: i64) -> i64 {
-    if step <= 0 {
-        0
-    } else {
-        (step - 1) / interval + 1
-    }
+/// The bucket `step` falls in: `floor(step / interval)`, as the original API's
+/// `(step // interval) * interval` key.
+pub fn bucket(step: i64, interval: i64) -> i64 {
+    step.div_euclid(interval)
 }
 
-/// [`Milestones`] built from steps, or from the best loss of each stretch as a source
+/// [`Milestones`] built from steps, or from the best loss of each bucket as a source
 /// aggregated it.
 #[derive(Clone, Debug)]
 pub struct MilestoneBuilder {
@@ -108,7 +104,7 @@ impl MilestoneBuilder {
         self.last = Some(self.last.map_or(last, |l| l.max(last)));
     }
 
-    /// Stretch `k`'s best finite loss (a stretch reported twice keeps the lower).
+    /// Bucket `k`'s best finite loss (a bucket reported twice keeps the lower).
     pub fn best_in(&mut self, k: i64, best: f64) {
         let entry = self.best_of.entry(k).or_insert(best);
         *entry = entry.min(best);
@@ -118,7 +114,7 @@ impl MilestoneBuilder {
     pub fn push(&mut self, step: i64, loss: f64) {
         self.steps(step, step);
         if loss.is_finite() {
-            self.best_in(stretch(step, self.interval), loss);
+            self.best_in(bucket(step, self.interval), loss);
         }
     }
 
@@ -128,7 +124,7 @@ impl MilestoneBuilder {
             return None;
         };
         let interval = self.interval;
-        let count = (last as i128 - first as i128) / interval as i128 + 1;
+        let count = bucket(last, interval) as i128 - bucket(first, interval) as i128 + 1;
         (count > MAX_MILESTONES as i128).then(|| {
             format!(
                 "{interval} would give {count} milestones for steps {first}..{last}; at most {MAX_MILESTONES}"
@@ -136,29 +132,19 @@ impl MilestoneBuilder {
         })
     }
 
-    /// The milestones: the multiples of `interval` from the first step to the last (never
-    /// 0), each holding the best of every stretch up to it.
+    /// The milestones: for each bucket of `interval` steps that holds a finite loss, keyed
+    /// by its first step (`floor(step / interval) · interval`, 0 included), the best loss
+    /// within it — the original API's meaning.
     pub fn finish(self, model_id: &str) -> Result<Milestones, String> {
         if let Some(why) = self.too_many() {
             return Err(why);
         }
         let interval = self.interval;
-        let mut milestones = BTreeMap::new();
-        if let (Some(first), Some(last)) = (self.first, self.last) {
-            let first_k = first.max(interval).div_euclid(interval)
-                + i64::from(first.max(interval).rem_euclid(interval) != 0);
-            let last_k = last.div_euclid(interval);
-            let mut best: Option<f64> = None;
-            let mut stretches = self.best_of.into_iter().peekable();
-            for k in first_k..=last_k {
-                while let Some((_, b)) = stretches.next_if(|(bucket, _)| *bucket <= k) {
-                    best = Some(best.map_or(b, |old: f64| old.min(b)));
-                }
-                if let Some(b) = best {
-                    milestones.insert(k * interval, b);
-                }
-            }
-        }
+        let milestones = self
+            .best_of
+            .into_iter()
+            .map(|(k, best)| (k.saturating_mul(interval), best))
+            .collect();
         Ok(Milestones {
             model_id: model_id.into(),
             interval,
@@ -204,7 +190,7 @@ mod tests {
             );
             m_paged.steps(page[0].0, page[page.len() - 1].0);
             for &(s, l) in page.iter().filter(|p| p.1.is_finite()) {
-                m_paged.best_in(stretch(s, 100), l);
+                m_paged.best_in(bucket(s, 100), l);
             }
         }
         let (a, b) = (one.finish("m", 1), paged.finish("m", 1));
@@ -215,8 +201,14 @@ mod tests {
         assert!((a.avg_loss.unwrap() - b.avg_loss.unwrap()).abs() < 1e-12);
         let (a, b) = (m_one.finish("m").unwrap(), m_paged.finish("m").unwrap());
         assert_eq!(a, b);
-        assert_eq!(a.milestones.keys().copied().collect::<Vec<_>>(), [100, 200]);
-        assert_eq!(a.milestones[&100], 4.0);
+        assert_eq!(
+            a.milestones.keys().copied().collect::<Vec<_>>(),
+            [0, 100, 200]
+        );
+        // The best within each bucket, not of all steps before it.
+        assert_eq!(a.milestones[&0], 5.0 - 99.0 / 100.0);
+        assert_eq!(a.milestones[&100], 5.0 - 198.0 / 100.0, "199 is NaN");
+        assert_eq!(a.milestones[&200], 2.5);
     }
 
     #[test]

@@ -95,3 +95,34 @@ pub struct DbInfo {
     /// Optional tables and columns this file does not have (an older trainer wrote it).
     pub missing: Vec<String>,
 }
+
+/// `GET /api/ema/{model_id}`: the original API's shape — `[step, value]` pairs of the loss
+/// and the three EMAs as the file holds them (`null` where NULL).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EmaSeries {
+    pub raw: Vec<(i64, Option<f64>)>,
+    pub short: Vec<(i64, Option<f64>)>,
+    pub medium: Vec<(i64, Option<f64>)>,
+    pub long: Vec<(i64, Option<f64>)>,
+    /// Set when the range held more steps than one answer carries: ask again from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_start_step: Option<i64>,
+}
+
+/// One record of the trainer's adaptive-LR controller (`adaptive_lr`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveLr {
+    pub step: i64,
+    pub loss_ema_short: Option<f64>,
+    pub loss_ema_long: Option<f64>,
+    pub patience_counter: Option<i64>,
+    /// 1 on the record where the controller started a cooldown (the file's 0/1).
+    pub cooldown_triggered: Option<i64>,
+}
+
+/// `GET /api/adaptive_lr/{run_id}`: the original API's shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveLrPage {
+    pub run_id: String,
+    pub data: Vec<AdaptiveLr>,
+}

@@ -30,6 +30,17 @@ impl Query {
         }
     }
 
+    /// `start_step`, which the original API refuses below 0 (steps start at 0).
+    pub fn start_step(&self) -> Result<Option<i64>, AppError> {
+        match self.int("start_step")? {
+            Some(v) if v < 0 => Err(AppError::bad_param(
+                "start_step",
+                format!("must be 0 or more (steps start at 0), got {v}"),
+            )),
+            v => Ok(v),
+        }
+    }
+
     /// `start_step` and `end_step` as a range (see [`crate::model::step_range`]).
     pub fn step_range(&self) -> Result<Option<(i64, i64)>, AppError> {
         crate::model::step_range(self.int("start_step")?, self.int("end_step")?)
@@ -78,6 +89,13 @@ impl Query {
         min: i64,
         max: i64,
     ) -> Result<i64, AppError> {
+        // Given but empty (`limit=`) is a mistake, as the original API said.
+        if self.0.get(name).is_some_and(|v| v.trim().is_empty()) {
+            return Err(AppError::bad_param(
+                name,
+                format!("must be an integer between {min} and {max}, got nothing"),
+            ));
+        }
         let v = self.int(name)?.unwrap_or(default);
         if (min..=max).contains(&v) {
             Ok(v)

@@ -25,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/routing/{kind}/{run_id}", get(routing_get))
         .route("/api/run/{run_id}", get(run_get))
         .route("/api/milestones/{model_id}", get(milestones_get))
+        .route("/api/ema/{model_id}", get(ema_get))
+        .route("/api/adaptive_lr/{run_id}", get(adaptive_lr_get))
         .route("/health", get(health_get))
         .route("/api", get(api_not_found))
         .route("/api/", get(api_not_found))
@@ -35,15 +37,51 @@ pub fn routes() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// `GET /api/ema/{model_id}?start_step=&end_step=`: the original's EMA series, the loss and
+/// the three EMAs as stored, over the model's steps in the range.
+async fn ema_get(
+    State(s): State<AppState>,
+    model_id: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<crate::model::EmaSeries> {
+    let model_id = segment(model_id)?;
+    let q = Query::parse(raw.as_deref());
+    let start = q.start_step()?.unwrap_or(0);
+    let end = q.int("end_step")?.unwrap_or(i64::MAX);
+    crate::model::step_range(Some(start), Some(end))
+        .map_err(|why| AppError::bad_param("end_step", why))?;
+    Ok(Json(s.store.ema(&model_id, (start, end)).await?))
+}
+
+/// `GET /api/adaptive_lr/{run_id}?start_step=&limit=`: the adaptive-LR controller's records.
+async fn adaptive_lr_get(
+    State(s): State<AppState>,
+    run_id: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<crate::model::AdaptiveLrPage> {
+    let run_id = segment(run_id)?;
+    let q = Query::parse(raw.as_deref());
+    let start = q.start_step()?;
+    let limit = q.int_in("limit", 500, 1, 5_000)?;
+    Ok(Json(
+        s.store.adaptive_lr(&run_id, start, limit as usize).await?,
+    ))
+}
+
 /// `GET /health`: 200 while the process serves, whatever the state of the runs' sources;
 /// `database` says whether they can be read now and, when not, why.
 async fn health_get(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let database = match s.store.check().await {
-        Ok(()) => serde_json::json!({ "readable": true }),
-        Err(e) => serde_json::json!({ "readable": false, "error": e.to_string() }),
+    let (status, database) = match s.store.check().await {
+        Ok(()) => ("healthy", serde_json::json!({ "readable": true })),
+        Err(e) => (
+            "unhealthy",
+            serde_json::json!({ "readable": false, "error": e.to_string() }),
+        ),
     };
+    // The original's `status` words, so its checks keep working; 200 either way, because
+    // the process is serving.
     Json(serde_json::json!({
-        "status": "ok",
+        "status": status,
         "version": env!("CARGO_PKG_VERSION"),
         "database": database,
     }))
@@ -90,7 +128,7 @@ async fn metrics_get(
 ) -> Result<Response, AppError> {
     let run_id = segment(run_id)?;
     let q = Query::parse(raw.as_deref());
-    let start_step = q.int("start_step")?;
+    let start_step = q.start_step()?;
     let Some(max_points) = q.int("max_points")? else {
         let limit = q.int_in("limit", 1000, 1, MAX_PAGE)?;
         return Ok(Json(s.store.steps(&run_id, start_step, limit).await?).into_response());
@@ -134,7 +172,7 @@ async fn routing_get(
         });
     }
     let q = Query::parse(raw.as_deref());
-    let start_step = q.int("start_step")?;
+    let start_step = q.start_step()?;
     fn json<T: Serialize>(v: T) -> Response {
         Json(v).into_response()
     }
@@ -204,7 +242,8 @@ async fn milestones_get(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<crate::model::Milestones> {
     let model_id = segment(model_id)?;
-    let interval = Query::parse(raw.as_deref()).int_in("interval", 10_000, 1, i64::MAX)?;
+    // The original refuses intervals below 1,000.
+    let interval = Query::parse(raw.as_deref()).int_in("interval", 10_000, 1_000, i64::MAX)?;
     Ok(Json(s.store.milestones(&model_id, interval).await?))
 }
 

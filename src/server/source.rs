@@ -13,7 +13,8 @@
 
 use super::error::AppError;
 use crate::model::{
-    DbInfo, Milestones, Model, ModelStats, RoutingMod, RoutingMoe, RoutingMor, Run, Step,
+    AdaptiveLr, DbInfo, Milestones, Model, ModelStats, RoutingMod, RoutingMoe, RoutingMor, Run,
+    Step,
 };
 
 /// Rows per read when a default below pages through a source.
@@ -233,6 +234,17 @@ pub trait Source: Send + Sync + 'static {
         limit: usize,
     ) -> Result<RoutingRows, AppError>;
 
+    /// Up to `limit` of the run's adaptive-LR controller records within `range`, in step
+    /// order. A source without them has none.
+    async fn adaptive_lr(
+        &self,
+        _run: &Run,
+        _range: (i64, i64),
+        _limit: usize,
+    ) -> Result<Vec<AdaptiveLr>, AppError> {
+        Ok(Vec::new())
+    }
+
     /// How far it reaches now: cheap, asked several times a second by the live feed.
     async fn reach(&self) -> Result<Reach, AppError>;
 
@@ -270,8 +282,8 @@ pub trait Source: Send + Sync + 'static {
         Ok(stats.finish(model_id, runs.len() as i64))
     }
 
-    /// At each multiple of `interval` the model reached, the best finite loss up to it. The
-    /// default reads every step of the model's runs.
+    /// For each bucket of `interval` steps (keyed by its first step), the best finite loss
+    /// within it. The default reads every step of the model's runs.
     async fn milestones(&self, model_id: &str, interval: i64) -> Result<Milestones, AppError> {
         use crate::analysis::milestones::MilestoneBuilder;
         if self.models().await?.iter().all(|m| m.model_id != model_id) {

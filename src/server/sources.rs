@@ -7,7 +7,7 @@
 
 use super::error::AppError;
 use super::source::{CatchUpPage, Fields, LiveRows, Reach, RoutingRows, RoutingTable, Source};
-use crate::model::{DbInfo, Milestones, Model, ModelStats, RoutingPage, Run, Step};
+use crate::model::{AdaptiveLr, DbInfo, Milestones, Model, ModelStats, RoutingPage, Run, Step};
 use std::sync::Arc;
 
 /// The most records one step of a routing table is read with when a page must carry it
@@ -254,6 +254,16 @@ impl Sources {
                 None => return Ok(()),
             }
         }
+    }
+
+    /// See [`Source::adaptive_lr`].
+    pub async fn adaptive_lr(
+        &self,
+        (run, at): &(Run, usize),
+        range: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<AdaptiveLr>, AppError> {
+        self.source(*at).adaptive_lr(run, range, limit).await
     }
 
     /// How far every source reaches now.

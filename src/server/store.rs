@@ -16,6 +16,9 @@ use std::sync::{Arc, Mutex};
 
 /// Most rows one API page may ask for.
 pub const MAX_PAGE: i64 = 10_000;
+/// Most steps one `/api/ema` answer carries (the original had no cap: 1M steps would be
+/// tens of megabytes).
+pub const MAX_EMA_STEPS: usize = 100_000;
 
 /// The store. Cheap to clone.
 #[derive(Clone)]
@@ -212,6 +215,67 @@ impl Store {
             .await
     }
 
+    /// `/api/adaptive_lr/{run_id}`: up to `limit` controller records from `start_step`.
+    pub async fn adaptive_lr(
+        &self,
+        run_id: &str,
+        start_step: Option<i64>,
+        limit: usize,
+    ) -> Result<AdaptiveLrPage, AppError> {
+        let run = self.located(run_id).await?;
+        let from = start_step.unwrap_or(i64::MIN);
+        let data = self
+            .inner
+            .sources
+            .adaptive_lr(&run, (from, i64::MAX), limit.max(1))
+            .await?;
+        Ok(AdaptiveLrPage {
+            run_id: run.0.run_id,
+            data,
+        })
+    }
+
+    /// `/api/ema/{model_id}`: the loss and the three EMAs as stored, over the model's steps
+    /// in `range` (every run of it), at most [`MAX_EMA_STEPS`] steps an answer.
+    pub async fn ema(&self, model_id: &str, range: (i64, i64)) -> Result<EmaSeries, AppError> {
+        let mut steps: Vec<Step> = Vec::new();
+        for run in self.runs(model_id).await? {
+            let run = self.located(&run.run_id).await?;
+            let mut from = range.0;
+            // One more than fits tells whether the answer is cut short.
+            while steps.len() <= MAX_EMA_STEPS {
+                let page = self
+                    .inner
+                    .sources
+                    .steps(&run, (from, range.1), false, 10_000, Fields::RunCache)
+                    .await?;
+                let next = page.last().and_then(|s| s.step.checked_add(1));
+                let full = page.len() == 10_000;
+                steps.extend(page);
+                match next {
+                    Some(n) if full => from = n,
+                    _ => break,
+                }
+            }
+        }
+        steps.sort_by_key(|s| s.step);
+        let next_start_step = (steps.len() > MAX_EMA_STEPS).then(|| steps[MAX_EMA_STEPS].step);
+        steps.truncate(MAX_EMA_STEPS);
+        let pairs = |f: fn(&Step) -> Option<f64>| -> Vec<(i64, Option<f64>)> {
+            steps
+                .iter()
+                .map(|s| (s.step, f(s).filter(|v| v.is_finite())))
+                .collect()
+        };
+        Ok(EmaSeries {
+            raw: pairs(|s| s.loss_total),
+            short: pairs(|s| s.ema_short),
+            medium: pairs(|s| s.ema_medium),
+            long: pairs(|s| s.ema_long),
+            next_start_step,
+        })
+    }
+
     // ---- whole-model answers ---------------------------------------------------------
 
     /// `/api/stats/{model_id}`: counts and losses over the whole lineage.
@@ -221,8 +285,8 @@ impl Store {
             .await
     }
 
-    /// `/api/milestones/{model_id}`: at each multiple of `interval` the run has reached, the
-    /// best finite loss of all steps up to it.
+    /// `/api/milestones/{model_id}`: for each bucket of `interval` steps, keyed by its first
+    /// step, the best finite loss within it (the original API's meaning).
     pub async fn milestones(&self, model_id: &str, interval: i64) -> Result<Milestones, AppError> {
         let interval = interval.max(1);
         let compute = self.inner.sources.milestones(model_id, interval);

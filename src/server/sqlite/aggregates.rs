@@ -78,8 +78,8 @@ impl SqliteSource {
         Ok(stats.finish(model_id, run_count))
     }
 
-    /// At each multiple of `interval` the run has reached, the best finite loss of all steps
-    /// up to it. Unknown model → 404; too many milestones → 400 before anything is read.
+    /// For each bucket of `interval` steps, the best finite loss within it. Unknown model →
+    /// 404; too many milestones → 400 before anything is read.
     pub(super) async fn aggregate_milestones(
         &self,
         model_id: &str,
@@ -104,12 +104,13 @@ impl SqliteSource {
         if let Some(why) = builder.too_many() {
             return Err(AppError::bad_param("interval", why));
         }
-        // The best loss of each stretch (see `analysis::milestones::stretch`). A stretch
-        // split across two pages comes back twice; the builder keeps the lower.
+        // The best loss of each bucket (see `analysis::milestones::bucket`; SQLite's `/`
+        // truncates toward zero, so negative steps are floored by hand). A bucket split
+        // across two pages comes back twice; the builder keeps the lower.
         self.aggregate_model(
             model_id,
-            "SELECT CASE WHEN step <= 0 THEN 0 ELSE (step - 1) / ?4 + 1 END AS bucket, \
-             MIN(f) AS best, COUNT(*) AS n, MAX(step) AS hi FROM page GROUP BY bucket",
+            "SELECT CASE WHEN step >= 0 THEN step / ?4 ELSE -((-(step + 1)) / ?4) - 1 END \
+             AS bucket, MIN(f) AS best, COUNT(*) AS n, MAX(step) AS hi FROM page GROUP BY bucket",
             &[Bind::Int(interval.max(1))],
             |r| {
                 if let (Some(k), Some(b)) = (int(r, "bucket"), real(r, "best")) {

@@ -3,7 +3,7 @@
 //! derived from [`Metric`], so the list read, the decoder and the API cannot drift apart.
 
 use super::raw::Columns;
-use crate::model::{Metric, Model, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
+use crate::model::{AdaptiveLr, Metric, Model, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
 use crate::server::source::{Fields, RoutingKind};
 
 /// What a step row holds besides its metrics, before them.
@@ -102,6 +102,14 @@ const MOE_COLUMNS: [&str; 9] = [
     "util_expert_3",
 ];
 
+pub const ADAPTIVE_LR_COLUMNS: [&str; 5] = [
+    "step",
+    "loss_ema_short",
+    "loss_ema_long",
+    "patience_counter",
+    "cooldown_triggered",
+];
+
 /// A routing kind's table, columns and row order.
 pub fn routing_table(kind: RoutingKind) -> (&'static str, &'static [&'static str], &'static str) {
     match kind {
@@ -177,6 +185,17 @@ pub fn cache_step(r: &dyn Columns) -> Step {
     s.batch_size = r.int(tail + 1);
     s.seq_len = r.int(tail + 2);
     s
+}
+
+/// A row of [`ADAPTIVE_LR_COLUMNS`], by position.
+pub fn adaptive_lr_from(r: &dyn Columns) -> AdaptiveLr {
+    AdaptiveLr {
+        step: r.int(0).unwrap_or_default(),
+        loss_ema_short: r.real(1),
+        loss_ema_long: r.real(2),
+        patience_counter: r.int(3),
+        cooldown_triggered: r.int(4),
+    }
 }
 
 /// A row of `MOD_COLUMNS`, by position.

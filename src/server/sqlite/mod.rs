@@ -23,7 +23,7 @@ mod runs;
 mod schema;
 mod steps;
 
-use crate::model::{DbInfo, Milestones, Model, ModelStats, Run, Step};
+use crate::model::{AdaptiveLr, DbInfo, Milestones, Model, ModelStats, Run, Step};
 use crate::server::error::{is_busy, AppError};
 use crate::server::source::{
     CatchUpPage, Fields, LiveRows, Reach, RoutingKind, RoutingRows, Source,
@@ -375,6 +375,16 @@ impl Source for SqliteSource {
     ) -> Result<RoutingRows, AppError> {
         let span = self.run_span(run).await?.within(range);
         self.routing_rows(&span, kind, limit).await
+    }
+
+    async fn adaptive_lr(
+        &self,
+        run: &Run,
+        range: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<AdaptiveLr>, AppError> {
+        let span = self.run_span(run).await?.within(range);
+        self.adaptive_lr_rows(&span, limit).await
     }
 
     async fn reach(&self) -> Result<Reach, AppError> {

@@ -1,8 +1,11 @@
 //! A run's routing rows (MoD, MoR, MoE), a bounded page at a time.
 
-use super::columns::{mod_from, moe_from, mor_from, routing_table};
+use super::columns::{
+    adaptive_lr_from, mod_from, moe_from, mor_from, routing_table, ADAPTIVE_LR_COLUMNS,
+};
 use super::runs::RunSpan;
 use super::SqliteSource;
+use crate::model::AdaptiveLr;
 use crate::server::error::AppError;
 use crate::server::source::{RoutingKind, RoutingRows};
 
@@ -36,5 +39,25 @@ impl SqliteSource {
             RoutingKind::Mor => RoutingRows::Mor(self.long_read(&sql, &binds, mor_from).await?),
             RoutingKind::Moe => RoutingRows::Moe(self.long_read(&sql, &binds, moe_from).await?),
         })
+    }
+
+    /// Up to `limit` adaptive-LR records of the run within the span, in step order (none
+    /// when the file has no such table).
+    pub(super) async fn adaptive_lr_rows(
+        &self,
+        span: &RunSpan,
+        limit: usize,
+    ) -> Result<Vec<AdaptiveLr>, AppError> {
+        let schema = self.schema().await?;
+        if !schema.has_table("adaptive_lr") || span.low > span.high || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {} FROM adaptive_lr WHERE model_id = ?1 AND step >= ?2 AND step <= ?3 \
+             AND +run_id = ?4 ORDER BY step LIMIT ?5",
+            schema.select_list("adaptive_lr", &ADAPTIVE_LR_COLUMNS),
+        );
+        let binds = span.binds(span.low, i64::try_from(limit).unwrap_or(i64::MAX));
+        self.long_read(&sql, &binds, adaptive_lr_from).await
     }
 }
