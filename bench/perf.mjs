@@ -123,7 +123,7 @@ createInterface({ input: writer.stdout }).on('line', (l) => {
 });
 const hammer = [
   `${base}/`, `${base}/api/stats/500m`, `${base}/api/metrics/${run}?max_points=2000`,
-  `${base}/api/metrics/${run}?start_step=0&limit=10000`, `${base}/api/routing/mor/${run}?limit=10000`,
+  `${base}/api/metrics/${run}?start_step=0&limit=10000`, `${base}/api/routing/mor/${run}?limit=1250`,
   `${base}/api/milestones/500m`, `${base}/api/metrics/${run}?max_points=2000&metrics=loss_total`,
 ];
 let stop = false;

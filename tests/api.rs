@@ -121,10 +121,22 @@ fn every_endpoint_answers_with_the_seed_shapes() {
     assert_eq!(page["count"], 0);
     assert!(page["max_step"].is_null());
 
-    let (status, r) = s.json(&format!("/api/routing/mod/{first}?limit=16"));
+    // `limit` counts whole steps, as the original (issue 13): two steps of eight layers.
+    let (status, r) = s.json(&format!("/api/routing/mod/{first}?limit=2"));
     assert_eq!(status, 200);
     assert_eq!(r["data"].as_array().unwrap().len(), 16);
     assert_eq!(r["data"][15]["layer"], 7);
+    let third = r["next_start_step"].as_i64().unwrap();
+    assert!(third > r["data"][15]["step"].as_i64().unwrap());
+    let (_, r) = s.json(&format!(
+        "/api/routing/mod/{first}?limit=1&start_step={third}"
+    ));
+    assert_eq!(r["data"][0]["step"], third);
+    assert_eq!(r["data"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        s.json(&format!("/api/routing/mod/{first}?limit=5001")).0,
+        400
+    );
     let (_, r) = s.json(&format!(
         "/api/routing/mor/{ODD_RUN_PATH}?start_step=15000&limit=8"
     ));

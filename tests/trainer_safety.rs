@@ -23,7 +23,7 @@ fn the_trainer_commits_while_every_heavy_endpoint_is_hammered() {
         format!("/api/metrics/{run}?start_step=0&limit=10000"),
         "/api/milestones/500m".to_string(),
         format!("/run/{run}"),
-        format!("/api/routing/mor/{run}?limit=10000"),
+        format!("/api/routing/mor/{run}?limit=1250"),
     ];
     let stop = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicUsize::new(0));

@@ -209,21 +209,22 @@ async fn routing_get(
         }
         return Ok(json(body));
     }
-    let limit = q.int_in("limit", 1000, 1, MAX_PAGE)?;
+    // Whole steps, every layer of each, as the original counted: default 500, at most 5000.
+    let limit = q.int_in("limit", 500, 1, 5_000)? as usize;
     Ok(match kind.as_str() {
         "mod" => json(
             s.store
-                .routing::<RoutingMod>(&run_id, start_step, limit)
+                .routing_steps::<RoutingMod>(&run_id, start_step, limit)
                 .await?,
         ),
         "mor" => json(
             s.store
-                .routing::<RoutingMor>(&run_id, start_step, limit)
+                .routing_steps::<RoutingMor>(&run_id, start_step, limit)
                 .await?,
         ),
         _ => json(
             s.store
-                .routing::<RoutingMoe>(&run_id, start_step, limit)
+                .routing_steps::<RoutingMoe>(&run_id, start_step, limit)
                 .await?,
         ),
     })

@@ -276,6 +276,49 @@ impl Store {
         })
     }
 
+    /// `/api/routing/{kind}/{run_id}?limit=N`: the records of up to `steps` whole steps
+    /// from `start_step` (every layer of each), as the original API counted its `limit`.
+    /// Read a bounded page of records at a time.
+    pub async fn routing_steps<T: RoutingTable>(
+        &self,
+        run_id: &str,
+        start_step: Option<i64>,
+        steps: usize,
+    ) -> Result<RoutingPage<T>, AppError> {
+        let run = self.located(run_id).await?;
+        let sources = &self.inner.sources;
+        let mut data: Vec<T> = Vec::new();
+        let (mut next, mut counted) = (start_step, 0_usize);
+        loop {
+            let page = sources
+                .routing_page::<T>(&run, next, MAX_PAGE as usize)
+                .await?;
+            for row in page.data {
+                if data.last().is_none_or(|last| last.step() != row.step()) {
+                    counted += 1;
+                    if counted > steps.max(1) {
+                        return Ok(RoutingPage {
+                            run_id: run.0.run_id,
+                            data,
+                            next_start_step: Some(row.step()),
+                        });
+                    }
+                }
+                data.push(row);
+            }
+            match page.next_start_step {
+                Some(n) => next = Some(n),
+                None => {
+                    return Ok(RoutingPage {
+                        run_id: run.0.run_id,
+                        data,
+                        next_start_step: None,
+                    })
+                }
+            }
+        }
+    }
+
     // ---- whole-model answers ---------------------------------------------------------
 
     /// `/api/stats/{model_id}`: counts and losses over the whole lineage.
