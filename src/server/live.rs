@@ -70,6 +70,8 @@ struct Follow {
 #[derive(Clone)]
 pub struct Hub {
     store: Store,
+    /// Turns for catch-up page reads, shared by every follower.
+    catch_ups: Arc<tokio::sync::Semaphore>,
     runs: Arc<Mutex<HashMap<String, Follow>>>,
     sockets: Arc<AtomicUsize>,
     /// Set when the server shuts down: every follower sends a close frame and ends.
@@ -87,6 +89,7 @@ impl Hub {
     pub fn new(store: Store) -> Self {
         Self {
             store,
+            catch_ups: Arc::new(tokio::sync::Semaphore::new(CATCH_UPS_AT_ONCE)),
             runs: Arc::default(),
             sockets: Arc::default(),
             closing: Arc::new(watch::channel(false).0),
@@ -333,8 +336,17 @@ pub struct StoreCatchUp {
     pub run: Run,
     pub after_step: Option<i64>,
     pub last_step: watch::Receiver<Option<i64>>,
+    /// Catch-up pages read at once across all followers (see [`CATCH_UPS_AT_ONCE`]).
+    turns: Arc<tokio::sync::Semaphore>,
     done: bool,
 }
+
+/// Catch-up pages read at the same time, across every follower. Reads share one connection
+/// to the file; a burst of followers catching up from the start would otherwise queue
+/// hundreds of pages ahead of every other request (issue 13: `/api/models` unanswered for
+/// minutes after 150 followers connected and left). With a few turns, a page request waits
+/// for at most a few pages.
+pub const CATCH_UPS_AT_ONCE: usize = 2;
 
 impl StoreCatchUp {
     pub fn new(
@@ -342,12 +354,14 @@ impl StoreCatchUp {
         run: Run,
         after_step: i64,
         last_step: watch::Receiver<Option<i64>>,
+        turns: Arc<tokio::sync::Semaphore>,
     ) -> Self {
         Self {
             store,
             run,
             after_step: Some(after_step),
             last_step,
+            turns,
             done: false,
         }
     }
@@ -359,6 +373,8 @@ impl CatchUp for StoreCatchUp {
             return Ok(None);
         }
         let after = self.after_step.unwrap_or(i64::MIN);
+        // The semaphore is never closed; without a turn, read anyway rather than fail.
+        let _turn = self.turns.acquire().await.ok();
         let (rows, marks, next) = self.store.live_catch_up(&self.run, after, PAGE).await?;
         self.done = next.is_none();
         self.after_step = next;
@@ -391,7 +407,23 @@ pub async fn follow<Tx, Rx>(
     // The subscription was taken before the catch-up reads, so nothing falls between them.
     let mut seen = Marks::default();
     loop {
-        match catch_up.next_page().await {
+        // A follower that leaves mid catch-up stops its reads there: a burst of pages that
+        // connected and closed must not keep the file busy for everyone else.
+        let page = {
+            let read = catch_up.next_page();
+            tokio::pin!(read);
+            loop {
+                tokio::select! {
+                    page = &mut read => break Some(page),
+                    frame = incoming.next() => match frame {
+                        Some(Incoming::Frame) => {}
+                        Some(Incoming::Close) | None => break None,
+                    },
+                }
+            }
+        };
+        let Some(page) = page else { return };
+        match page {
             Ok(Some((text, marks))) => {
                 seen = seen.max(&marks);
                 if !send(&mut sink, Outgoing::Text(text)).await {
@@ -506,7 +538,13 @@ pub async fn ws_handler(
     // UI appends every update, and a replay of the whole run drew it twice. (Our page always
     // sends its cursor.)
     let after_step = after_step.unwrap_or_else(|| sub.last_step.borrow().unwrap_or(i64::MIN));
-    let catch_up = StoreCatchUp::new(state.store.clone(), run, after_step, sub.last_step.clone());
+    let catch_up = StoreCatchUp::new(
+        state.store.clone(),
+        run,
+        after_step,
+        sub.last_step.clone(),
+        hub.catch_ups.clone(),
+    );
     Ok(upgrade
         .max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
