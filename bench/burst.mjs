@@ -2,7 +2,8 @@
 // Usage (after `make build`):  node --experimental-websocket bench/burst.mjs [followers] [rounds]
 // HYDRA_BIN measures another build. A 10k-step run is written once into bench/.data/.
 // Each round: `followers` sockets connect with after_step=0 at once and close as soon as they
-// are open, while one client asks /api/models back to back; its latencies over all rounds.
+// are open (BURST_STAY=1: they stay and read their whole catch-up), while one client asks
+// /api/models back to back; its latencies over all rounds.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
@@ -32,7 +33,7 @@ let failures = 0;
 for (let r = 0; r < rounds; r++) {
   const sockets = Array.from({ length: followers }, () => {
     const ws = new WebSocket(`${base.replace('http', 'ws')}/ws/${encodeURIComponent(run)}?after_step=0`);
-    ws.onopen = () => ws.close();
+    if (!process.env.BURST_STAY) ws.onopen = () => ws.close();
     ws.onerror = () => {};
     return ws;
   });
@@ -50,6 +51,6 @@ for (let r = 0; r < rounds; r++) {
 server.kill();
 latencies.sort((a, b) => a - b);
 const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
-console.log(`${binary}: ${followers} followers × ${rounds} rounds, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`${binary}: ${followers} followers × ${rounds} rounds${process.env.BURST_STAY ? ', staying' : ', leaving'}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log(`/api/models during the bursts: n=${latencies.length}, p50 ${q(0.5).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms, max ${latencies[latencies.length - 1].toFixed(0)} ms, non-200: ${failures}`);
 process.exit(0);

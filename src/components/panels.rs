@@ -121,7 +121,7 @@ pub fn ChartPanels(
             <Panel run_id=run_id.clone() id="mor" title="MoR depth per layer" line=mor_line wide=false spec=spec(has_routing, |d| ChartSpec::of("mor", d))>
                 <LayerKey routing=initial.routing.clone() shared=shared/>
             </Panel>
-            <Panel run_id=run_id.clone() id="moe" title="MoE experts" line=moe_line wide=false spec=spec(has_moe, |d| ChartSpec::of("moe", d))/>
+            <Panel run_id=run_id.clone() id="moe" title="MoE experts" line=moe_line wide=false spec=spec(has_moe, |d| ChartSpec::of("moe", d)) empty="no MoE routing in this run"/>
         </section>
     }
 }
@@ -241,6 +241,9 @@ fn Panel(
     #[prop(into)] line: Signal<String>,
     wide: bool,
     #[prop(default = None)] spec: Option<Signal<ChartSpec>>,
+    /// What the panel says when it has no chart.
+    #[prop(default = "chart not drawn yet")]
+    empty: &'static str,
     /// The run, for the chart's export links.
     run_id: Option<String>,
     #[prop(optional)] children: Option<Children>,
@@ -253,7 +256,7 @@ fn Panel(
         Some(spec) => view! { <Chart spec/> }.into_any(),
         None => view! {
             <div class="chart-slot" data-chart=id>
-                <span>"chart not drawn yet"</span>
+                <span>{empty}</span>
             </div>
         }
         .into_any(),
