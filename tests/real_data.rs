@@ -216,3 +216,93 @@ fn the_originals_ema_and_adaptive_lr_endpoints_answer_in_its_shapes() {
         );
     }
 }
+
+/// Issue 13: the trainer never writes `end_time`; a run's state comes from evidence.
+#[test]
+fn a_runs_state_comes_from_evidence_not_from_end_time() {
+    let dir = temp_dir("real-state");
+    let db = train(&dir, &["--steps", "2000"]);
+    assert_eq!(
+        query(&db, "SELECT IFNULL(end_time, 'none') FROM runs"),
+        "none"
+    );
+    let s = Server::start(&db);
+    let run_id = query(&db, "SELECT run_id FROM runs LIMIT 1");
+    let (_, runs) = s.json("/api/runs/500m");
+    assert_eq!(runs[0]["state"], "finished", "it reached max_steps: {runs}");
+    let (_, run) = s.json(&format!("/api/run/{run_id}"));
+    assert_eq!(run["state"], "finished");
+    let (_, page) = s.get(&format!("/run/{run_id}"));
+    assert!(
+        page.contains(r#"data-state="finished""#),
+        "the header says so"
+    );
+
+    // Short of its plan, and its newest step long ago (the fixture's clock is January).
+    sql(&db, "DELETE FROM steps WHERE step > 1000");
+    let (_, runs) = s.json("/api/runs/500m");
+    assert_eq!(runs[0]["state"], "stopped", "{runs}");
+}
+
+#[test]
+fn a_run_written_right_now_is_training() {
+    struct Writer(std::process::Child);
+    impl Drop for Writer {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = temp_dir("real-training");
+    let db = dir.join("training.db");
+    let _writer = Writer(
+        Command::new("python3")
+            .arg(fixture_script())
+            .arg(&db)
+            .args(["--model", "live", "--live", "--rate", "50", "--batch", "5"])
+            .args(["--steps", "100000", "--every", "1", "--runs", "1"])
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !db.exists() {
+        assert!(std::time::Instant::now() < deadline, "no file");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let s = Server::start(&db);
+    loop {
+        let (status, runs) = s.json("/api/runs/live");
+        if status == 200 && runs[0]["state"].is_string() {
+            assert_eq!(runs[0]["state"], "training", "{runs}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no run appeared");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Issue 13: the trainer writes a run's row only from its report; a crashed run backfilled
+/// into the database has steps and no row, and was a 404.
+#[test]
+fn a_run_without_a_runs_row_is_a_run() {
+    let dir = temp_dir("real-crash");
+    train(&dir, &["--steps", "3000", "--crash-at", "1234"]);
+    let db = train(&dir, &["--backfill"]);
+    assert_eq!(query(&db, "SELECT COUNT(*) FROM runs"), "0");
+    let run_id = query(&db, "SELECT run_id FROM steps LIMIT 1");
+    let s = Server::start(&db);
+    let (status, runs) = s.json("/api/runs/500m");
+    assert_eq!(status, 200);
+    assert_eq!(runs[0]["run_id"], run_id.as_str(), "{runs}");
+    assert_eq!(runs[0]["state"], "stopped", "short of its plan, long quiet");
+    let (status, run) = s.json(&format!("/api/run/{run_id}"));
+    assert_eq!(status, 200, "{run}");
+    let (status, page) = s.json(&format!("/api/metrics/{run_id}?limit=5"));
+    assert_eq!(status, 200);
+    assert_eq!(page["steps"].as_array().unwrap().len(), 5);
+    let (status, html) = s.get(&format!("/run/{run_id}"));
+    assert_eq!(status, 200);
+    assert!(html.contains(&run_id));
+    let (_, stats) = s.json("/api/stats/500m");
+    assert_eq!(stats["run_count"], 1);
+}

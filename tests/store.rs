@@ -370,11 +370,21 @@ async fn a_crashed_run_is_bounded_by_its_resume_and_is_not_live() {
         .await
         .unwrap();
     assert!(!crashed.is_live(), "a later run resumed it");
+    assert_eq!(
+        crashed.run.unwrap().state,
+        Some(hydra_dashboard::model::TrainingState::Stopped)
+    );
+    // Issue 13: without an end_time the newest run used to be "training" for ever; it
+    // reached its max_steps, so it finished.
     let newest = store
         .dashboard(Some(&runs[1].run_id), None, &settings)
         .await
         .unwrap();
-    assert!(newest.is_live());
+    assert!(!newest.is_live());
+    assert_eq!(
+        newest.run.unwrap().state,
+        Some(hydra_dashboard::model::TrainingState::Finished)
+    );
 }
 
 #[tokio::test]

@@ -27,6 +27,10 @@ test("a real trainer's run: its Infinity config, no MoE warning, EMAs past the N
   await page.goto(`${base}/`);
   await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
 
+  // It reached max_steps; the trainer never writes end_time: finished, not "training".
+  await expect(page.locator('.header [data-state]')).toHaveAttribute('data-state', 'finished');
+  await expect(page.locator('#run-select')).not.toContainText('training');
+
   const config = page.locator('[data-section="config"]');
   await expect(config).toContainText('moe_capacity_factor');
   await expect(config).toContainText('Infinity');

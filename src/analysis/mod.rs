@@ -19,6 +19,7 @@ pub mod run_state;
 pub mod series;
 pub mod summary;
 pub mod time;
+pub mod training_state;
 
 /// Appends to a vector that may hold millions of values, growing it by an eighth rather than
 /// doubling: a run's columns live as long as the dashboard does, and doubling leaves up to

@@ -175,6 +175,7 @@ mod tests {
             best_loss: None,
             best_loss_step: None,
             config_json: Some(config.into()),
+            state: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Wall-clock times as the trainer writes them, to and from seconds since the Unix epoch.
 //!
 //! The trainer writes ISO 8601 (`2026-01-09T14:47:33`, with or without fractional seconds,
-//! `Z` or a `+HH:MM` offset) and SQLite writes `YYYY-MM-DD HH:MM:SS`. Times without an offset
+//! `Z` or a `+HH:MM` offset), its report time as `20260109_144733`, and SQLite writes
+//! `YYYY-MM-DD HH:MM:SS`. Times without an offset
 //! are UTC, as SQLite's `CURRENT_TIMESTAMP` is. Written by hand so the browser build carries
 //! no date library.
 
@@ -9,6 +10,24 @@
 pub fn parse_iso8601(text: &str) -> Option<f64> {
     let s = text.trim();
     let b = s.as_bytes();
+    // The trainer's report time, which the runs row carries as `start_time`: `20260109_144733`.
+    if b.len() == 15
+        && b[8] == b'_'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 8 || c.is_ascii_digit())
+    {
+        let iso = format!(
+            "{}-{}-{}T{}:{}:{}",
+            &s[0..4],
+            &s[4..6],
+            &s[6..8],
+            &s[9..11],
+            &s[11..13],
+            &s[13..15]
+        );
+        return parse_iso8601(&iso);
+    }
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
         return None;
     }
@@ -128,6 +147,10 @@ mod tests {
         let base = parse_iso8601("2026-01-09T14:47:33").unwrap();
         assert_eq!(base, 1_767_970_053.0);
         assert_eq!(parse_iso8601("2026-01-09 14:47:33"), Some(base));
+        // The trainer's report time (issue 13: real runs rows carry it as start_time).
+        assert_eq!(parse_iso8601("20260109_144733"), Some(base));
+        assert_eq!(parse_iso8601("20261309_144733"), None);
+        assert_eq!(parse_iso8601("2026010x_144733"), None);
         assert_eq!(parse_iso8601("2026-01-09T14:47:33Z"), Some(base));
         assert_eq!(parse_iso8601("2026-01-09T14:47:33+00:00"), Some(base));
         assert_eq!(parse_iso8601("2026-01-09T15:47:33+01:00"), Some(base));

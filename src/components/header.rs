@@ -49,6 +49,17 @@ pub fn Header(
     let live = data.is_live();
     let newest = data.runs.last().map(|r| r.run_id.clone());
     let status = data.run.as_ref().map(|r| {
+        if let Some(state) = r.state {
+            // Judged from evidence by the server.
+            let class = match state {
+                crate::model::TrainingState::Training => "badge running",
+                crate::model::TrainingState::Crashed => "badge crashed",
+                _ => "badge finished",
+            };
+            let dot = if live { "● " } else { "" };
+            return view! { <span class=class data-state=state.word()>{format!("{dot}{}", state.word())}</span> }
+                .into_any();
+        }
         if live {
             view! { <span class="badge running" title="end_time not written yet">"● training"</span> }
                 .into_any()
@@ -125,8 +136,13 @@ fn run_label(index: usize, run: &Run, newest: bool) -> String {
     if let Some(start) = run.start_step {
         label.push_str(&format!(" · from step {}", thousands(start)));
     }
-    if run.is_running() && newest {
-        label.push_str(" · training");
+    match run.state {
+        Some(state) => {
+            label.push_str(" · ");
+            label.push_str(state.word());
+        }
+        None if run.is_running() && newest => label.push_str(" · training"),
+        None => {}
     }
     label
 }

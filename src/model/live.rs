@@ -111,6 +111,7 @@ mod tests {
             best_loss: Some(1.0),
             best_loss_step: None,
             config_json: Some("{}".into()),
+            state: None,
         };
         let frames = [
             LiveMessage::Update {

@@ -26,6 +26,37 @@ pub struct Run {
     pub best_loss: Option<f64>,
     pub best_loss_step: Option<i64>,
     pub config_json: Option<String>,
+    /// What the run is doing, judged from evidence (its newest step's time, how far it got,
+    /// a later run of its model); absent where not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<TrainingState>,
+}
+
+/// What a run is doing. The real trainer never writes `end_time`, so this is judged from
+/// evidence (`analysis::training_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainingState {
+    /// Steps keep coming.
+    Training,
+    /// It reached its planned length.
+    Finished,
+    /// It ended before that: resumed into a later run, or quiet for longer than it pauses.
+    Stopped,
+    /// Its log ends in an error (judged once the log is read).
+    Crashed,
+}
+
+impl TrainingState {
+    /// The word the header and the run selector show.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Training => "training",
+            Self::Finished => "finished",
+            Self::Stopped => "stopped",
+            Self::Crashed => "crashed",
+        }
+    }
 }
 
 impl Run {
@@ -34,9 +65,13 @@ impl Run {
         RunConfig::parse(self.config_json.as_deref())
     }
 
-    /// A run is still training while the trainer has not written its `end_time`.
+    /// A run is still training: as judged from evidence when it was (`state`), else while
+    /// the trainer has not written its `end_time`.
     pub fn is_running(&self) -> bool {
-        self.end_time.as_deref().is_none_or(str::is_empty)
+        match self.state {
+            Some(state) => state == TrainingState::Training,
+            None => self.end_time.as_deref().is_none_or(str::is_empty),
+        }
     }
 }
 

@@ -361,7 +361,8 @@ impl Simulation {
         batch.steps.push(StepRow {
             step,
             run_id: run_id.to_string(),
-            timestamp: format_iso8601(self.clock),
+            // With its zone: the trainer's own zone-less times are local, ours are UTC.
+            timestamp: format!("{}+00:00", format_iso8601(self.clock)),
             loss,
             lr: Self::lr(step),
             grad_pre,

@@ -173,7 +173,7 @@ impl Watcher {
     async fn run(mut self) {
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut known_runs = self.store.runs(&self.run.model_id).await.ok();
+        let mut known_runs = self.store.runs_with_state(&self.run.model_id).await.ok();
         let mut failing: Option<String> = None;
         let mut polls = 0_u32;
         loop {
@@ -235,7 +235,7 @@ impl Watcher {
             }
         }
         if grew || check_runs || known.is_none() {
-            let runs = self.store.runs(&self.run.model_id).await?;
+            let runs = self.store.runs_with_state(&self.run.model_id).await?;
             if known.as_ref() != Some(&runs) {
                 if let Some(run) = runs.iter().find(|r| r.run_id == self.run.run_id) {
                     self.run = run.clone();

@@ -111,7 +111,7 @@ async fn runs_list(
     State(s): State<AppState>,
     model_id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Vec<crate::model::Run>> {
-    Ok(Json(s.store.runs(&segment(model_id)?).await?))
+    Ok(Json(s.store.runs_with_state(&segment(model_id)?).await?))
 }
 
 async fn stats_get(

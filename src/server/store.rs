@@ -123,6 +123,13 @@ impl Store {
         self.inner.sources.runs(Some(model_id)).await
     }
 
+    /// A model's runs, oldest first, each with its `state` judged (`run_states.rs`): what the
+    /// API and the live feed give. Unknown model → 404.
+    pub async fn runs_with_state(&self, model_id: &str) -> Result<Vec<Run>, AppError> {
+        let runs = self.runs(model_id).await?;
+        self.judged(runs).await
+    }
+
     /// Every run of every model, oldest first.
     pub async fn all_runs(&self) -> Result<Vec<Run>, AppError> {
         self.inner.sources.runs(None).await
@@ -138,7 +145,12 @@ impl Store {
     }
 
     pub async fn run_detail(&self, run_id: &str) -> Result<RunDetail, AppError> {
-        let run = self.run(run_id).await?;
+        let mut run = self.run(run_id).await?;
+        if let Ok(runs) = self.runs_with_state(&run.model_id).await {
+            if let Some(judged) = runs.into_iter().find(|r| r.run_id == run.run_id) {
+                run = judged;
+            }
+        }
         let config = run.config();
         Ok(RunDetail {
             config: config.to_json(),

@@ -295,6 +295,14 @@ impl Store {
             (None, Some(r)) => vec![r.clone()],
             (None, None) => Vec::new(),
         };
+        // Each run's state, for the header and the run selector.
+        let runs = self.judged(runs).await?;
+        let run = run.map(|r| {
+            runs.iter()
+                .find(|j| j.run_id == r.run_id)
+                .cloned()
+                .unwrap_or(r)
+        });
         let (summary, charts, routing, mut recent_steps) = match &run {
             Some(r) => {
                 let located = self.located(&r.run_id).await?;

@@ -148,6 +148,7 @@ pub fn run_from(r: &dyn Columns) -> Run {
         best_loss: r.real(7),
         best_loss_step: r.int(8),
         config_json: text(9),
+        state: None,
     }
 }
 

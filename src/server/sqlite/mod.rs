@@ -22,6 +22,7 @@ mod routing;
 mod runs;
 mod schema;
 mod steps;
+mod unlisted;
 
 use crate::model::{AdaptiveLr, DbInfo, Milestones, Model, ModelStats, Run, Step};
 use crate::server::error::{is_busy, AppError};
@@ -29,6 +30,7 @@ use crate::server::source::{
     CatchUpPage, Fields, LiveRows, Reach, RoutingKind, RoutingRows, Source,
 };
 use raw::{Bind, Columns};
+use runs::RunFilter;
 use schema::{check_hydra, classify_error, classify_open_error, read_schema, Schema};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::Row;
@@ -61,6 +63,8 @@ struct Inner {
     counts: Mutex<Option<(Instant, Vec<crate::model::TableRows>)>>,
     /// Bumped whenever the file is let go: what was read from it no longer holds.
     epoch: AtomicU64,
+    /// Runs found in `steps` so far (`unlisted.rs`).
+    unlisted: Mutex<unlisted::Unlisted>,
 }
 
 struct CachedSchema {
@@ -133,6 +137,7 @@ impl SqliteSource {
                 schema: Mutex::new(CachedSchema::unknown()),
                 counts: Mutex::new(None),
                 epoch: AtomicU64::new(0),
+                unlisted: Mutex::default(),
             }),
         }
     }
@@ -333,17 +338,14 @@ impl Source for SqliteSource {
 
     async fn runs(&self, model_id: Option<&str>) -> Result<Vec<Run>, AppError> {
         match model_id {
-            Some(m) => {
-                self.runs_where("WHERE model_id = ?1", &[Bind::Text(m)])
-                    .await
-            }
-            None => self.runs_where("", &[]).await,
+            Some(m) => self.runs_of(RunFilter::Model(m)).await,
+            None => self.runs_of(RunFilter::All).await,
         }
     }
 
     async fn run(&self, run_id: &str) -> Result<Option<Run>, AppError> {
         Ok(self
-            .runs_where("WHERE run_id = ?1", &[Bind::Text(run_id)])
+            .runs_of(RunFilter::Id(run_id))
             .await?
             .into_iter()
             .next())

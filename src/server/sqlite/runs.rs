@@ -6,6 +6,14 @@ use super::SqliteSource;
 use crate::model::{Model, Run};
 use crate::server::error::AppError;
 
+/// Which runs a read wants.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum RunFilter<'a> {
+    All,
+    Model(&'a str),
+    Id(&'a str),
+}
+
 /// Where a run's rows lie in its model's step numbering, and the part of it a read wants.
 pub(super) struct RunSpan {
     pub run: Run,
@@ -70,6 +78,54 @@ impl SqliteSource {
             .collect())
     }
 
+    /// The runs `filter` asks for: the `runs` table's rows, and the runs only `steps` knows
+    /// (a crashed or backfilled run has no row; see `unlisted.rs`), ordered by start.
+    pub(super) async fn runs_of(&self, filter: RunFilter<'_>) -> Result<Vec<Run>, AppError> {
+        let mut runs = match filter {
+            RunFilter::All => self.runs_where("", &[]).await?,
+            RunFilter::Model(m) => {
+                self.runs_where("WHERE model_id = ?1", &[Bind::Text(m)])
+                    .await?
+            }
+            RunFilter::Id(id) => {
+                self.runs_where("WHERE run_id = ?1", &[Bind::Text(id)])
+                    .await?
+            }
+        };
+        if matches!(filter, RunFilter::Id(_)) && !runs.is_empty() {
+            return Ok(runs);
+        }
+        let before = runs.len();
+        for run in self.runs_in_steps().await? {
+            let wanted = match filter {
+                RunFilter::All => true,
+                RunFilter::Model(m) => run.model_id == m,
+                RunFilter::Id(id) => run.run_id == id,
+            };
+            if wanted && runs.iter().all(|r| r.run_id != run.run_id) {
+                runs.push(run);
+            }
+        }
+        if runs.len() > before {
+            // By start, as the table's rows are; the stable sort keeps their order on ties.
+            runs.sort_by(|a, b| {
+                let key = |r: &Run| {
+                    (
+                        r.start_step.unwrap_or(0),
+                        r.start_time
+                            .as_deref()
+                            .and_then(crate::analysis::time::parse_iso8601)
+                            .unwrap_or(f64::MIN),
+                    )
+                };
+                key(a)
+                    .partial_cmp(&key(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
+        Ok(runs)
+    }
+
     /// The step range a run's rows can be in. They start at its `start_step` (the trainer's
     /// contract) and stop at its `end_step` once it ended, or before the next run's start
     /// when it never ended (the trainer crashed and was resumed). Bounding the scan keeps one
@@ -77,7 +133,7 @@ impl SqliteSource {
     pub(super) async fn run_span(&self, run: &Run) -> Result<RunSpan, AppError> {
         let low = run.start_step.unwrap_or(i64::MIN);
         let next_start = self
-            .runs_where("WHERE model_id = ?1", &[Bind::Text(&run.model_id)])
+            .runs_of(RunFilter::Model(&run.model_id))
             .await?
             .into_iter()
             .filter(|r| r.run_id != run.run_id)
