@@ -30,6 +30,9 @@ test("a real trainer's run: its Infinity config, no MoE warning, EMAs past the N
   // It reached max_steps; the trainer never writes end_time: finished, not "training".
   await expect(page.locator('.header [data-state]')).toHaveAttribute('data-state', 'finished');
   await expect(page.locator('#run-select')).not.toContainText('training');
+  // Its start_time is the report's, written at the end: elapsed runs from its first step.
+  await expect(page.locator('[data-card="elapsed"] .card-value')).not.toHaveText('0s');
+  await expect(page.locator('[data-card="elapsed"]')).toContainText('last step');
 
   const config = page.locator('[data-section="config"]');
   await expect(config).toContainText('moe_capacity_factor');

@@ -101,16 +101,17 @@ impl SummaryBuilder {
     }
 
     pub fn finish(mut self, run: &Run) -> RunSummary {
-        let start = run
-            .start_time
+        // The earlier of the run's start time and its first step's: the HYDRA trainer's
+        // `start_time` is its report's time, written when the run ended.
+        let first = self
+            .summary
+            .first_timestamp
             .as_deref()
-            .and_then(parse_iso8601)
-            .or_else(|| {
-                self.summary
-                    .first_timestamp
-                    .as_deref()
-                    .and_then(parse_iso8601)
-            });
+            .and_then(parse_iso8601);
+        let start = match (run.start_time.as_deref().and_then(parse_iso8601), first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let end = run.end_time.as_deref().and_then(parse_iso8601).or_else(|| {
             self.summary
                 .last_timestamp

@@ -82,14 +82,17 @@ fn token_text(run: &Run, s: &RunSummary) -> (String, String) {
     }
 }
 
-fn elapsed_sub(run: &Run, _: &RunSummary, live: bool) -> String {
+fn elapsed_sub(run: &Run, s: &RunSummary, live: bool) -> String {
     if live {
-        "since the run started".to_string()
-    } else {
-        format!(
-            "ended {} UTC",
-            short_time(run.end_time.as_deref().unwrap_or_default())
-        )
+        return "since the run started".to_string();
+    }
+    match run.end_time.as_deref().filter(|t| !t.is_empty()) {
+        Some(end) => format!("ended {} UTC", short_time(end)),
+        // The trainer never writes an end time: its last logged step is the evidence.
+        None => match s.last_timestamp.as_deref() {
+            Some(last) => format!("last step {}", short_time(last)),
+            None => "no time logged".to_string(),
+        },
     }
 }
 
