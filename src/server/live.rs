@@ -235,7 +235,24 @@ impl Watcher {
             }
         }
         if grew || check_runs || known.is_none() {
-            let runs = self.store.runs_with_state(&self.run.model_id).await?;
+            // The run rows are cheap to read; judging their states reads each run's newest
+            // steps. New rows (a commit) do not need a new judgement unless the rows changed:
+            // states are judged again on the periodic check.
+            let rows = self.store.runs(&self.run.model_id).await?;
+            let same_rows = known.as_ref().is_some_and(|k| {
+                k.len() == rows.len()
+                    && k.iter().zip(&rows).all(|(a, b)| {
+                        let unjudged = Run {
+                            state: None,
+                            ..a.clone()
+                        };
+                        unjudged == *b
+                    })
+            });
+            if same_rows && !check_runs {
+                return Ok(());
+            }
+            let runs = self.store.judged(rows).await?;
             if known.as_ref() != Some(&runs) {
                 if let Some(run) = runs.iter().find(|r| r.run_id == self.run.run_id) {
                     self.run = run.clone();
