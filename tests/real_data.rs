@@ -303,6 +303,9 @@ fn a_run_without_a_runs_row_is_a_run() {
     let (status, html) = s.get(&format!("/run/{run_id}"));
     assert_eq!(status, 200);
     assert!(html.contains(&run_id));
+    // Not "finished", and nothing says it is still training.
+    assert!(html.contains("stopped before max_steps"), "the ETA card");
+    assert!(!html.contains("still training"));
     let (_, stats) = s.json("/api/stats/500m");
     assert_eq!(stats["run_count"], 1);
 }

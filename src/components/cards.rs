@@ -97,7 +97,16 @@ fn elapsed_sub(run: &Run, s: &RunSummary, live: bool) -> String {
 }
 
 fn eta(run: &Run, s: &RunSummary) -> (String, String) {
+    use crate::model::TrainingState;
     match (run.is_running(), s.eta_seconds, s.steps_per_second) {
+        (false, _, _)
+            if matches!(
+                run.state,
+                Some(TrainingState::Stopped | TrainingState::Crashed)
+            ) =>
+        {
+            ("—".to_string(), "stopped before max_steps".to_string())
+        }
         (false, _, _) => (
             "finished".to_string(),
             "the trainer closed this run".to_string(),

@@ -54,7 +54,7 @@ pub fn Sidebar(data: Dashboard) -> impl IntoView {
                     <dt>"start_step"</dt><dd>{r.start_step.map(thousands).unwrap_or_else(|| "—".into())}</dd>
                     <dt>"end_step"</dt><dd>{r.end_step.filter(|e| *e > 0).map(thousands).unwrap_or_else(|| "—".into())}</dd>
                     <dt>"start_time"</dt><dd>{r.start_time.clone().unwrap_or_else(|| "—".into())}</dd>
-                    <dt>"end_time"</dt><dd>{r.end_time.clone().unwrap_or_else(|| "still training".into())}</dd>
+                    <dt>"end_time"</dt><dd>{r.end_time.clone().unwrap_or_else(|| "not written".into())}</dd>
                 </dl>
             </section>
             <section class="side-section" data-section="config">
