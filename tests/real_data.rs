@@ -309,3 +309,85 @@ fn a_run_without_a_runs_row_is_a_run() {
     let (_, stats) = s.json("/api/stats/500m");
     assert_eq!(stats["run_count"], 1);
 }
+
+/// Issue 13: a run's rows are found by their own `run_id`, not from `start_step`. The real
+/// trainer writes its configuration's `start_step`: the checkpoint step for a resume, whether
+/// the run id stays (its rows from before the resume were hidden) or is new (the run before
+/// it lost its last row, at that checkpoint step, and that step's routing).
+#[test]
+fn a_runs_rows_are_found_by_their_run_id_not_by_start_step() {
+    let dir = temp_dir("real-resume");
+    let first = "500m_20260109_100000";
+    let second = "500m_20260109_120000";
+    // The first run dies at 3,456 and resumes, same id, from its checkpoint at 3,000.
+    train(
+        &dir,
+        &["--run-id", first, "--steps", "4000", "--crash-at", "3456"],
+    );
+    train(
+        &dir,
+        &[
+            "--run-id",
+            first,
+            "--steps",
+            "4000",
+            "--resume-from",
+            "3000",
+        ],
+    );
+    // A new run id starts from that run's checkpoint at 2,000 and finishes at 6,000.
+    train(
+        &dir,
+        &[
+            "--run-id",
+            second,
+            "--steps",
+            "6000",
+            "--resume-from",
+            "2000",
+        ],
+    );
+    let db = train(&dir, &["--backfill"]);
+    assert_eq!(
+        query(
+            &db,
+            &format!("SELECT start_step FROM runs WHERE run_id = '{first}'")
+        ),
+        "3000"
+    );
+    assert_eq!(
+        query(
+            &db,
+            &format!("SELECT MIN(step) || ',' || MAX(step) FROM steps WHERE run_id = '{first}'")
+        ),
+        "100,2000",
+        "the second run rewrote the first's steps after 2,000"
+    );
+    let s = Server::start(&db);
+    let (status, page) = s.json(&format!("/api/metrics/{first}?limit=100"));
+    assert_eq!(status, 200, "{page}");
+    let steps: Vec<i64> = page["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(steps.len(), 20, "every record from 100 to 2,000: {steps:?}");
+    assert_eq!((steps[0], steps[19]), (100, 2000));
+    assert_eq!(page["max_step"], 2000, "{page}");
+    let (_, mor) = s.json(&format!("/api/routing/mor/{first}?start_step=2000"));
+    let rows = mor["data"].as_array().expect("routing rows");
+    assert_eq!(
+        rows.len(),
+        12,
+        "every layer at the first run's last step: {mor}"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r["step"] == 2000 && r["run_id"] == first));
+    let (_, page) = s.json(&format!("/api/metrics/{second}?limit=100"));
+    let steps = page["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 40, "2,100 to 6,000");
+    assert_eq!(steps[0]["step"], 2100);
+    assert_eq!(page["max_step"], 6000);
+}

@@ -19,10 +19,10 @@ mod info;
 mod live;
 pub mod raw;
 mod routing;
+mod run_rows;
 mod runs;
 mod schema;
 mod steps;
-mod unlisted;
 
 use crate::model::{AdaptiveLr, DbInfo, Milestones, Model, ModelStats, Run, Step};
 use crate::server::error::{is_busy, AppError};
@@ -63,8 +63,8 @@ struct Inner {
     counts: Mutex<Option<(Instant, Vec<crate::model::TableRows>)>>,
     /// Bumped whenever the file is let go: what was read from it no longer holds.
     epoch: AtomicU64,
-    /// Runs found in `steps` so far (`unlisted.rs`).
-    unlisted: Mutex<unlisted::Unlisted>,
+    /// What `steps` said about each run so far (`run_rows.rs`).
+    seen_rows: Mutex<run_rows::SeenRows>,
 }
 
 struct CachedSchema {
@@ -137,7 +137,7 @@ impl SqliteSource {
                 schema: Mutex::new(CachedSchema::unknown()),
                 counts: Mutex::new(None),
                 epoch: AtomicU64::new(0),
-                unlisted: Mutex::default(),
+                seen_rows: Mutex::default(),
             }),
         }
     }

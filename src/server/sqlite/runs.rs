@@ -79,7 +79,7 @@ impl SqliteSource {
     }
 
     /// The runs `filter` asks for: the `runs` table's rows, and the runs only `steps` knows
-    /// (a crashed or backfilled run has no row; see `unlisted.rs`), ordered by start.
+    /// (a crashed or backfilled run has no row; see `run_rows.rs`), ordered by start.
     pub(super) async fn runs_of(&self, filter: RunFilter<'_>) -> Result<Vec<Run>, AppError> {
         let mut runs = match filter {
             RunFilter::All => self.runs_where("", &[]).await?,
@@ -126,23 +126,22 @@ impl SqliteSource {
         Ok(runs)
     }
 
-    /// The step range a run's rows can be in. They start at its `start_step` (the trainer's
-    /// contract) and stop at its `end_step` once it ended, or before the next run's start
-    /// when it never ended (the trainer crashed and was resumed). Bounding the scan keeps one
-    /// run's query from walking its successors' rows.
+    /// The step range a run's rows can be in: from its first row to its last, by the rows'
+    /// own `run_id` (`run_rows.rs` says why not `start_step`). The run holding its model's
+    /// newest step may still write, so its range stays open above; so does a run with no row
+    /// yet, from its `start_step`. Bounding the scan keeps one run's query from walking the
+    /// rows of the runs after it.
     pub(super) async fn run_span(&self, run: &Run) -> Result<RunSpan, AppError> {
-        let low = run.start_step.unwrap_or(i64::MIN);
-        let next_start = self
-            .runs_of(RunFilter::Model(&run.model_id))
-            .await?
-            .into_iter()
-            .filter(|r| r.run_id != run.run_id)
-            .filter_map(|r| r.start_step)
-            .filter(|s| *s > low)
-            .min();
-        let high = match run.end_step {
-            Some(end) if !run.is_running() && end >= low => end,
-            _ => next_start.map_or(i64::MAX, |n| n.saturating_sub(1)),
+        let rows = self.rows_of_runs().await?;
+        let (low, high) = match rows.get(&run.run_id) {
+            Some(own) => {
+                let newest = rows
+                    .values()
+                    .filter(|r| r.model_id == run.model_id)
+                    .all(|r| r.last <= own.last);
+                (own.first, if newest { i64::MAX } else { own.last })
+            }
+            None => (run.start_step.unwrap_or(i64::MIN), i64::MAX),
         };
         Ok(RunSpan {
             run: run.clone(),
