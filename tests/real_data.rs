@@ -391,3 +391,39 @@ fn a_runs_rows_are_found_by_their_run_id_not_by_start_step() {
     assert_eq!(steps[0]["step"], 2100);
     assert_eq!(page["max_step"], 6000);
 }
+
+/// Issue 13: the adaptive-LR controller's records were read nowhere. The learning-rate
+/// panel shows its loss EMAs and patience, and marks each cooldown where it began.
+#[test]
+fn the_adaptive_lr_controller_is_drawn_on_the_learning_rate_panel() {
+    let dir = temp_dir("real-adaptive");
+    let db = train(&dir, &["--steps", "4000"]);
+    // The fixture's controller never cools down: two cooldowns, the first lasting 5 records.
+    sql(
+        &db,
+        "UPDATE adaptive_lr SET cooldown_triggered = 1 \
+         WHERE step BETWEEN 1500 AND 1900 OR step = 3200;",
+    );
+    let run_id = query(&db, "SELECT run_id FROM runs LIMIT 1");
+    let s = Server::start(&db);
+    let (status, page) = s.get(&format!("/run/{run_id}"));
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("adaptive LR: 2 cooldown(s)"),
+        "the LR panel's line"
+    );
+    let (status, svg) = s.get(&format!("/api/export/{run_id}/lr.svg"));
+    assert_eq!(status, 200);
+    assert!(
+        svg.contains("adaptive-LR controller"),
+        "the controller strip"
+    );
+    assert!(svg.contains("cooldown"));
+
+    // A run without the controller's table draws the rate alone.
+    sql(&db, "DROP TABLE adaptive_lr;");
+    let s = Server::start(&db);
+    let (_, svg) = s.get(&format!("/api/export/{run_id}/lr.svg"));
+    assert!(svg.contains("learning rate"));
+    assert!(!svg.contains("controller"));
+}

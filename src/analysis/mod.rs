@@ -3,6 +3,7 @@
 //! Everything here is deterministic, does no I/O and compiles for the browser; it is tested
 //! natively. The store feeds it rows; the page and the API show what it returns.
 
+pub mod adaptive_lr;
 pub mod charts;
 pub mod clock;
 pub mod downsample;

@@ -108,6 +108,7 @@ fn prepare_from(
         // The full pass is the test oracle for the metrics; the clock is `RunState`'s.
         clock: Vec::new(),
         resumes: Vec::new(),
+        adaptive_lr: Default::default(),
         recent_losses: {
             let finite: Vec<f64> = columns
                 .loss

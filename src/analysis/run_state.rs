@@ -307,6 +307,8 @@ impl RunState {
             clock: self.clock_marks(a, b),
             resumes: Vec::new(),
             recent_losses: self.window.losses(),
+            // Kept beside the run's state (the run cache reads it): added by the caller.
+            adaptive_lr: Default::default(),
         }
     }
 

@@ -599,6 +599,48 @@ mod tests {
         let svg = svg_of(|root| lr::draw(root, &r, &theme::DARK, &View::default()));
         assert!(svg.contains("stroke=\"#3b82f6\""));
         assert!(svg.contains("> warmup end<"));
+        assert!(!svg.contains("controller"), "no controller, no strip");
+    }
+
+    #[test]
+    fn the_lr_chart_shows_the_adaptive_controller_and_its_cooldowns() {
+        use crate::analysis::adaptive_lr::AdaptiveLrSeries;
+        use crate::model::AdaptiveLr;
+        let mut r = run();
+        let records: Vec<AdaptiveLr> = (0..30)
+            .map(|i| AdaptiveLr {
+                step: i * 100,
+                loss_ema_short: Some(3.0 - i as f64 * 0.01),
+                loss_ema_long: Some(3.1 - i as f64 * 0.008),
+                patience_counter: Some(i % 4),
+                cooldown_triggered: Some(i64::from(i == 17)),
+            })
+            .collect();
+        r.adaptive_lr = AdaptiveLrSeries::new(&records).charts(None, 100);
+        let svg = svg_of(|root| lr::draw(root, &r, &theme::DARK, &View::default()));
+        for color in ["#3b82f6", "#06b6d4", "#ec4899"] {
+            assert!(svg.contains(&format!("stroke=\"{color}\"")), "{color}");
+        }
+        for label in [
+            ">cooldown<",
+            ">controller loss ema short<",
+            ">patience (0–3)<",
+        ] {
+            assert!(svg.contains(label), "no {label}");
+        }
+        // The cooldown's dashes cross both the rate and the strip.
+        assert!(svg.matches("#eab308").count() >= 48);
+        let (_, lines) = spec::ChartSpec::LearningRate(r).describe(1700, 0.0);
+        let names: Vec<&str> = lines.iter().map(|l| l.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "lr",
+                "controller EMA short",
+                "controller EMA long",
+                "patience"
+            ]
+        );
     }
 
     /// 24 layers over 40 routing steps; layer 0 collapses at step 1000; MoE with four experts.

@@ -167,7 +167,25 @@ impl ChartSpec {
                     line(loss::EMA_NAMES[i], e, css(DARK.ema[i]), &mut lines);
                 }
             }
-            Self::LearningRate(d) => line("lr", &d.lr, css(DARK.lr), &mut lines),
+            Self::LearningRate(d) => {
+                line("lr", &d.lr, css(DARK.lr), &mut lines);
+                // The controller records less often than the rate is logged: its values
+                // nearest the step, without moving the step the tooltip names.
+                let c = &d.adaptive_lr;
+                let near = |series: &Points| nearest(series, step).map(|p| p.1);
+                let [short, long] = DARK.controller;
+                for (name, series, color) in [
+                    ("controller EMA short", &c.loss_ema_short, css(short)),
+                    ("controller EMA long", &c.loss_ema_long, css(long)),
+                ] {
+                    if let Some(v) = near(series) {
+                        lines.push((name.into(), metric(Some(v)), color));
+                    }
+                }
+                if let Some(p) = near(&c.patience) {
+                    lines.push(("patience".into(), format!("{p:.0}"), css(DARK.muted)));
+                }
+            }
             Self::GradNorm(d) => {
                 line("pre-clip", &d.grad_pre_clip, css(DARK.grad), &mut lines);
                 line("post-clip", &d.grad_post_clip, css(DARK.grad), &mut lines);

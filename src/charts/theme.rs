@@ -15,6 +15,9 @@ pub struct Theme {
     pub lr: RGBColor,
     pub grad: RGBColor,
     pub threshold: RGBColor,
+    /// The adaptive-LR controller's short and long loss EMAs: apart from the loss chart's
+    /// EMA colours, because they are the controller's own.
+    pub controller: [RGBColor; 2],
 }
 
 pub const DARK: Theme = Theme {
@@ -34,6 +37,7 @@ pub const DARK: Theme = Theme {
     lr: RGBColor(0x3b, 0x82, 0xf6),
     grad: RGBColor(0xa8, 0x55, 0xf7),
     threshold: RGBColor(0xea, 0xb3, 0x08),
+    controller: [RGBColor(0x06, 0xb6, 0xd4), RGBColor(0xec, 0x48, 0x99)],
 };
 
 /// Distinct colours for layers and experts, in order; they repeat after twelve.

@@ -35,8 +35,25 @@ pub fn ChartPanels(
     };
     let lr_line = move || {
         data.with(|d| {
+            let controller = d
+                .charts
+                .as_ref()
+                .map(|c| &c.adaptive_lr)
+                .filter(|c| !c.is_empty())
+                .map(|c| {
+                    let patience = c
+                        .patience
+                        .last()
+                        .map(|p| format!(" · patience {:.0}", p.1))
+                        .unwrap_or_default();
+                    format!(
+                        " · adaptive LR: {} cooldown(s){patience}",
+                        c.cooldowns.len()
+                    )
+                })
+                .unwrap_or_default();
             format!(
-                "latest {}",
+                "latest {}{controller}",
                 metric(d.recent_steps.first().and_then(|s| s.lr))
             )
         })

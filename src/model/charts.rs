@@ -55,6 +55,28 @@ pub struct RunCharts {
     /// page's spike detector picks up.
     #[serde(default)]
     pub recent_losses: Vec<f64>,
+    /// The adaptive-LR controller, drawn on the learning-rate chart when the run has one.
+    #[serde(default)]
+    pub adaptive_lr: AdaptiveLrCharts,
+}
+
+/// What the adaptive-LR controller did: the two loss EMAs it compares, how patient it still
+/// is, and where it cut the learning rate.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveLrCharts {
+    pub loss_ema_short: Points,
+    pub loss_ema_long: Points,
+    /// Records without improvement so far (the controller's patience counter).
+    pub patience: Points,
+    /// Steps where a cooldown began (the record's flag turned on), every one.
+    pub cooldowns: Vec<i64>,
+}
+
+impl AdaptiveLrCharts {
+    /// The run has no adaptive-LR controller (or none in this range).
+    pub fn is_empty(&self) -> bool {
+        self.loss_ema_short.is_empty() && self.loss_ema_long.is_empty() && self.cooldowns.is_empty()
+    }
 }
 
 /// One cell of the MoD heatmap: a layer over a range of steps.

@@ -7,6 +7,7 @@
 use super::error::AppError;
 use super::source::Fields;
 use super::sources::{Marks, Sources};
+use crate::analysis::adaptive_lr::AdaptiveLrSeries;
 use crate::analysis::routing::RoutingState;
 use crate::analysis::run_state::{Pushed, RunState};
 use crate::model::{RoutingMod, RoutingMoe, RoutingMor, Run, Step};
@@ -21,12 +22,19 @@ pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
 const SCAN_PAGE: usize = 5_000;
 /// Routing rows per read when a run's routing is folded in.
 const ROUTING_PAGE: usize = 10_000;
+/// Adaptive-LR records read for a run: one per diagnostics record (every 100 steps), so a
+/// 10M-step run's; a longer one shows its first 100,000.
+const ADAPTIVE_LR_RECORDS: usize = 100_000;
 
 /// One run in memory: its folded state and how far into its source it reaches.
 pub struct CachedRun {
     pub state: Option<RunState>,
     /// Read only when a page or zoom first needs it: a chart request does not wait for it.
     pub routing: Option<RoutingState>,
+    /// The adaptive-LR controller's records, read with the routing and again once the
+    /// sources moved: a record every 100 steps or so, a short read (the live feed does not
+    /// carry them, so a live page shows them as of its last load or zoom).
+    pub adaptive_lr: Option<(Marks, AdaptiveLrSeries)>,
     /// Where the sources stood when rows up to here were folded in.
     marks: Marks,
     /// The run row it was built for: a changed config rebuilds it.
@@ -85,6 +93,7 @@ impl RunCache {
                     Arc::new(tokio::sync::Mutex::new(CachedRun {
                         state: None,
                         routing: None,
+                        adaptive_lr: None,
                         marks: Marks::default(),
                         config_json: None,
                         span: (i64::MIN, i64::MIN),
@@ -113,7 +122,8 @@ impl RunCache {
             state.shrink_to_fit();
             cached.state = Some(state);
             cached.routing = None;
-            cached.marks = marks;
+            cached.adaptive_lr = None;
+            cached.marks = marks.clone();
             cached.config_json = run.0.config_json.clone();
             cached.span = span;
         }
@@ -127,9 +137,23 @@ impl RunCache {
             cached.routing = Some(routing);
             read = true;
         }
+        if with_routing
+            && cached
+                .adaptive_lr
+                .as_ref()
+                .is_none_or(|(at, _)| *at != marks)
+        {
+            let records = sources
+                .adaptive_lr(run, (i64::MIN, i64::MAX), ADAPTIVE_LR_RECORDS)
+                .await?;
+            let mut series = AdaptiveLrSeries::new(&records);
+            series.shrink_to_fit();
+            cached.adaptive_lr = Some((marks, series));
+        }
         cached.last_used = Instant::now();
         cached.bytes = cached.state.as_ref().map_or(0, RunState::heap_bytes)
-            + cached.routing.as_ref().map_or(0, RoutingState::heap_bytes);
+            + cached.routing.as_ref().map_or(0, RoutingState::heap_bytes)
+            + cached.adaptive_lr.as_ref().map_or(0, |a| a.1.heap_bytes());
         if read {
             super::memory::after_big_work();
             tracing::info!(

@@ -33,7 +33,11 @@ fn charts_of(
     let routing = cached.routing.as_ref().ok_or(AppError::Busy)?;
     let mut routing = routing.charts(range, columns);
     routing.clock = state.clock(range);
-    Ok((state.charts(range, width), routing))
+    let mut charts = state.charts(range, width);
+    if let Some((_, adaptive_lr)) = &cached.adaptive_lr {
+        charts.adaptive_lr = adaptive_lr.charts(range, width);
+    }
+    Ok((charts, routing))
 }
 
 /// Later start wins; ties go to the later start step.
