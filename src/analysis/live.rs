@@ -265,12 +265,16 @@ fn merge_routing(
             layer.expected_depth.push((m.step, v));
             shrink(&mut layer.expected_depth);
         }
-        r.collapse_detector.push(m, r.mor_min_depth);
+        if let Some(flicker) = r.collapse_detector.push(m, r.mor_min_depth) {
+            r.flickers.push(flicker);
+        }
         r.last_step = r.last_step.max(m.step);
     }
     if !mors.is_empty() {
         r.collapses = r.collapse_detector.found.clone();
         r.collapses.sort_by_key(|c| (c.layer, c.since_step));
+        let column = (r.last_step - r.first_step) / LIVE_CELLS_MAX as i64;
+        r.flickers = super::routing::merge_flickers(r.flickers.iter(), column);
     }
     for m in moes.iter().filter(|m| !super::routing::no_moe(m)) {
         let utils = [

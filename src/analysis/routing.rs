@@ -4,8 +4,8 @@
 use super::downsample::m4_points;
 use super::push_lean;
 use crate::model::{
-    Collapse, CollapseDetector, CollapseKind, LayerDepth, ModCell, RoutingCharts, RoutingMod,
-    RoutingMoe, RoutingMor, RunConfig, Streak,
+    Collapse, CollapseDetector, CollapseKind, Flicker, LayerDepth, ModCell, RoutingCharts,
+    RoutingMod, RoutingMoe, RoutingMor, RunConfig, Streak,
 };
 use std::collections::BTreeMap;
 
@@ -63,6 +63,8 @@ pub struct RoutingState {
     /// Interned `status` strings (a handful of distinct values).
     statuses: Vec<String>,
     detector: CollapseDetector,
+    /// Collapsed stretches too short to be collapses, in the order they ended.
+    flickers: Vec<Flicker>,
     mod_capacity: Option<f64>,
     min_depth: f64,
 }
@@ -123,7 +125,9 @@ impl RoutingState {
     }
 
     pub fn push_mor(&mut self, r: &RoutingMor) {
-        self.detector.push(r, self.min_depth);
+        if let Some(flicker) = self.detector.push(r, self.min_depth) {
+            self.flickers.push(flicker);
+        }
         push_lean(
             &mut self.mors,
             MorRecord {
@@ -170,6 +174,7 @@ impl RoutingState {
         self.mods.capacity() * std::mem::size_of::<ModRecord>()
             + self.mors.capacity() * std::mem::size_of::<MorRecord>()
             + self.moes.capacity() * std::mem::size_of::<MoeRecord>()
+            + self.flickers.capacity() * std::mem::size_of::<Flicker>()
     }
 
     /// The routing charts for the steps in `range` (all when `None`), `columns` wide.
@@ -222,6 +227,12 @@ impl RoutingState {
             ),
             mor_depth: layer_depths(mors, columns),
             collapses,
+            flickers: merge_flickers(
+                self.flickers
+                    .iter()
+                    .filter(|f| f.since_step <= hi && f.until_step >= lo),
+                (last_step - first_step) / columns.max(1) as i64,
+            ),
             collapse_detector: self.detector.clone(),
             layers,
             mod_capacity: self.mod_capacity,
@@ -329,12 +340,28 @@ pub fn collapses(rows: &[RoutingMor], min_depth: f64) -> Vec<Collapse> {
     detector.found
 }
 
+/// `flickers` merged per layer where they lie closer than `gap` steps (a chart column), so
+/// a chart draws at most a mark per layer and column however many there were.
+pub fn merge_flickers<'a>(flickers: impl Iterator<Item = &'a Flicker>, gap: i64) -> Vec<Flicker> {
+    let mut by_layer: BTreeMap<i64, Vec<Flicker>> = BTreeMap::new();
+    for f in flickers {
+        let merged = by_layer.entry(f.layer).or_default();
+        match merged.last_mut() {
+            Some(last) if f.since_step - last.until_step <= gap => {
+                last.until_step = last.until_step.max(f.until_step);
+            }
+            _ => merged.push(*f),
+        }
+    }
+    by_layer.into_values().flatten().collect()
+}
+
 impl CollapseDetector {
     /// Folds in one MoR record. A layer has collapsed when it stays collapsed — by the
     /// trainer's status (any "collaps…") or at the depth floor — for `COLLAPSE_RECORDS`
     /// records in a row: the trainer's statuses flicker during ramp-up, and a flicker is not
-    /// a collapse.
-    pub fn push(&mut self, r: &RoutingMor, min_depth: f64) {
+    /// a collapse. Returns the flicker this record ended, if it ended one.
+    pub fn push(&mut self, r: &RoutingMor, min_depth: f64) -> Option<Flicker> {
         let said = r.status.as_deref().and_then(CollapseKind::of_status);
         let at_floor = r
             .avg_depth
@@ -343,10 +370,12 @@ impl CollapseDetector {
             let streak = self.streaks.entry(r.layer).or_insert(Streak {
                 records: 0,
                 since: r.step,
+                last: r.step,
                 reported: false,
                 kind: None,
             });
             streak.records += 1;
+            streak.last = r.step;
             streak.kind = said.or(streak.kind);
             if !streak.reported && streak.records >= COLLAPSE_RECORDS {
                 self.found.push(Collapse {
@@ -367,8 +396,15 @@ impl CollapseDetector {
                 {
                     c.recovered_step = Some(r.step);
                 }
+            } else {
+                return Some(Flicker {
+                    layer: r.layer,
+                    since_step: streak.since,
+                    until_step: streak.last,
+                });
             }
         }
+        None
     }
 }
 
@@ -434,6 +470,55 @@ mod tests {
                     kind: CollapseKind::AtMinimum,
                 },
             ]
+        );
+    }
+
+    /// Issue 13: a flicker is kept for the chart to draw faintly: each stretch too short to
+    /// be a collapse, merged per layer to the chart's columns.
+    #[test]
+    fn brief_collapsed_stretches_are_flickers_merged_to_the_columns() {
+        let mut state = RoutingState::new(&RunConfig::parse(None));
+        for i in 0..200_i64 {
+            let step = i * 100;
+            // Layer 3 flickers for one record every 10th record; layer 4 dips for five
+            // records once; layer 5 collapses for good at 15,000.
+            let flicker = if i % 10 == 5 {
+                "DEPTH_COLLAPSED_MAX"
+            } else {
+                "OK"
+            };
+            state.push_mor(&mor(step, 3, 2.0, flicker));
+            let dip = if (40..45).contains(&i) { 1.0 } else { 2.0 };
+            state.push_mor(&mor(step, 4, dip, "OK"));
+            let collapsed = if step >= 15_000 { 1.0 } else { 2.0 };
+            state.push_mor(&mor(step, 5, collapsed, "OK"));
+        }
+        let wide = state.charts(None, 1_000);
+        let of = |charts: &RoutingCharts, layer: i64| -> Vec<(i64, i64)> {
+            charts
+                .flickers
+                .iter()
+                .filter(|f| f.layer == layer)
+                .map(|f| (f.since_step, f.until_step))
+                .collect()
+        };
+        assert_eq!(
+            of(&wide, 3).len(),
+            20,
+            "every flicker, at a column per 20 steps"
+        );
+        assert_eq!(of(&wide, 3)[0], (500, 500));
+        assert_eq!(of(&wide, 4), vec![(4_000, 4_400)]);
+        assert!(of(&wide, 5).is_empty(), "a collapse is not a flicker");
+        assert_eq!(wide.collapses.len(), 1);
+        // Ten columns of 2,000 steps: layer 3's flickers, 1,000 apart, become one mark.
+        let narrow = state.charts(None, 10);
+        assert_eq!(of(&narrow, 3), vec![(500, 19_500)]);
+        // A zoom keeps the ones inside it.
+        let zoom = state.charts(Some((3_000, 6_000)), 1_000);
+        assert_eq!(
+            of(&zoom, 3),
+            vec![(3_500, 3_500), (4_500, 4_500), (5_500, 5_500)]
         );
     }
 

@@ -623,8 +623,9 @@ mod tests {
         }
         for label in [
             ">cooldown<",
-            ">controller loss ema short<",
-            ">patience (0–3)<",
+            ">loss ema short<",
+            ">patience 0–3<",
+            "> adaptive-lr controller<",
         ] {
             assert!(svg.contains(label), "no {label}");
         }
@@ -729,6 +730,25 @@ mod tests {
             svg.matches("<polyline").count() >= 24,
             "a line for every layer"
         );
+        assert!(!svg.contains("brief flicker"), "no flickers in this run");
+    }
+
+    #[test]
+    fn the_mor_chart_draws_flickers_faintly_without_a_warning() {
+        let mut r = routing();
+        r.flickers = vec![crate::model::Flicker {
+            layer: 5,
+            since_step: 300,
+            until_step: 450,
+        }];
+        let svg = svg_of(|root| mor_depth::draw(root, &r, &theme::DARK, &View::default()));
+        assert!(
+            svg.contains(">brief flicker<"),
+            "the legend says what the marks are"
+        );
+        assert!(!svg.contains("l5 collapsed"), "no warning");
+        // Layer 5's colour, half transparent, as a filled mark.
+        assert!(svg.contains("opacity=\"0.5\" fill=\"#06b6d4\""));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! MoR recursion depth per layer: `avg_depth` solid, `expected_depth` dashed in the same
-//! colour, the minimum depth as a floor line, and every collapse marked where it began.
+//! colour, the minimum depth as a floor line, every collapse marked where it began, and the
+//! brief collapsed stretches that were not collapses as faint marks along the bottom.
 
 use super::theme::Theme;
 use super::{draw_empty, DrawResult, Swatch, View};
@@ -39,7 +40,12 @@ pub fn draw<DB: DrawingBackend>(
             .iter()
             .any(|c| c.layer == layer && c.recovered_step.is_none())
     };
-    let legend: Vec<(String, Swatch)> = data
+    let flickers: Vec<_> = data
+        .flickers
+        .iter()
+        .filter(|f| view.contains(f.since_step) || view.contains(f.until_step))
+        .collect();
+    let mut legend: Vec<(String, Swatch)> = data
         .mor_depth
         .iter()
         .filter(|l| collapsed(l.layer))
@@ -51,6 +57,9 @@ pub fn draw<DB: DrawingBackend>(
             )
         })
         .collect();
+    if !flickers.is_empty() {
+        legend.push(("brief flicker".to_string(), Swatch::Area(theme.muted)));
+    }
     let body = super::legend_row(root, theme, &legend)?;
     let mut chart = super::frame(&body)
         .build_cartesian_2d(view.x_range(data.first_step, data.last_step), y0..y1)?;
@@ -86,6 +95,20 @@ pub fn draw<DB: DrawingBackend>(
             4,
             color.mix(0.7).stroke_width(1),
         ))?;
+    }
+    // A rug under the floor: where a layer's status flickered, in its colour, faint.
+    let rug = (y0, y0 + (y1 - y0) * 0.05);
+    for f in flickers {
+        let i = data.layers.iter().position(|l| *l == f.layer).unwrap_or(0);
+        let color = theme.layer(i).mix(0.5);
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(f.since_step, rug.0), (f.until_step, rug.1)],
+            color.filled(),
+        )))?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(f.since_step, rug.0), (f.since_step, rug.1)],
+            color.stroke_width(1),
+        )))?;
     }
     for c in data
         .collapses

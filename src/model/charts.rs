@@ -113,6 +113,16 @@ pub struct Collapse {
     pub kind: CollapseKind,
 }
 
+/// A brief stretch of collapsed records that ended before it counted as a collapse (the
+/// trainer's statuses flicker during ramp-up): drawn faintly, never warned about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flicker {
+    pub layer: i64,
+    pub since_step: i64,
+    /// The stretch's last collapsed record.
+    pub until_step: i64,
+}
+
 /// How a MoR layer collapsed. The trainer's statuses say it when more than 90% of tokens sit
 /// at one depth; without a status the dashboard sees the depth stuck at its minimum.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +179,9 @@ pub struct RoutingCharts {
     /// Config `mor_min_depth` (default 1.0): a layer stuck here has collapsed.
     pub mor_min_depth: f64,
     pub collapses: Vec<Collapse>,
+    /// Brief collapsed stretches, merged per layer to the chart's columns.
+    #[serde(default)]
+    pub flickers: Vec<Flicker>,
     /// Utilisation per expert (percent of tokens), when the run used MoE.
     pub moe_util: Vec<Points>,
     pub moe_entropy: Points,

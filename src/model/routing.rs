@@ -62,6 +62,9 @@ pub struct Streak {
     pub records: usize,
     /// The step it began at.
     pub since: i64,
+    /// The step of its newest record.
+    #[serde(default)]
+    pub last: i64,
     /// Whether it was reported (it lasted long enough).
     pub reported: bool,
     /// The kind the trainer's status named last in it, if any did.
