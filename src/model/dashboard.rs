@@ -58,15 +58,19 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// The shown run is still training: no `end_time`, and no later run of its model. A run
+    /// The shown run is still training. Judged by the server from evidence when it says so
+    /// (the run's `state`); otherwise no `end_time` and no later run of its model — a run
     /// that never wrote `end_time` but was followed by a resume crashed; it is not live.
     pub fn is_live(&self) -> bool {
-        self.run.as_ref().is_some_and(|run| {
-            run.is_running()
-                && self
-                    .runs
-                    .iter()
-                    .all(|r| r.run_id == run.run_id || r.start_step <= run.start_step)
+        self.run.as_ref().is_some_and(|run| match run.state {
+            Some(state) => state == super::TrainingState::Training,
+            None => {
+                run.is_running()
+                    && self
+                        .runs
+                        .iter()
+                        .all(|r| r.run_id == run.run_id || r.start_step <= run.start_step)
+            }
         })
     }
 }
