@@ -21,10 +21,12 @@ $(BIN): $(SOURCES) | tools
 	@touch $(BIN)
 	@ls -lh $(BIN) | awk '{print "built " $$NF " (" $$5 ")"}'
 
-## run: the dashboard on $(DB) when it exists, otherwise the live demo
+## run: the dashboard on the HYDRA run in this directory (its database, logs or diagnostics
+## files) when there is one, otherwise the live demo
 run: $(BIN)
-	@if [ -f "$(DB)" ]; then \
-	  exec $(BIN) serve --db "$(DB)" --addr "$(ADDR)"; \
+	@if [ -f "$(DB)" ] || compgen -G 'logs/training_*.log' >/dev/null \
+	    || compgen -G 'checkpoints/diagnostics_*.json' >/dev/null; then \
+	  exec $(BIN) serve --root . --db "$(DB)" --addr "$(ADDR)"; \
 	else \
 	  echo "No $(DB) here: starting the demo (a simulated trainer writing a fresh database)."; \
 	  exec $(BIN) demo --addr "$(ADDR)"; \

@@ -23,9 +23,24 @@ mod cli {
     enum Command {
         /// Serve the dashboard for an existing training database.
         Serve {
-            /// The trainer's database (opened read-only, never modified).
-            #[arg(long, env = "HYDRA_DB", default_value = "checkpoints/training.db")]
-            db: PathBuf,
+            /// The trainer's working directory: its database, diagnostics files, logs and
+            /// reports are read from `checkpoints/`, `logs/` and `reports/` under it, while
+            /// it trains (default: the current directory).
+            #[arg(long, env = "HYDRA_ROOT")]
+            root: Option<PathBuf>,
+            /// The trainer's database (opened read-only, never modified). Default:
+            /// ROOT/checkpoints/training.db. Given alone, only the database is read.
+            #[arg(long, env = "HYDRA_DB")]
+            db: Option<PathBuf>,
+            /// Where the diagnostics files are (default: ROOT/checkpoints).
+            #[arg(long)]
+            diagnostics_dir: Option<PathBuf>,
+            /// Where the logs are (default: ROOT/logs).
+            #[arg(long)]
+            log_dir: Option<PathBuf>,
+            /// Where the reports are (default: ROOT/reports).
+            #[arg(long)]
+            report_dir: Option<PathBuf>,
             /// Address to listen on. Keep it on 127.0.0.1 and reach it through an SSH tunnel
             /// unless you mean to expose the run.
             #[arg(long, env = "HYDRA_ADDR", default_value = "127.0.0.1:8765")]
@@ -171,7 +186,11 @@ mod cli {
             .init();
         match Cli::parse().command {
             Command::Serve {
+                root,
                 db,
+                diagnostics_dir,
+                log_dir,
+                report_dir,
                 addr,
                 cache_mb,
                 state_dir,
@@ -182,7 +201,28 @@ mod cli {
                 let access = access.access()?;
                 // Serve even when the file is not there or not readable yet: the page says
                 // why, and the file is read as soon as it is.
-                let store = Store::watch(&db);
+                // `--db` alone reads the database only, as it always did; otherwise the
+                // working directory's files too.
+                let files = root.is_some()
+                    || db.is_none()
+                    || diagnostics_dir.is_some()
+                    || log_dir.is_some()
+                    || report_dir.is_some();
+                let root = root.unwrap_or_else(|| PathBuf::from("."));
+                let db = db.unwrap_or_else(|| root.join("checkpoints").join("training.db"));
+                let store = if files {
+                    let under = server::files::Dirs::under(&root);
+                    Store::watch_trainer(
+                        &db,
+                        server::files::Dirs {
+                            diagnostics: diagnostics_dir.unwrap_or(under.diagnostics),
+                            logs: log_dir.unwrap_or(under.logs),
+                            reports: report_dir.unwrap_or(under.reports),
+                        },
+                    )
+                } else {
+                    Store::watch(&db)
+                };
                 if let Err(e) = store.check().await {
                     eprintln!(
                         "hydra-dashboard: warning: {e}. Serving anyway: the page explains, and \

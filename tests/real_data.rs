@@ -5,25 +5,7 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// `../shared/fixtures/hydra_trainer.py`, or `$HYDRA_FIXTURES/hydra_trainer.py`.
-fn trainer_script() -> PathBuf {
-    fixture_script().with_file_name("hydra_trainer.py")
-}
-
-/// Runs the trainer-like fixture in `dir` with `args`; the database it leaves.
-fn train(dir: &Path, args: &[&str]) -> PathBuf {
-    let status = Command::new("python3")
-        .arg(trainer_script())
-        .arg(dir)
-        .args(args)
-        .status()
-        .expect("python3 runs the trainer fixture");
-    assert!(status.success(), "hydra_trainer.py failed for {args:?}");
-    dir.join("checkpoints").join("training.db")
-}
 
 #[test]
 fn a_config_written_by_python_with_infinity_is_read() {

@@ -30,7 +30,9 @@ pub fn compute(newest_first: &[Step], config: &RunConfig, settings: &GaugeSettin
             .number("target_tokens_per_sec")
             .filter(|t| *t > 0.0)
             .unwrap_or(settings.target_tokens_per_sec),
-        vram_gb: newest_first.first().and_then(|s| measured(s.vram_gb)),
+        // The newest measured: a log line has no VRAM, its diagnostics record (every 100
+        // steps) has.
+        vram_gb: newest_first.iter().find_map(|s| measured(s.vram_gb)),
         vram_warn_gb: settings.vram_warn_gb * scale,
         vram_danger_gb: settings.vram_danger_gb * scale,
         vram_total_gb: total,

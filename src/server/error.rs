@@ -19,6 +19,10 @@ pub enum AppError {
     BadParam { name: &'static str, reason: String },
     #[error("{path} does not exist: point the dashboard at the trainer's file with --db PATH (or HYDRA_DB), or try `hydra-dashboard demo`. A running dashboard keeps looking and reads it once the trainer creates it")]
     DbMissing { path: String },
+    #[error(
+        "no HYDRA run files yet in {dirs} (the trainer writes its log there when a run starts)"
+    )]
+    NoRunFiles { dirs: String },
     #[error("{path} is not a HYDRA training database: {why}")]
     NotHydra { path: String, why: String },
     #[error("no snapshot {id:?}: the link is mistyped, or the snapshot was removed from the dashboard's state directory")]
@@ -39,9 +43,11 @@ impl AppError {
             }
             Self::BadParam { .. } => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::DbMissing { .. } | Self::NotHydra { .. } | Self::StateDir { .. } | Self::Busy => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::DbMissing { .. }
+            | Self::NoRunFiles { .. }
+            | Self::NotHydra { .. }
+            | Self::StateDir { .. }
+            | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod live;
 pub mod local_time;
 pub mod memory;

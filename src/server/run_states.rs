@@ -8,7 +8,7 @@ use super::source::Fields;
 use super::store::Store;
 use crate::analysis::time::parse_iso8601;
 use crate::analysis::training_state::{judge, usual_gap, Evidence};
-use crate::model::Run;
+use crate::model::{Run, TrainingState};
 
 /// Newest logged steps read to judge a run: enough for its usual intervals.
 const NEWEST: usize = 32;
@@ -20,6 +20,13 @@ impl Store {
         let (utc_now, local_now) = local_time::now();
         let newest = runs.len().saturating_sub(1);
         for (i, run) in runs.iter_mut().enumerate() {
+            if matches!(
+                run.state,
+                Some(TrainingState::Crashed | TrainingState::Finished)
+            ) {
+                // Its source knows how it ended (the log said so, or a report exists).
+                continue;
+            }
             let Ok(located) = self.located(&run.run_id).await else {
                 continue;
             };

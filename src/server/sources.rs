@@ -97,12 +97,14 @@ impl Sources {
         Self { list }
     }
 
-    /// Whether every source can be read now; the first reason when one cannot.
+    /// Whether the sources can be read now: one that can is enough (the database is
+    /// missing until a run ends, the files may be elsewhere); the first reason when none can.
     pub async fn check(&self) -> Result<(), AppError> {
-        for s in &self.list {
-            s.check().await?;
+        let mut answers = Answers::default();
+        for (i, s) in self.list.iter().enumerate() {
+            answers.push(i, s.check().await);
         }
-        Ok(())
+        answers.finish().map(|_| ())
     }
 
     pub async fn close(&self) {
@@ -113,9 +115,13 @@ impl Sources {
 
     /// Every model, oldest first per source; a model known to several is listed once.
     pub async fn models(&self) -> Result<Vec<Model>, AppError> {
+        let mut answers = Answers::default();
+        for (i, s) in self.list.iter().enumerate() {
+            answers.push(i, s.models().await);
+        }
         let mut models: Vec<Model> = Vec::new();
-        for s in &self.list {
-            for m in s.models().await? {
+        for (_, listed) in answers.finish()? {
+            for m in listed {
                 if models.iter().all(|k| k.model_id != m.model_id) {
                     models.push(m);
                 }
@@ -127,9 +133,13 @@ impl Sources {
     /// Every run (of `model_id`, or all), oldest first; a run known to several sources is
     /// listed once, as the first knows it.
     pub async fn runs(&self, model_id: Option<&str>) -> Result<Vec<Run>, AppError> {
+        let mut answers = Answers::default();
+        for (i, s) in self.list.iter().enumerate() {
+            answers.push(i, s.runs(model_id).await);
+        }
         let mut runs: Vec<Run> = Vec::new();
-        for s in &self.list {
-            for r in s.runs(model_id).await? {
+        for (_, listed) in answers.finish()? {
+            for r in listed {
                 if runs.iter().all(|k| k.run_id != r.run_id) {
                     runs.push(r);
                 }
@@ -147,11 +157,14 @@ impl Sources {
 
     /// The run `run_id` and the source it is read from. Unknown → 404.
     pub async fn run(&self, run_id: &str) -> Result<(Run, usize), AppError> {
+        let mut answers = Answers::default();
         for (i, s) in self.list.iter().enumerate() {
-            if let Some(run) = s.run(run_id).await? {
-                return Ok((run, i));
+            match s.run(run_id).await {
+                Ok(Some(run)) => return Ok((run, i)),
+                other => answers.push(i, other),
             }
         }
+        answers.finish()?;
         Err(AppError::NotFound {
             what: "run",
             id: run_id.into(),
@@ -268,9 +281,14 @@ impl Sources {
 
     /// How far every source reaches now.
     pub async fn marks(&self) -> Result<Marks, AppError> {
-        let mut marks = Vec::with_capacity(self.list.len());
-        for s in &self.list {
-            marks.push(s.reach().await?);
+        let mut answers = Answers::default();
+        for (i, s) in self.list.iter().enumerate() {
+            answers.push(i, s.reach().await);
+        }
+        // A source that cannot be read now reaches nowhere yet.
+        let mut marks = vec![Reach::default(); self.list.len()];
+        for (i, reach) in answers.finish()? {
+            marks[i] = reach;
         }
         Ok(Marks(marks))
     }
@@ -318,12 +336,19 @@ impl Sources {
         Ok((rows, marks, next))
     }
 
-    /// What the sidebar says about where the runs come from (the first source for now).
+    /// What the sidebar says about where the runs come from: the last source that can say
+    /// (the database, when the trainer's files come first), for now.
     pub async fn info(&self) -> Result<DbInfo, AppError> {
-        match self.list.first() {
-            Some(s) => s.info().await,
-            None => Ok(DbInfo::default()),
+        let mut answers = Answers::default();
+        for (i, s) in self.list.iter().enumerate().rev() {
+            answers.push(i, s.info().await);
         }
+        Ok(answers
+            .finish()?
+            .into_iter()
+            .next()
+            .map(|a| a.1)
+            .unwrap_or_default())
     }
 
     /// A model's stats from the first source that knows it.
@@ -340,14 +365,53 @@ impl Sources {
     }
 
     async fn by_model(&self, model_id: &str) -> Result<&dyn Source, AppError> {
-        for s in &self.list {
-            if s.models().await?.iter().any(|m| m.model_id == model_id) {
-                return Ok(s.as_ref());
+        let mut answers = Answers::default();
+        for (i, s) in self.list.iter().enumerate() {
+            match s.models().await {
+                Ok(models) if models.iter().any(|m| m.model_id == model_id) => {
+                    return Ok(s.as_ref())
+                }
+                other => answers.push(i, other),
             }
         }
+        answers.finish()?;
         Err(AppError::NotFound {
             what: "model",
             id: model_id.into(),
         })
+    }
+}
+
+/// The sources' answers to one question: those that answered, and the first reason one
+/// could not. Unanswered is an error only when no source answered.
+struct Answers<T> {
+    answered: Vec<(usize, T)>,
+    first_error: Option<AppError>,
+}
+
+impl<T> Default for Answers<T> {
+    fn default() -> Self {
+        Self {
+            answered: Vec::new(),
+            first_error: None,
+        }
+    }
+}
+
+impl<T> Answers<T> {
+    fn push(&mut self, i: usize, answer: Result<T, AppError>) {
+        match answer {
+            Ok(a) => self.answered.push((i, a)),
+            Err(e) => {
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Vec<(usize, T)>, AppError> {
+        match self.first_error {
+            Some(e) if self.answered.is_empty() => Err(e),
+            _ => Ok(self.answered),
+        }
     }
 }

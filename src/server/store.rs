@@ -63,6 +63,19 @@ impl Store {
         Self::of(SqliteSource::watch(path))
     }
 
+    /// A store for a trainer's working directory: its database at `db` (read once it
+    /// exists) and its logs, diagnostics files and reports under `dirs`, while it trains.
+    pub fn watch_trainer(db: &Path, dirs: super::files::Dirs) -> Self {
+        // The files first: a run the trainer is writing is read from them, and stays read
+        // from them when its database rows arrive at the end (its log and diagnostics file
+        // hold every step the database gets, and more). A run only in the database is read
+        // from it.
+        Self::new(Sources::new(vec![
+            Arc::new(super::files::FilesSource::new(dirs)),
+            Arc::new(SqliteSource::watch(db)),
+        ]))
+    }
+
     /// Opens the database at `path` and checks that it is a HYDRA database; an error if it
     /// is missing or something else (for one-shot commands).
     pub async fn open(path: &Path) -> Result<Self, AppError> {

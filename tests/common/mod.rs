@@ -289,3 +289,21 @@ pub fn snapshot(dir: &Path) -> Vec<(String, u64, u64)> {
     files.sort();
     files
 }
+
+/// `../shared/fixtures/hydra_trainer.py`, or `$HYDRA_FIXTURES/hydra_trainer.py`.
+pub fn trainer_script() -> PathBuf {
+    fixture_script().with_file_name("hydra_trainer.py")
+}
+
+/// Runs the trainer-like fixture in `dir` with `args` to its end; the database it leaves
+/// (when the run reached its end).
+pub fn train(dir: &Path, args: &[&str]) -> PathBuf {
+    let status = Command::new("python3")
+        .arg(trainer_script())
+        .arg(dir)
+        .args(args)
+        .status()
+        .expect("python3 runs the trainer fixture");
+    assert!(status.success(), "hydra_trainer.py failed for {args:?}");
+    dir.join("checkpoints").join("training.db")
+}

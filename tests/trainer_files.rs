@@ -1,0 +1,231 @@
+//! Issue 14: a run watched while it trains, from the trainer's own files (its log and its
+//! diagnostics file; the database is written only when a run ends). Files made by
+//! `../shared/fixtures/hydra_trainer.py`, served by the real binary with `--root`.
+
+mod common;
+use common::*;
+use futures::StreamExt;
+use hydra_dashboard::model::LiveMessage;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The trainer fixture training in `dir` in real time; killed on drop.
+struct Training(Child);
+
+impl Drop for Training {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &Path) -> Server {
+    let root = dir.to_str().unwrap();
+    Server::start_with(&dir.join("checkpoints/training.db"), &["--root", root])
+}
+
+/// The steps of the log's `Step` lines, the later line of a step winning, in step order.
+fn logged_steps(dir: &Path, run_id: &str) -> Vec<i64> {
+    let log = std::fs::read_to_string(dir.join(format!("logs/training_{run_id}.log"))).unwrap();
+    let mut steps: Vec<i64> = log
+        .lines()
+        .filter_map(|l| l.split(" - Step ").nth(1))
+        .filter_map(|rest| rest.split('/').next()?.trim().parse().ok())
+        .collect();
+    steps.sort_unstable();
+    steps.dedup();
+    steps
+}
+
+fn only_run(dir: &Path) -> String {
+    let name = std::fs::read_dir(dir.join("logs"))
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("a log")
+        .file_name();
+    let name = name.to_str().unwrap();
+    name["training_".len()..name.len() - ".log".len()].to_string()
+}
+
+fn steps_of(s: &Server, run_id: &str) -> Vec<i64> {
+    let (status, page) = s.json(&format!("/api/metrics/{run_id}?limit=5000"));
+    assert_eq!(status, 200, "{page}");
+    page["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_followed_from_its_files_while_it_trains() {
+    let dir = temp_dir("files-live");
+    let trainer = Training(
+        Command::new("python3")
+            .arg(trainer_script())
+            .arg(&dir)
+            .args([
+                "--live",
+                "--rate",
+                "50",
+                "--steps",
+                "1500",
+                "--log-interval",
+                "5",
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let server = serve(&dir);
+    // The log appears at once; the database only at the end.
+    let mut run_id = None;
+    for _ in 0..100 {
+        let (_, runs) = server.json("/api/runs/500m");
+        if let Some(id) = runs.get(0).and_then(|r| r["run_id"].as_str()) {
+            assert_eq!(runs[0]["state"], "training", "{runs}");
+            run_id = Some(id.to_string());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run_id = run_id.expect("the training run is listed");
+    assert!(
+        !dir.join("checkpoints/training.db").exists(),
+        "no database yet"
+    );
+    let url = format!("ws://{}/ws/{run_id}?after_step=0", server.addr);
+    let mut socket = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    let mut got: Vec<i64> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while got.last() != Some(&1500) {
+        let frame = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out at {:?}", got.last()))
+            .expect("open")
+            .unwrap();
+        if let Message::Text(text) = frame {
+            match serde_json::from_str::<LiveMessage>(&text).unwrap() {
+                LiveMessage::Update { steps, .. } => got.extend(steps.iter().map(|s| s.step)),
+                LiveMessage::Error { error } => panic!("feed error: {error}"),
+                _ => {}
+            }
+        }
+    }
+    drop(trainer);
+    let logged = logged_steps(&dir, &run_id);
+    assert_eq!(logged.len(), 300, "a line every 5 steps");
+    assert_eq!(got, logged, "every logged step once, in order, over /ws");
+    // The API has the same steps (the diagnostics records fall on logged steps).
+    assert_eq!(steps_of(&server, &run_id), logged);
+    let (_, page) = server.json(&format!("/api/metrics/{run_id}?start_step=1000&limit=1"));
+    let step = &page["steps"][0];
+    assert!(
+        step["vram_gb"].as_f64().is_some(),
+        "from the diagnostics record: {step}"
+    );
+    // Finished: the log says so.
+    let (_, run) = server.json(&format!("/api/run/{run_id}"));
+    assert_eq!(run["state"], "finished", "{run}");
+    let (status, routing) = server.json(&format!("/api/routing/mor/{run_id}?limit=5000"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        routing["data"].as_array().unwrap().len(),
+        15 * 12,
+        "a record every 100 steps"
+    );
+}
+
+#[test]
+fn a_crashed_run_is_listed_crashed_with_its_steps_from_its_files() {
+    let dir = temp_dir("files-crash");
+    train(&dir, &["--steps", "3000", "--crash-at", "1234"]);
+    let run_id = only_run(&dir);
+    let log = std::fs::read_to_string(dir.join(format!("logs/training_{run_id}.log"))).unwrap();
+    assert!(
+        log.contains("Traceback"),
+        "the fixture dies as the trainer does"
+    );
+    let server = serve(&dir);
+    let (status, runs) = server.json("/api/runs/500m");
+    assert_eq!(status, 200);
+    assert_eq!(runs[0]["run_id"], run_id.as_str());
+    assert_eq!(runs[0]["state"], "crashed", "{runs}");
+    let steps = steps_of(&server, &run_id);
+    assert_eq!(
+        steps.last(),
+        Some(&1225),
+        "the log's last line before the crash"
+    );
+    assert_eq!(steps, logged_steps(&dir, &run_id));
+    let (status, html) = server.get(&format!("/run/{run_id}"));
+    assert_eq!(status, 200);
+    assert!(html.contains("crashed"));
+}
+
+#[test]
+fn a_resume_replaces_the_steps_it_logs_again() {
+    let dir = temp_dir("files-resume");
+    train(&dir, &["--steps", "2000", "--crash-at", "1234"]);
+    let run_id = only_run(&dir);
+    let before = std::fs::read_to_string(dir.join(format!("logs/training_{run_id}.log"))).unwrap();
+    train(&dir, &["--steps", "2000", "--resume-from", "1000"]);
+    let server = serve(&dir);
+    let steps = steps_of(&server, &run_id);
+    assert_eq!(steps, logged_steps(&dir, &run_id), "each step once");
+    assert_eq!(steps.last(), Some(&2000));
+    // Step 1100 was logged before the crash and again after the resume: the later wins.
+    let line = |log: &str| -> f64 {
+        let l = log.lines().rfind(|l| l.contains("Step  1100/")).unwrap();
+        l.split("Loss: ").nth(1).unwrap()[..6].parse().unwrap()
+    };
+    let after = std::fs::read_to_string(dir.join(format!("logs/training_{run_id}.log"))).unwrap();
+    let (_, page) = server.json(&format!("/api/metrics/{run_id}?start_step=1100&limit=1"));
+    let served = page["steps"][0]["loss_total"].as_f64().unwrap();
+    // The diagnostics record of step 1100 (full floats) is the resumed one too.
+    assert!(
+        (served - line(&after)).abs() < 1e-4,
+        "{served} vs {}",
+        line(&after)
+    );
+    assert_ne!(
+        line(&before),
+        line(&after),
+        "the fixture logs other numbers after a resume"
+    );
+}
+
+#[test]
+fn a_run_with_only_a_log_draws_what_the_log_has() {
+    let dir = temp_dir("files-plain");
+    train(
+        &dir,
+        &["--steps", "1000", "--no-mod-mor", "--crash-at", "800"],
+    );
+    let run_id = only_run(&dir);
+    assert!(std::fs::read_dir(dir.join("checkpoints"))
+        .unwrap()
+        .next()
+        .is_none());
+    let server = serve(&dir);
+    let (status, html) = server.get(&format!("/run/{run_id}"));
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("no MoR routing logged") || html.contains("no MoR"),
+        "routing says why"
+    );
+    let (_, page) = server.json(&format!("/api/metrics/{run_id}?limit=1"));
+    let s = &page["steps"][0];
+    for key in [
+        "loss_total",
+        "lr",
+        "grad_norm",
+        "grad_norm_pre_clip",
+        "tokens_per_sec",
+    ] {
+        assert!(s[key].as_f64().is_some(), "{key} from the log: {s}");
+    }
+}
