@@ -229,3 +229,48 @@ fn a_run_with_only_a_log_draws_what_the_log_has() {
         assert!(s[key].as_f64().is_some(), "{key} from the log: {s}");
     }
 }
+
+#[test]
+fn eval_loss_from_the_log_is_served_drawn_and_exported() {
+    let dir = temp_dir("files-eval");
+    train(&dir, &["--steps", "2000"]);
+    let run_id = only_run(&dir);
+    let server = serve(&dir);
+    let (status, page) = server.json(&format!("/api/eval/{run_id}"));
+    assert_eq!(status, 200, "{page}");
+    let points = page["points"].as_array().unwrap();
+    let steps: Vec<i64> = points.iter().map(|p| p["step"].as_i64().unwrap()).collect();
+    assert_eq!(
+        steps,
+        [500, 1000, 1500, 2000],
+        "an [EVAL] line every 500 steps"
+    );
+    assert!(points[0]["eval_loss"].as_f64().is_some());
+    assert!(points[0]["train_loss"].as_f64().is_some());
+    assert!(
+        points[0]["components"]["fineweb"].as_f64().is_some(),
+        "{}",
+        points[0]
+    );
+    // On the page's loss panel and its chart.
+    let (_, html) = server.get(&format!("/run/{run_id}"));
+    assert!(html.contains(" · eval "), "the loss panel's line");
+    let (_, svg) = server.get(&format!("/api/export/{run_id}/loss.svg"));
+    assert!(
+        svg.contains(">eval<") || svg.contains(">\neval\n<"),
+        "the legend"
+    );
+    assert!(svg.contains("eval fineweb"), "a component in the legend");
+    // As CSV, a column per component.
+    let (status, csv) = server.get(&format!("/api/export/{run_id}/eval.csv"));
+    assert_eq!(status, 200);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("step,eval_loss,train_loss,code,fineweb,math")
+    );
+    assert_eq!(lines.count(), 4);
+    // A run only in a database has none, and says so plainly.
+    let (status, page) = server.json("/api/eval/no_such_run");
+    assert_eq!(status, 404, "{page}");
+}

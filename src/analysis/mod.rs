@@ -7,6 +7,7 @@ pub mod adaptive_lr;
 pub mod charts;
 pub mod clock;
 pub mod downsample;
+pub mod eval;
 pub mod format;
 pub mod gauges;
 pub mod lineage;

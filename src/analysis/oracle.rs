@@ -109,6 +109,8 @@ fn prepare_from(
         clock: Vec::new(),
         resumes: Vec::new(),
         adaptive_lr: Default::default(),
+        eval: Vec::new(),
+        eval_components: Vec::new(),
         recent_losses: {
             let finite: Vec<f64> = columns
                 .loss

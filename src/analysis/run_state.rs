@@ -307,8 +307,10 @@ impl RunState {
             clock: self.clock_marks(a, b),
             resumes: Vec::new(),
             recent_losses: self.window.losses(),
-            // Kept beside the run's state (the run cache reads it): added by the caller.
+            // Kept beside the run's state (the run cache reads them): added by the caller.
             adaptive_lr: Default::default(),
+            eval: Vec::new(),
+            eval_components: Vec::new(),
         }
     }
 

@@ -1,5 +1,6 @@
-//! The loss chart: raw `loss_total` faint, the three EMAs on top, spikes ringed, and a red
-//! line with "NaN"/"Inf" wherever training diverged.
+//! The loss chart: raw `loss_total` faint, the three EMAs on top, spikes ringed, a red line
+//! with "NaN"/"Inf" wherever training diverged, and the eval loss (with its components,
+//! faint) as dotted points at each evaluation.
 
 use super::theme::Theme;
 use super::{draw_empty, y_range, DrawResult, Swatch, View};
@@ -33,6 +34,13 @@ pub fn draw<DB: DrawingBackend>(
     for (i, name) in ema_names.iter().enumerate() {
         legend.push((name.clone(), Swatch::Line(theme.ema[i])));
     }
+    let eval: Vec<(i64, f64)> = view.points(&data.eval).collect();
+    if !eval.is_empty() {
+        legend.push(("eval".to_string(), Swatch::Line(theme.eval)));
+        for (i, (name, _)) in data.eval_components.iter().enumerate() {
+            legend.push((format!("eval {name}"), Swatch::Dashed(theme.layer(i + 1))));
+        }
+    }
     if !spikes.is_empty() {
         legend.push((
             format!("spike ({})", spikes.len()),
@@ -53,6 +61,12 @@ pub fn draw<DB: DrawingBackend>(
         view.points(&data.loss)
             .chain(data.ema.iter().flat_map(|e| view.points(e)))
             .chain(spikes.iter().copied())
+            .chain(eval.iter().copied())
+            .chain(
+                data.eval_components
+                    .iter()
+                    .flat_map(|(_, series)| view.points(series)),
+            )
             .chain(target.map(|(_, y)| (data.first_step, y))),
     ));
     let mut chart = super::frame(&body)
@@ -74,6 +88,20 @@ pub fn draw<DB: DrawingBackend>(
             theme.ema[i].stroke_width(2),
         ))?;
     }
+    for (i, (_, series)) in data.eval_components.iter().enumerate() {
+        let color = theme.layer(i + 1).mix(0.7);
+        chart.draw_series(DashedLineSeries::new(
+            view.points(series).collect::<Vec<_>>(),
+            4,
+            4,
+            color.stroke_width(1),
+        ))?;
+    }
+    chart.draw_series(LineSeries::new(
+        eval.iter().copied(),
+        theme.eval.stroke_width(2),
+    ))?;
+    chart.draw_series(eval.iter().map(|&p| Circle::new(p, 3, theme.eval.filled())))?;
     chart.draw_series(
         spikes
             .iter()

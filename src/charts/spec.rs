@@ -166,6 +166,22 @@ impl ChartSpec {
                 for (i, e) in d.ema.iter().enumerate() {
                     line(loss::EMA_NAMES[i], e, css(DARK.ema[i]), &mut lines);
                 }
+                // The evaluation at or before the step, named with its own step: evals are
+                // hundreds of steps apart.
+                let before = |series: &Points| series.iter().rev().find(|p| p.0 <= step).copied();
+                if let Some((at, v)) = before(&d.eval) {
+                    let name = format!("eval @ {}", thousands(at));
+                    lines.push((name, metric(Some(v)), css(DARK.eval)));
+                    for (i, (part, series)) in d.eval_components.iter().enumerate() {
+                        if let Some((_, v)) = before(series).filter(|p| p.0 == at) {
+                            lines.push((
+                                format!("  {part}"),
+                                metric(Some(v)),
+                                css(DARK.layer(i + 1)),
+                            ));
+                        }
+                    }
+                }
             }
             Self::LearningRate(d) => {
                 line("lr", &d.lr, css(DARK.lr), &mut lines);

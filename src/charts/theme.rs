@@ -18,6 +18,8 @@ pub struct Theme {
     /// The adaptive-LR controller's short and long loss EMAs: apart from the loss chart's
     /// EMA colours, because they are the controller's own.
     pub controller: [RGBColor; 2],
+    /// Eval loss: apart from the training loss and its EMAs.
+    pub eval: RGBColor,
 }
 
 pub const DARK: Theme = Theme {
@@ -38,6 +40,7 @@ pub const DARK: Theme = Theme {
     grad: RGBColor(0xa8, 0x55, 0xf7),
     threshold: RGBColor(0xea, 0xb3, 0x08),
     controller: [RGBColor(0x06, 0xb6, 0xd4), RGBColor(0xec, 0x48, 0x99)],
+    eval: RGBColor(0x7d, 0xd3, 0xfc),
 };
 
 /// Distinct colours for layers and experts, in order; they repeat after twelve.

@@ -24,12 +24,28 @@ pub fn ChartPanels(
                 .filter(|n| *n > 0)
                 .map(|n| format!(" · {n} spike(s)"))
                 .unwrap_or_default();
+            // Files without EMAs (the trainer's log and diagnostics file): the ones drawn.
+            let computed = |i: usize| d.charts.as_ref().and_then(|c| c.ema[i].last()).map(|p| p.1);
+            let eval = d
+                .charts
+                .as_ref()
+                .and_then(|c| {
+                    let latest = c.eval.last()?;
+                    let best = c.eval.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+                    Some(format!(
+                        " · eval {} (best {} @ {})",
+                        loss(Some(latest.1)),
+                        loss(Some(best.1)),
+                        thousands(best.0)
+                    ))
+                })
+                .unwrap_or_default();
             format!(
-                "latest {} · EMA short {} · medium {} · long {}{spikes}",
+                "latest {} · EMA short {} · medium {} · long {}{eval}{spikes}",
                 loss(value(|s| s.loss_total)),
-                loss(value(|s| s.ema_short)),
-                loss(value(|s| s.ema_medium)),
-                loss(value(|s| s.ema_long)),
+                loss(value(|s| s.ema_short).or(computed(0))),
+                loss(value(|s| s.ema_medium).or(computed(1))),
+                loss(value(|s| s.ema_long).or(computed(2))),
             )
         })
     };

@@ -126,3 +126,23 @@ pub struct AdaptiveLrPage {
     pub run_id: String,
     pub data: Vec<AdaptiveLr>,
 }
+
+/// An evaluation of the model during training: the trainer's `[EVAL]` line (every
+/// `eval_interval` steps), with its per-component losses when it evaluates on a mix.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalPoint {
+    pub step: i64,
+    pub eval_loss: f64,
+    /// The training loss the trainer logged beside it.
+    pub train_loss: Option<f64>,
+    /// Loss per eval component (`code`, `fineweb`, …), as logged.
+    #[serde(default)]
+    pub components: std::collections::BTreeMap<String, f64>,
+}
+
+/// `GET /api/eval/{run_id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalPage {
+    pub run_id: String,
+    pub points: Vec<EvalPoint>,
+}

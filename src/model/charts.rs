@@ -58,6 +58,12 @@ pub struct RunCharts {
     /// The adaptive-LR controller, drawn on the learning-rate chart when the run has one.
     #[serde(default)]
     pub adaptive_lr: AdaptiveLrCharts,
+    /// Eval loss at each evaluation (every one: a few thousand in the longest run).
+    #[serde(default)]
+    pub eval: Points,
+    /// Eval loss per component, by name.
+    #[serde(default)]
+    pub eval_components: Vec<(String, Points)>,
 }
 
 /// What the adaptive-LR controller did: the two loss EMAs it compares, how patient it still

@@ -49,6 +49,7 @@ async fn export(
         ("mod", "csv") => routing_csv::<RoutingMod>(s.store, run_id, range).await,
         ("mor", "csv") => routing_csv::<RoutingMor>(s.store, run_id, range).await,
         ("moe", "csv") => routing_csv::<RoutingMoe>(s.store, run_id, range).await,
+        ("eval", "csv") => eval_csv(s.store, run_id, range).await,
         (chart, "svg" | "png") if CHARTS.contains(&chart) => {
             chart_file(&s, &run_id, chart, kind, asked, &q).await
         }
@@ -57,7 +58,8 @@ async fn export(
             Err(AppError::bad_param(
                 "file",
                 format!(
-                    "no export {shown:?}; there are steps.csv, mod.csv, mor.csv, moe.csv, and \
+                    "no export {shown:?}; there are steps.csv, mod.csv, mor.csv, moe.csv, \
+                     eval.csv, and \
                      {{chart}}.svg or {{chart}}.png for the charts {}",
                     CHARTS.join(", ")
                 ),
@@ -324,6 +326,40 @@ async fn routing_csv<T: RoutingCsv>(
         "text/csv; charset=utf-8",
         &format!("{}-{}.csv", file_stem(&run.run_id), T::NAME),
         csv_body(chunk, cursor, range.1, page),
+    ))
+}
+
+/// `eval.csv`: `step,eval_loss,train_loss`, then a column per eval component (by name,
+/// empty where an evaluation lacks it). Evaluations are few: one body.
+async fn eval_csv(store: Store, run_id: String, range: (i64, i64)) -> Result<Response, AppError> {
+    let page = store.evals(&run_id).await?;
+    let points: Vec<_> = page
+        .points
+        .iter()
+        .filter(|p| (range.0..=range.1).contains(&p.step))
+        .collect();
+    let mut names: Vec<&String> = points.iter().flat_map(|p| p.components.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut out = String::from("step,eval_loss,train_loss");
+    for name in &names {
+        out.push(',');
+        field(&mut out, name);
+    }
+    out.push('\n');
+    for p in points {
+        let _ = write!(out, "{}", p.step);
+        number(&mut out, Some(p.eval_loss));
+        number(&mut out, p.train_loss);
+        for name in &names {
+            number(&mut out, p.components.get(*name).copied());
+        }
+        out.push('\n');
+    }
+    Ok(download(
+        "text/csv; charset=utf-8",
+        &format!("{}-eval.csv", file_stem(&page.run_id)),
+        Body::from(out),
     ))
 }
 

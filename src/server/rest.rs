@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/milestones/{model_id}", get(milestones_get))
         .route("/api/ema/{model_id}", get(ema_get))
         .route("/api/adaptive_lr/{run_id}", get(adaptive_lr_get))
+        .route("/api/eval/{run_id}", get(eval_get))
         .route("/health", get(health_get))
         .route("/api", get(api_not_found))
         .route("/api/", get(api_not_found))
@@ -66,6 +67,15 @@ async fn adaptive_lr_get(
     Ok(Json(
         s.store.adaptive_lr(&run_id, start, limit as usize).await?,
     ))
+}
+
+/// `GET /api/eval/{run_id}`: the run's evaluations (`[EVAL]` lines of its log).
+async fn eval_get(
+    State(s): State<AppState>,
+    run_id: Result<Path<String>, PathRejection>,
+) -> ApiResult<crate::model::EvalPage> {
+    let run_id = segment(run_id)?;
+    Ok(Json(s.store.evals(&run_id).await?))
 }
 
 /// `GET /health`: 200 while the process serves, whatever the state of the runs' sources;

@@ -10,7 +10,7 @@ use super::sources::{Marks, Sources};
 use crate::analysis::adaptive_lr::AdaptiveLrSeries;
 use crate::analysis::routing::RoutingState;
 use crate::analysis::run_state::{Pushed, RunState};
-use crate::model::{RoutingMod, RoutingMoe, RoutingMor, Run, Step};
+use crate::model::{EvalPoint, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,10 +31,11 @@ pub struct CachedRun {
     pub state: Option<RunState>,
     /// Read only when a page or zoom first needs it: a chart request does not wait for it.
     pub routing: Option<RoutingState>,
-    /// The adaptive-LR controller's records, read with the routing and again once the
-    /// sources moved: a record every 100 steps or so, a short read (the live feed does not
-    /// carry them, so a live page shows them as of its last load or zoom).
-    pub adaptive_lr: Option<(Marks, AdaptiveLrSeries)>,
+    /// What is read beside the steps: the adaptive-LR controller and the evaluations, read
+    /// with the routing and again once the sources moved. A record every 100 or 500 steps,
+    /// a short read; the live feed does not carry them, so a live page shows them as of its
+    /// last load or zoom.
+    pub extras: Option<(Marks, Extras)>,
     /// Where the sources stood when rows up to here were folded in.
     marks: Marks,
     /// The run row it was built for: a changed config rebuilds it.
@@ -43,6 +44,13 @@ pub struct CachedRun {
     span: (i64, i64),
     last_used: Instant,
     bytes: usize,
+}
+
+/// A run's sparse series, held beside its steps.
+#[derive(Default)]
+pub struct Extras {
+    pub adaptive_lr: AdaptiveLrSeries,
+    pub evals: Vec<EvalPoint>,
 }
 
 /// Every run held in memory, by run id.
@@ -93,7 +101,7 @@ impl RunCache {
                     Arc::new(tokio::sync::Mutex::new(CachedRun {
                         state: None,
                         routing: None,
-                        adaptive_lr: None,
+                        extras: None,
                         marks: Marks::default(),
                         config_json: None,
                         span: (i64::MIN, i64::MIN),
@@ -122,7 +130,7 @@ impl RunCache {
             state.shrink_to_fit();
             cached.state = Some(state);
             cached.routing = None;
-            cached.adaptive_lr = None;
+            cached.extras = None;
             cached.marks = marks.clone();
             cached.config_json = run.0.config_json.clone();
             cached.span = span;
@@ -137,23 +145,21 @@ impl RunCache {
             cached.routing = Some(routing);
             read = true;
         }
-        if with_routing
-            && cached
-                .adaptive_lr
-                .as_ref()
-                .is_none_or(|(at, _)| *at != marks)
-        {
+        if with_routing && cached.extras.as_ref().is_none_or(|(at, _)| *at != marks) {
             let records = sources
                 .adaptive_lr(run, (i64::MIN, i64::MAX), ADAPTIVE_LR_RECORDS)
                 .await?;
-            let mut series = AdaptiveLrSeries::new(&records);
-            series.shrink_to_fit();
-            cached.adaptive_lr = Some((marks, series));
+            let mut adaptive_lr = AdaptiveLrSeries::new(&records);
+            adaptive_lr.shrink_to_fit();
+            let evals = sources.evals(run).await?;
+            cached.extras = Some((marks, Extras { adaptive_lr, evals }));
         }
         cached.last_used = Instant::now();
         cached.bytes = cached.state.as_ref().map_or(0, RunState::heap_bytes)
             + cached.routing.as_ref().map_or(0, RoutingState::heap_bytes)
-            + cached.adaptive_lr.as_ref().map_or(0, |a| a.1.heap_bytes());
+            + cached.extras.as_ref().map_or(0, |(_, e)| {
+                e.adaptive_lr.heap_bytes() + e.evals.len() * std::mem::size_of::<EvalPoint>()
+            });
         if read {
             super::memory::after_big_work();
             tracing::info!(

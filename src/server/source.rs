@@ -13,8 +13,8 @@
 
 use super::error::AppError;
 use crate::model::{
-    AdaptiveLr, DbInfo, Milestones, Model, ModelStats, RoutingMod, RoutingMoe, RoutingMor, Run,
-    Step,
+    AdaptiveLr, DbInfo, EvalPoint, Milestones, Model, ModelStats, RoutingMod, RoutingMoe,
+    RoutingMor, Run, Step,
 };
 
 /// Rows per read when a default below pages through a source.
@@ -242,6 +242,11 @@ pub trait Source: Send + Sync + 'static {
         _range: (i64, i64),
         _limit: usize,
     ) -> Result<Vec<AdaptiveLr>, AppError> {
+        Ok(Vec::new())
+    }
+
+    /// The run's evaluations, in step order. Only the trainer's log has them.
+    async fn evals(&self, _run: &Run) -> Result<Vec<EvalPoint>, AppError> {
         Ok(Vec::new())
     }
 

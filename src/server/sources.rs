@@ -7,7 +7,9 @@
 
 use super::error::AppError;
 use super::source::{CatchUpPage, Fields, LiveRows, Reach, RoutingRows, RoutingTable, Source};
-use crate::model::{AdaptiveLr, DbInfo, Milestones, Model, ModelStats, RoutingPage, Run, Step};
+use crate::model::{
+    AdaptiveLr, DbInfo, EvalPoint, Milestones, Model, ModelStats, RoutingPage, Run, Step,
+};
 use std::sync::Arc;
 
 /// The most records one step of a routing table is read with when a page must carry it
@@ -277,6 +279,11 @@ impl Sources {
         limit: usize,
     ) -> Result<Vec<AdaptiveLr>, AppError> {
         self.source(*at).adaptive_lr(run, range, limit).await
+    }
+
+    /// See [`Source::evals`].
+    pub async fn evals(&self, (run, at): &(Run, usize)) -> Result<Vec<EvalPoint>, AppError> {
+        self.source(*at).evals(run).await
     }
 
     /// How far every source reaches now.

@@ -240,6 +240,16 @@ impl Store {
             .await
     }
 
+    /// `/api/eval/{run_id}`: the run's evaluations.
+    pub async fn evals(&self, run_id: &str) -> Result<EvalPage, AppError> {
+        let run = self.located(run_id).await?;
+        let points = self.inner.sources.evals(&run).await?;
+        Ok(EvalPage {
+            run_id: run.0.run_id,
+            points,
+        })
+    }
+
     /// `/api/adaptive_lr/{run_id}`: up to `limit` controller records from `start_step`.
     pub async fn adaptive_lr(
         &self,

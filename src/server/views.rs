@@ -34,8 +34,9 @@ fn charts_of(
     let mut routing = routing.charts(range, columns);
     routing.clock = state.clock(range);
     let mut charts = state.charts(range, width);
-    if let Some((_, adaptive_lr)) = &cached.adaptive_lr {
-        charts.adaptive_lr = adaptive_lr.charts(range, width);
+    if let Some((_, extras)) = &cached.extras {
+        charts.adaptive_lr = extras.adaptive_lr.charts(range, width);
+        (charts.eval, charts.eval_components) = crate::analysis::eval::series(&extras.evals, range);
     }
     Ok((charts, routing))
 }

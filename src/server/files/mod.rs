@@ -353,6 +353,13 @@ impl Source for FilesSource {
             .unwrap_or_default())
     }
 
+    async fn evals(&self, run: &Run) -> Result<Vec<crate::model::EvalPoint>, AppError> {
+        Ok(self
+            .with_run(&run.run_id, |r| r.evals.values().cloned().collect())
+            .await?
+            .unwrap_or_default())
+    }
+
     async fn reach(&self) -> Result<Reach, AppError> {
         self.look().await?;
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -10,7 +10,7 @@
 
 use super::diagnostics::{MorLayer, Record};
 use super::log::{LogEval, LogLine, LogStep};
-use crate::model::{AdaptiveLr, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
+use crate::model::{AdaptiveLr, EvalPoint, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
 use std::collections::BTreeMap;
 
 /// How the log says the run ended, as of its newest line.
@@ -23,15 +23,6 @@ pub enum Ending {
     Complete,
     /// An error or a traceback after the last step, without completion.
     Error,
-}
-
-/// An `[EVAL]` line with its `[EVAL_COMPONENTS]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EvalPoint {
-    pub step: i64,
-    pub eval_loss: f64,
-    pub train_loss: Option<f64>,
-    pub components: Vec<(String, f64)>,
 }
 
 /// A step as each file gave it.
@@ -101,13 +92,13 @@ impl FileRun {
                         step,
                         eval_loss,
                         train_loss,
-                        components: Vec::new(),
+                        components: Default::default(),
                     },
                 );
             }
             LogLine::EvalComponents { step, components } => {
                 if let Some(e) = self.evals.get_mut(&step) {
-                    e.components = components;
+                    e.components = components.into_iter().collect();
                 }
             }
             LogLine::Complete => self.ending = Ending::Complete,
