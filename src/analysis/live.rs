@@ -120,7 +120,8 @@ fn merge_step(d: &mut Dashboard, s: &Step, config: Option<&RunConfig>, window: &
     // Gauges.
     if let Some(g) = d.gauges.as_mut() {
         g.tokens_per_sec = finite(s.tokens_per_sec).filter(|v| *v > 0.0);
-        g.vram_gb = finite(s.vram_gb).filter(|v| *v > 0.0);
+        // A step without VRAM (a log line) keeps the newest measured.
+        g.vram_gb = finite(s.vram_gb).filter(|v| *v > 0.0).or(g.vram_gb);
         if let Some(tps) = g.tokens_per_sec {
             g.recent_tokens_per_sec.insert(0, tps);
             g.recent_tokens_per_sec.truncate(THROUGHPUT_WINDOW);

@@ -330,9 +330,13 @@ impl Store {
             }
             None => (None, None, None, Vec::new()),
         };
-        let gauges = run
-            .as_ref()
-            .map(|r| crate::analysis::gauges::compute(&recent_steps, &r.config(), settings));
+        let gauges = run.as_ref().map(|r| {
+            let mut g = crate::analysis::gauges::compute(&recent_steps, &r.config(), settings);
+            // Older than the newest steps read here (a log line has none; the diagnostics
+            // record, every 100 steps, has): the run's newest measured, from its one pass.
+            g.vram_gb = g.vram_gb.or(summary.as_ref().and_then(|s| s.last_vram_gb));
+            g
+        });
         recent_steps.truncate(RECENT_STEPS);
         Ok(Dashboard {
             models: choices,

@@ -449,11 +449,41 @@ impl Source for FilesSource {
         Ok((rows, reach, next))
     }
 
+    /// The sidebar's facts, for when the database is not there yet: the files read, their
+    /// size, the runs and steps in them, the newest line's time.
     async fn info(&self) -> Result<DbInfo, AppError> {
+        self.look().await?;
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let count = |name: &str, rows: usize| crate::model::TableRows {
+            table: name.into(),
+            rows: rows as i64,
+        };
+        let bytes = state.logs.values().map(|(s, _)| s.len).sum::<u64>()
+            + state.diags.values().map(|(s, _)| s.len).sum::<u64>();
         Ok(DbInfo {
-            path: self.dirs.logs.display().to_string(),
-            journal_mode: "files".into(),
-            ..Default::default()
+            path: format!(
+                "{} and {}",
+                self.dirs.logs.display(),
+                self.dirs.diagnostics.display()
+            ),
+            file_size_bytes: bytes,
+            journal_mode: "the trainer's log and diagnostics files".into(),
+            tables: vec![
+                count("logs", state.logs.len()),
+                count("diagnostics files", state.diags.len()),
+                count("reports", state.reports.len()),
+                count("runs", state.runs.len()),
+                count(
+                    "steps",
+                    state.runs.values().map(|r| r.step_count()).sum::<usize>(),
+                ),
+            ],
+            newest_step_time: state
+                .runs
+                .values()
+                .filter_map(|r| r.last_time.clone())
+                .max(),
+            missing: Vec::new(),
         })
     }
 }

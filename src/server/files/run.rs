@@ -184,6 +184,10 @@ impl FileRun {
         }
     }
 
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
     pub fn first_step(&self) -> Option<i64> {
         self.steps.keys().next().copied()
     }
