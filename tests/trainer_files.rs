@@ -274,3 +274,63 @@ fn eval_loss_from_the_log_is_served_drawn_and_exported() {
     let (status, page) = server.json("/api/eval/no_such_run");
     assert_eq!(status, 404, "{page}");
 }
+
+/// A diagnostics file read while the trainer rewrites it slowly (`--slow-save 1`: each
+/// rewrite takes a second, written in pieces): what was read is never taken back, and no
+/// request fails.
+#[test]
+fn a_slow_rewrite_never_takes_records_back_or_fails_a_request() {
+    let dir = temp_dir("files-slow");
+    let _trainer = Training(
+        Command::new("python3")
+            .arg(trainer_script())
+            .arg(&dir)
+            .args([
+                "--live",
+                "--rate",
+                "200",
+                "--steps",
+                "4000",
+                "--slow-save",
+                "1",
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let server = serve(&dir);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (mut steps_seen, mut records_seen, mut asked) = (0, 0, 0);
+    let mut run_id = None;
+    while std::time::Instant::now() < deadline && records_seen < 35 {
+        let Some(id) = run_id.clone() else {
+            let (_, runs) = server.json("/api/runs/500m");
+            run_id = runs
+                .get(0)
+                .and_then(|r| r["run_id"].as_str())
+                .map(str::to_string);
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let (status, page) = server.json(&format!("/api/metrics/{id}?limit=5000"));
+        assert_eq!(status, 200, "{page}");
+        let steps = page["steps"].as_array().unwrap().len();
+        let (status, mor) = server.json(&format!("/api/routing/mor/{id}?limit=5000"));
+        assert_eq!(status, 200, "{mor}");
+        let records = mor["data"].as_array().unwrap().len() / 12;
+        assert!(
+            steps >= steps_seen,
+            "steps went back from {steps_seen} to {steps}"
+        );
+        assert!(
+            records >= records_seen,
+            "records went back from {records_seen} to {records}"
+        );
+        (steps_seen, records_seen) = (steps, records);
+        asked += 1;
+    }
+    assert!(
+        records_seen >= 35,
+        "the rewrites were read: {records_seen} records"
+    );
+    assert!(asked > 50, "the reader hammered ({asked} rounds)");
+}
