@@ -115,7 +115,20 @@ async fn a_run_is_followed_from_its_files_while_it_trains() {
             }
         }
     }
-    drop(trainer);
+    // The trainer ends by itself: its last save, `Training complete!`, report, database.
+    let mut trainer = trainer;
+    for _ in 0..300 {
+        if trainer.0.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        trainer.0.try_wait().unwrap().is_some(),
+        "the trainer finished"
+    );
+    // Read once more after the last save (the look is throttled to every 100 ms).
+    std::thread::sleep(Duration::from_millis(300));
     let logged = logged_steps(&dir, &run_id);
     assert_eq!(logged.len(), 300, "a line every 5 steps");
     assert_eq!(got, logged, "every logged step once, in order, over /ws");
@@ -333,4 +346,36 @@ fn a_slow_rewrite_never_takes_records_back_or_fails_a_request() {
         "the rewrites were read: {records_seen} records"
     );
     assert!(asked > 50, "the reader hammered ({asked} rounds)");
+}
+
+/// Issue 14: a run whose log went quiet long ago without a word of how it ended (the
+/// process was killed, or hangs) is stalled, with the time of its last sign of life; the
+/// same run with a traceback is crashed.
+#[test]
+fn a_run_quiet_without_an_end_in_its_log_is_stalled() {
+    let dir = temp_dir("files-stalled");
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let log = dir.join("logs/training_500m_20260109_100000.log");
+    let mut text = String::new();
+    for (i, step) in [25, 50, 75, 100].iter().enumerate() {
+        text.push_str(&format!(
+            "2026-01-09 10:00:{:02} - HYDRA - INFO - Step {step:>5}/20000 | Loss: 3.5000 (EMA: 3.5) | LR: 1.00e-04\n",
+            i * 10
+        ));
+    }
+    text.push_str("2026-01-09 10:00:45 - HYDRA - WARNING - data loader slow\n");
+    std::fs::write(&log, &text).unwrap();
+    let server = serve(&dir);
+    let (_, runs) = server.json("/api/runs/500m");
+    assert_eq!(runs[0]["state"], "stalled", "{runs}");
+    assert_eq!(
+        runs[0]["last_seen"], "2026-01-09T10:00:45",
+        "any line is a sign of life"
+    );
+    drop(server);
+    text.push_str("2026-01-09 10:00:50 - HYDRA - ERROR - Traceback (most recent call last):\n");
+    std::fs::write(&log, &text).unwrap();
+    let server = serve(&dir);
+    let (_, runs) = server.json("/api/runs/500m");
+    assert_eq!(runs[0]["state"], "crashed", "{runs}");
 }

@@ -177,6 +177,7 @@ mod tests {
             best_loss_step: None,
             config_json: Some(config.into()),
             state: None,
+            last_seen: None,
         }
     }
 

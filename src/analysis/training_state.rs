@@ -28,13 +28,17 @@ pub struct Evidence {
     pub ended: bool,
     /// A later run of the same model exists: this one was resumed from.
     pub resumed: bool,
+    /// Its log is read, so an end (completion, an error) would have been seen: quiet
+    /// without one is a stall, not a stop.
+    pub watched: bool,
     /// Now, on the same clock as `last_time`.
     pub now: f64,
 }
 
 /// The run's state: finished when it reached its planned length; stopped when it was
-/// resumed, ended early or went quiet for longer than `max(5 min, 20 × its interval)`;
-/// otherwise training. (Crashed needs the trainer's log: not judged here.)
+/// resumed, ended early or went quiet for longer than `max(5 min, 20 × its interval)` —
+/// stalled instead when its log is read and said nothing of an end; otherwise training.
+/// (Crashed needs the trainer's log: its source says so, not judged here.)
 pub fn judge(e: &Evidence) -> TrainingState {
     let reached = match (e.last_step, e.max_steps) {
         (Some(last), Some(max)) if max > 0 => {
@@ -55,6 +59,7 @@ pub fn judge(e: &Evidence) -> TrainingState {
             (QUIET_INTERVALS * i).max(QUIET_FLOOR_SECONDS)
         });
     match e.last_time {
+        Some(t) if e.now - t > patience && e.watched => TrainingState::Stalled,
         Some(t) if e.now - t > patience => TrainingState::Stopped,
         _ => TrainingState::Training,
     }
@@ -142,6 +147,28 @@ mod tests {
         };
         assert_eq!(fast(1_000_000.0 + 200.0), TrainingState::Training);
         assert_eq!(fast(1_000_000.0 + 301.0), TrainingState::Stopped);
+    }
+
+    /// Issue 14: a run whose log is read and says nothing of an end, quiet for longer than
+    /// it pauses, has stalled (the process may hang); a resumed one is still stopped.
+    #[test]
+    fn quiet_with_its_log_read_and_no_end_in_it_is_stalled() {
+        let watched = Evidence {
+            watched: true,
+            now: 1_000_000.0 + 410.0,
+            ..training_now()
+        };
+        assert_eq!(judge(&watched), TrainingState::Stalled);
+        let soon = Evidence {
+            now: 1_000_000.0 + 30.0,
+            ..watched.clone()
+        };
+        assert_eq!(judge(&soon), TrainingState::Training);
+        let resumed = Evidence {
+            resumed: true,
+            ..watched
+        };
+        assert_eq!(judge(&resumed), TrainingState::Stopped);
     }
 
     #[test]

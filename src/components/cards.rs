@@ -105,8 +105,17 @@ fn eta(run: &Run, s: &RunSummary) -> (String, String) {
                 Some(TrainingState::Stopped | TrainingState::Crashed)
             ) =>
         {
-            ("—".to_string(), "stopped before max_steps".to_string())
+            let word = if run.state == Some(TrainingState::Crashed) {
+                "crashed"
+            } else {
+                "stopped"
+            };
+            ("—".to_string(), format!("{word} before max_steps"))
         }
+        (false, _, _) if run.state == Some(TrainingState::Stalled) => (
+            "—".to_string(),
+            "stalled: nothing logged for longer than the run ever pauses".to_string(),
+        ),
         (false, _, _) => (
             "finished".to_string(),
             "the trainer closed this run".to_string(),

@@ -54,6 +54,7 @@ pub fn Header(
             let class = match state {
                 crate::model::TrainingState::Training => "badge running",
                 crate::model::TrainingState::Crashed => "badge crashed",
+                crate::model::TrainingState::Stalled => "badge stalled",
                 _ => "badge finished",
             };
             let dot = if live { "● " } else { "" };

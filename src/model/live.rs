@@ -112,6 +112,7 @@ mod tests {
             best_loss_step: None,
             config_json: Some("{}".into()),
             state: None,
+            last_seen: Some("2026-01-09T14:47:40".into()),
         };
         let frames = [
             LiveMessage::Update {

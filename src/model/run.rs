@@ -30,6 +30,10 @@ pub struct Run {
     /// a later run of its model); absent where not judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<TrainingState>,
+    /// The time of the run's newest sign of life: the newest line of its log, any line
+    /// (local, no zone). Only a run read from its log has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
 }
 
 /// What a run is doing. The real trainer never writes `end_time`, so this is judged from
@@ -45,6 +49,9 @@ pub enum TrainingState {
     Stopped,
     /// Its log ends in an error (judged once the log is read).
     Crashed,
+    /// It was training and went quiet for longer than it ever pauses, its log saying nothing
+    /// of an end: the process may hang (judged only for a run whose log is read).
+    Stalled,
 }
 
 impl TrainingState {
@@ -55,6 +62,7 @@ impl TrainingState {
             Self::Finished => "finished",
             Self::Stopped => "stopped",
             Self::Crashed => "crashed",
+            Self::Stalled => "stalled",
         }
     }
 }

@@ -61,6 +61,7 @@ impl Store {
                 interval_seconds: usual_gap(&times),
                 ended: !run.end_time.as_deref().is_none_or(str::is_empty),
                 resumed: i < newest,
+                watched: run.last_seen.is_some(),
                 now,
             };
             run.state = Some(judge(&evidence));

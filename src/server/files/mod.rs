@@ -127,6 +127,9 @@ impl FilesSource {
         let mut runs: Vec<Run> = state
             .runs
             .values()
+            // A run is listed from its first step: before it, its log holds only its
+            // header, and nothing says where it stands among its model's runs.
+            .filter(|r| r.first_step().is_some())
             .map(|r| {
                 let report = state
                     .reports
@@ -140,6 +143,7 @@ impl FilesSource {
                     row = Run {
                         start_step: report.start_step.or(row.start_step),
                         start_time: row.start_time.or(report.start_time.clone()),
+                        last_seen: row.last_seen,
                         ..report.clone()
                     };
                 }

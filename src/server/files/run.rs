@@ -278,6 +278,7 @@ impl FileRun {
             model_id: self.model_id.clone(),
             start_step: self.first_step(),
             start_time: self.first_time(),
+            last_seen: self.last_time.clone(),
             ..Default::default()
         }
     }

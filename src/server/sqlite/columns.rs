@@ -149,6 +149,8 @@ pub fn run_from(r: &dyn Columns) -> Run {
         best_loss_step: r.int(8),
         config_json: text(9),
         state: None,
+        // The database has no log: only the files know a run's last sign of life.
+        last_seen: None,
     }
 }
 
