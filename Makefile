@@ -28,7 +28,7 @@ run: $(BIN)
 	    || compgen -G 'checkpoints/diagnostics_*.json' >/dev/null; then \
 	  exec $(BIN) serve --root . --db "$(DB)" --addr "$(ADDR)"; \
 	else \
-	  echo "No $(DB) here: starting the demo (a simulated trainer writing a fresh database)."; \
+	  echo "No HYDRA run here: starting the demo (a simulated trainer writing its files in a fresh directory)."; \
 	  exec $(BIN) demo --addr "$(ADDR)"; \
 	fi
 

@@ -80,15 +80,17 @@ mod cli {
             #[command(flatten)]
             gauges: GaugeArgs,
         },
-        /// Run a simulated HYDRA trainer into a fresh database and serve it.
+        /// Run a simulated HYDRA trainer in a fresh directory (its log, diagnostics file,
+        /// reports and database, written as the trainer writes them) and serve it.
         Demo {
             /// Address to listen on.
             #[arg(long, env = "HYDRA_ADDR", default_value = "127.0.0.1:8765")]
             addr: String,
-            /// Directory for the demo's training.db (default: a new temporary directory).
+            /// The demo trainer's working directory, empty or new (default: a new temporary
+            /// directory).
             #[arg(long, env = "HYDRA_DEMO_DIR")]
             dir: Option<PathBuf>,
-            /// Logged steps per second the simulated trainer writes.
+            /// Log lines per second the simulated trainer writes (a line every 10 steps).
             #[arg(long, default_value_t = 4.0)]
             rate: f64,
             /// The dashboard's own directory, for shared snapshots (default: beside the
@@ -274,17 +276,31 @@ mod cli {
                 let gauges = gauges.settings()?;
                 let access = access.access()?;
                 let dir = dir.unwrap_or_else(fresh_temp_dir);
-                let db = demo::prepare(&dir).await?;
-                eprintln!("demo: simulated trainer writing {}", db.display());
-                let trainer_db = db.clone();
+                let root = demo::prepare(&dir).await?;
+                eprintln!(
+                    "demo: a simulated trainer writing its log, diagnostics file, reports and \
+                     database in {}",
+                    root.display()
+                );
+                let training = demo::begin(&root)?;
                 let trainer = tokio::spawn(async move {
-                    if let Err(e) = demo::train(&trainer_db, rate).await {
+                    if let Err(e) = training.run(rate).await {
                         tracing::error!("demo trainer stopped: {e}");
                     }
                 });
-                let store = Store::open(&db).await.map_err(|e| e.to_string())?;
+                let db = root.join("checkpoints").join("training.db");
+                let store = Store::watch_trainer(&db, server::files::Dirs::under(&root));
                 let state_dir = state_dir.unwrap_or_else(|| dir.join("state"));
-                run(store, &db, &addr, gauges, &state_dir, access, Some(trainer)).await
+                run(
+                    store,
+                    &root,
+                    &addr,
+                    gauges,
+                    &state_dir,
+                    access,
+                    Some(trainer),
+                )
+                .await
             }
         }
     }

@@ -112,17 +112,27 @@ fn help_explains_every_flag() {
 }
 
 #[test]
-fn the_demo_trains_a_resumed_run_while_serving_it() {
+fn the_demo_trains_like_the_trainer_while_serving_it() {
+    /// The demo, killed on drop: a failed assertion must not leave it training.
+    struct Demo(std::process::Child);
+    impl Drop for Demo {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let dir = temp_dir("demo");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
-        .args(["demo", "--addr", "127.0.0.1:0", "--rate", "20", "--dir"])
-        .arg(&dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Demo(
+        Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
+            .args(["demo", "--addr", "127.0.0.1:0", "--rate", "20", "--dir"])
+            .arg(&dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
     std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut std::io::BufReader::new(child.0.stdout.take().unwrap()),
         &mut line,
     )
     .unwrap();
@@ -138,17 +148,26 @@ fn the_demo_trains_a_resumed_run_while_serving_it() {
     let models = json("/api/models");
     let model = models[0]["model_id"].as_str().unwrap().to_string();
     let runs = json(&format!("/api/runs/{model}"));
+    let states: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap_or("?"))
+        .collect();
     assert_eq!(
-        runs.as_array().unwrap().len(),
-        2,
-        "a finished run and its resume"
+        states,
+        ["finished", "crashed", "training"],
+        "a finished run, one that crashed, and its resume training now: {runs}"
     );
-    assert!(runs[0]["end_time"].is_string());
-    let live = runs[1]["run_id"].as_str().unwrap().to_string();
+    let live = runs[2]["run_id"].as_str().unwrap().to_string();
+    // The files the trainer writes, where it writes them.
     assert!(
-        runs[1]["end_time"].is_null(),
-        "the resumed run is still training"
+        dir.join("checkpoints/training.db").exists(),
+        "the finished run's"
     );
+    assert!(dir.join(format!("logs/training_{live}.log")).exists());
+    let (_, eval) = http(&addr, "GET", &format!("/api/eval/{live}"));
+    assert!(eval.contains("\"points\""), "{eval}");
     let newest = |json: &dyn Fn(&str) -> serde_json::Value| {
         json(&format!("/api/metrics/{live}?limit=1"))["max_step"]
             .as_i64()
@@ -164,9 +183,16 @@ fn the_demo_trains_a_resumed_run_while_serving_it() {
             break;
         }
     }
-    let (_, moe) = http(&addr, "GET", &format!("/api/routing/moe/{live}"));
-    let _ = child.kill();
-    let _ = child.wait();
+    // Its routing arrives with its first diagnostics save (every 500 steps: 50 lines).
+    let mut moe = String::new();
+    for _ in 0..150 {
+        moe = http(&addr, "GET", &format!("/api/routing/moe/{live}")).1;
+        if moe.contains("util_expert_0") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(child);
     assert!(advanced, "the demo trainer appends steps");
     assert!(moe.contains("util_expert_0"), "the demo writes MoE routing");
 }
