@@ -348,12 +348,7 @@ fn a_runs_rows_are_found_by_their_run_id_not_by_start_step() {
     let s = Server::start(&db);
     let (status, page) = s.json(&format!("/api/metrics/{first}?limit=100"));
     assert_eq!(status, 200, "{page}");
-    let steps: Vec<i64> = page["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_i64().unwrap())
-        .collect();
+    let steps: Vec<i64> = step_numbers(&page);
     assert_eq!(steps.len(), 20, "every record from 100 to 2,000: {steps:?}");
     assert_eq!((steps[0], steps[19]), (100, 2000));
     assert_eq!(page["max_step"], 2000, "{page}");

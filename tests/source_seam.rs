@@ -315,12 +315,7 @@ fn a_source_that_is_not_sqlite_serves_the_page_the_api_a_zoom_and_the_live_feed(
     let (status, body) = http(&addr, "GET", &format!("/api/metrics/{RUN}?limit=5"));
     assert_eq!(status, 200, "{body}");
     let page: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let steps: Vec<i64> = page["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_i64().unwrap())
-        .collect();
+    let steps: Vec<i64> = step_numbers(&page);
     assert_eq!(steps, [0, 1, 2, 3, 4]);
     assert_eq!(page["max_step"], 1_999);
     assert_eq!(page["next_start_step"], 5);

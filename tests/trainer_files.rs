@@ -14,6 +14,21 @@ use tokio_tungstenite::tungstenite::Message;
 /// The trainer fixture training in `dir` in real time; killed on drop.
 struct Training(Child);
 
+impl Training {
+    /// `hydra_trainer.py --live` in `dir` with `args`.
+    fn start(dir: &Path, args: &[&str]) -> Self {
+        Self(
+            Command::new("python3")
+                .arg(trainer_script())
+                .arg(dir)
+                .arg("--live")
+                .args(args)
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
 impl Drop for Training {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -53,32 +68,15 @@ fn only_run(dir: &Path) -> String {
 fn steps_of(s: &Server, run_id: &str) -> Vec<i64> {
     let (status, page) = s.json(&format!("/api/metrics/{run_id}?limit=5000"));
     assert_eq!(status, 200, "{page}");
-    page["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_i64().unwrap())
-        .collect()
+    step_numbers(&page)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_followed_from_its_files_while_it_trains() {
     let dir = temp_dir("files-live");
-    let trainer = Training(
-        Command::new("python3")
-            .arg(trainer_script())
-            .arg(&dir)
-            .args([
-                "--live",
-                "--rate",
-                "50",
-                "--steps",
-                "1500",
-                "--log-interval",
-                "5",
-            ])
-            .spawn()
-            .unwrap(),
+    let trainer = Training::start(
+        &dir,
+        &["--rate", "50", "--steps", "1500", "--log-interval", "5"],
     );
     let server = serve(&dir);
     // The log appears at once; the database only at the end.
@@ -294,21 +292,9 @@ fn eval_loss_from_the_log_is_served_drawn_and_exported() {
 #[test]
 fn a_slow_rewrite_never_takes_records_back_or_fails_a_request() {
     let dir = temp_dir("files-slow");
-    let _trainer = Training(
-        Command::new("python3")
-            .arg(trainer_script())
-            .arg(&dir)
-            .args([
-                "--live",
-                "--rate",
-                "200",
-                "--steps",
-                "4000",
-                "--slow-save",
-                "1",
-            ])
-            .spawn()
-            .unwrap(),
+    let _trainer = Training::start(
+        &dir,
+        &["--rate", "200", "--steps", "4000", "--slow-save", "1"],
     );
     let server = serve(&dir);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

@@ -128,6 +128,17 @@ pub enum RoutingRows {
     Moe(Vec<RoutingMoe>),
 }
 
+impl RoutingRows {
+    /// No records of `kind`: a table the source does not have, a run it does not know.
+    pub fn empty(kind: RoutingKind) -> Self {
+        match kind {
+            RoutingKind::Mod => Self::Mod(Vec::new()),
+            RoutingKind::Mor => Self::Mor(Vec::new()),
+            RoutingKind::Moe => Self::Moe(Vec::new()),
+        }
+    }
+}
+
 /// A routing record type as the readers page through it.
 pub trait RoutingTable: Sized + Send + 'static {
     const KIND: RoutingKind;

@@ -307,3 +307,13 @@ pub fn train(dir: &Path, args: &[&str]) -> PathBuf {
     assert!(status.success(), "hydra_trainer.py failed for {args:?}");
     dir.join("checkpoints").join("training.db")
 }
+
+/// The step numbers of an `/api/metrics` page, in its order.
+pub fn step_numbers(page: &serde_json::Value) -> Vec<i64> {
+    page["steps"]
+        .as_array()
+        .expect("a page of steps")
+        .iter()
+        .map(|s| s["step"].as_i64().expect("a step number"))
+        .collect()
+}

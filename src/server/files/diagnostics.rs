@@ -329,16 +329,15 @@ fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         .map(|v| v as i64))
 }
 
+/// A list of numbers (a missing or odd entry is 0.0, as the loader would write it).
 fn nums<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
-    #[derive(Deserialize)]
-    struct N(#[serde(deserialize_with = "num")] Option<f64>);
-    Ok(Option::<Vec<serde_json::Value>>::deserialize(d)
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| N::deserialize(v).ok().and_then(|n| n.0).unwrap_or(0.0))
-        .collect())
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|v| v.deserialize_any(Lenient).ok().flatten().unwrap_or(0.0))
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

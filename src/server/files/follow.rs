@@ -6,7 +6,7 @@
 //! never taken back.
 
 use super::diagnostics::{split_records, Record};
-use super::log::{parse_line, LogLine};
+use super::log::{line_time, parse_line, LogLine};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -67,11 +67,7 @@ impl LogFollow {
             };
             let text = String::from_utf8_lossy(&line);
             let text = text.trim_end_matches('\r');
-            let time = text
-                .get(..19)
-                .filter(|t| t.as_bytes().get(10) == Some(&b' '))
-                .map(|t| t.replacen(' ', "T", 1));
-            lines.push((parse_line(text), time));
+            lines.push((parse_line(text), line_time(text)));
         }
         if !self.skipping {
             self.partial.extend_from_slice(rest);

@@ -80,6 +80,12 @@ pub fn parse_line(line: &str) -> LogLine {
     LogLine::Other
 }
 
+/// A line's time as ISO 8601 (`2026-01-09T14:47:53`, local, no zone), whatever it says:
+/// any line is a sign of life.
+pub fn line_time(line: &str) -> Option<String> {
+    split_prefix(line).map(|(time, _, _)| iso(time))
+}
+
 /// `(time as ISO 8601, level, message)` of a `time - name - LEVEL - message` line.
 fn split_prefix(line: &str) -> Option<(&str, &str, &str)> {
     let time = line.get(..19)?;

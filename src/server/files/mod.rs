@@ -121,47 +121,50 @@ impl FilesSource {
         }
     }
 
-    /// Every run, as its files tell it: the report's row when there is one, else what its
-    /// log and diagnostics file say; its state when the files say how it ended.
+    /// Every run, as its files tell it, in start order.
     fn run_rows(state: &State) -> Vec<Run> {
         let mut runs: Vec<Run> = state
             .runs
             .values()
-            // A run is listed from its first step: before it, its log holds only its
-            // header, and nothing says where it stands among its model's runs.
-            .filter(|r| r.first_step().is_some())
-            .map(|r| {
-                let report = state
-                    .reports
-                    .values()
-                    .filter_map(|(_, run)| run.as_ref())
-                    .filter(|run| run.run_id == r.run_id)
-                    .max_by(|a, b| a.start_time.cmp(&b.start_time));
-                let mut row = r.run_row();
-                if let Some(report) = report {
-                    // The report's facts, but the run starts where its rows do.
-                    row = Run {
-                        start_step: report.start_step.or(row.start_step),
-                        start_time: row.start_time.or(report.start_time.clone()),
-                        last_seen: row.last_seen,
-                        ..report.clone()
-                    };
-                }
-                if row.config_json.is_none() {
-                    row.config_json = r.max_steps.map(|m| format!("{{\"max_steps\": {m}}}"));
-                }
-                row.state = match (r.ending, report.is_some()) {
-                    (Ending::Complete, _) | (Ending::None, true) => Some(TrainingState::Finished),
-                    (Ending::Error, _) => Some(TrainingState::Crashed),
-                    (Ending::None, false) => None,
-                };
-                row
-            })
+            .filter_map(|r| Self::row_of(state, r))
             .collect();
         runs.sort_by(|a, b| {
             (a.start_time.as_deref(), &a.run_id).cmp(&(b.start_time.as_deref(), &b.run_id))
         });
         runs
+    }
+
+    /// One run's row: the report's when there is one, else what its log and diagnostics
+    /// file say; its state when the files say how it ended. `None` before its first step:
+    /// until then its log holds only its header, and nothing says where it stands among its
+    /// model's runs.
+    fn row_of(state: &State, r: &FileRun) -> Option<Run> {
+        r.first_step()?;
+        let report = state
+            .reports
+            .values()
+            .filter_map(|(_, run)| run.as_ref())
+            .filter(|run| run.run_id == r.run_id)
+            .max_by(|a, b| a.start_time.cmp(&b.start_time));
+        let mut row = r.run_row();
+        if let Some(report) = report {
+            // The report's facts, but the run starts where its rows do.
+            row = Run {
+                start_step: report.start_step.or(row.start_step),
+                start_time: row.start_time.or(report.start_time.clone()),
+                last_seen: row.last_seen,
+                ..report.clone()
+            };
+        }
+        if row.config_json.is_none() {
+            row.config_json = r.max_steps.map(|m| format!("{{\"max_steps\": {m}}}"));
+        }
+        row.state = match (r.ending, report.is_some()) {
+            (Ending::Complete, _) | (Ending::None, true) => Some(TrainingState::Finished),
+            (Ending::Error, _) => Some(TrainingState::Crashed),
+            (Ending::None, false) => None,
+        };
+        Some(row)
     }
 }
 
@@ -310,6 +313,13 @@ impl Source for FilesSource {
             .collect())
     }
 
+    /// Every request finds its run first: this builds that one run's row, not all of them.
+    async fn run(&self, run_id: &str) -> Result<Option<Run>, AppError> {
+        self.look().await?;
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(state.runs.get(run_id).and_then(|r| Self::row_of(&state, r)))
+    }
+
     async fn steps(
         &self,
         run: &Run,
@@ -338,11 +348,7 @@ impl Source for FilesSource {
                 RoutingKind::Moe => RoutingRows::Moe(r.moe_rows(range, limit)),
             })
             .await?;
-        Ok(rows.unwrap_or(match kind {
-            RoutingKind::Mod => RoutingRows::Mod(Vec::new()),
-            RoutingKind::Mor => RoutingRows::Mor(Vec::new()),
-            RoutingKind::Moe => RoutingRows::Moe(Vec::new()),
-        }))
+        Ok(rows.unwrap_or(RoutingRows::empty(kind)))
     }
 
     async fn adaptive_lr(

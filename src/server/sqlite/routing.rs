@@ -18,15 +18,10 @@ impl SqliteSource {
         kind: RoutingKind,
         limit: usize,
     ) -> Result<RoutingRows, AppError> {
-        let empty = || match kind {
-            RoutingKind::Mod => RoutingRows::Mod(Vec::new()),
-            RoutingKind::Mor => RoutingRows::Mor(Vec::new()),
-            RoutingKind::Moe => RoutingRows::Moe(Vec::new()),
-        };
         let schema = self.schema().await?;
         let (table, columns, order) = routing_table(kind);
         if !schema.has_table(table) || span.low > span.high || limit == 0 {
-            return Ok(empty());
+            return Ok(RoutingRows::empty(kind));
         }
         let sql = format!(
             "SELECT {} FROM {table} WHERE model_id = ?1 AND step >= ?2 AND step <= ?3 \
