@@ -148,6 +148,81 @@ async fn a_run_is_followed_from_its_files_while_it_trains() {
         15 * 12,
         "a record every 100 steps"
     );
+    // Now in the database too: it reads the same as it did from the files.
+    reads_the_same_from_files_and_database(&dir, &run_id);
+}
+
+/// The run `run_id` read from `dir`'s files alone and from its database alone: at every step
+/// the database holds, the same numbers (EMAs within 1e-9, the loader's) and routing.
+fn reads_the_same_from_files_and_database(dir: &Path, run_id: &str) {
+    let root = dir.to_str().unwrap();
+    let files = Server::start_with(&dir.join("no-database-here.db"), &["--root", root]);
+    let db = Server::start(&dir.join("checkpoints/training.db"));
+    let page = |s: &Server, path: &str| {
+        let (status, page) = s.json(path);
+        assert_eq!(status, 200, "{path}: {page}");
+        page
+    };
+    let from_db = page(&db, &format!("/api/metrics/{run_id}?limit=5000"));
+    let from_files = page(&files, &format!("/api/metrics/{run_id}?limit=5000"));
+    let by_step: std::collections::HashMap<i64, &serde_json::Value> = from_files["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_i64().unwrap(), s))
+        .collect();
+    let rows = from_db["steps"].as_array().unwrap();
+    assert!(rows.len() >= 5, "{from_db}");
+    for row in rows {
+        let step = row["step"].as_i64().unwrap();
+        let mine = by_step
+            .get(&step)
+            .unwrap_or_else(|| panic!("step {step} from files"));
+        assert_eq!(row["timestamp"], mine["timestamp"], "step {step}");
+        for key in [
+            "loss_total",
+            "loss_ce",
+            "lr",
+            "grad_norm",
+            "grad_norm_pre_clip",
+            "tokens_per_sec",
+            "vram_gb",
+            "ema_short",
+            "ema_medium",
+            "ema_long",
+        ] {
+            let (a, b) = (row[key].as_f64(), mine[key].as_f64());
+            let close = match (a, b) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                (a, b) => a == b,
+            };
+            assert!(close, "step {step} {key}: database {a:?}, files {b:?}");
+        }
+    }
+    for kind in ["mod", "mor", "moe"] {
+        let path = format!("/api/routing/{kind}/{run_id}?limit=5000");
+        assert_eq!(
+            page(&db, &path)["data"],
+            page(&files, &path)["data"],
+            "{kind} routing"
+        );
+    }
+}
+
+/// Each run's EMAs start where the loader starts them: from the newest EMA its model has in
+/// the database, that of the run loaded before it.
+#[test]
+fn a_runs_emas_continue_from_its_models_run_loaded_before_it() {
+    let dir = temp_dir("files-emas");
+    let (first, second) = ("500m_20260109_144733", "500m_20260110_090000");
+    train(&dir, &["--steps", "800", "--run-id", first]);
+    train(&dir, &["--steps", "800", "--run-id", second, "--seed", "7"]);
+    reads_the_same_from_files_and_database(&dir, second);
+    // Not from its own first loss: the seed is the first run's last EMA.
+    let db = Server::start(&dir.join("checkpoints/training.db"));
+    let (_, page) = db.json(&format!("/api/metrics/{second}?limit=1"));
+    let s = &page["steps"][0];
+    assert_ne!(s["ema_long"], s["loss_total"], "{s}");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use self::run::{Ending, FileRun};
 use super::error::AppError;
 use super::source::{CatchUpPage, Fields, LiveRows, Reach, RoutingKind, RoutingRows, Source};
 use crate::model::{AdaptiveLr, DbInfo, Model, Run, TrainingState};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -248,6 +248,46 @@ fn look_at(dirs: &Dirs, state: &mut State) {
             .and_then(|t| report::run_of_report(&t));
         state.reports.insert(path, (seen, run));
         state.runs_version += 1;
+    }
+    settle_emas(state);
+}
+
+/// Brings every run's EMAs up to date, each seeded as the loader seeds it: from the newest
+/// EMA in the database of its model, that is, of the model's run that reaches furthest among
+/// those started before it that finished (a crashed run is never loaded). Runs only in the
+/// database are not seen here; a model's runs all come from the same directory.
+fn settle_emas(state: &mut State) {
+    let reported: HashSet<&str> = state
+        .reports
+        .values()
+        .filter_map(|(_, run)| run.as_ref().map(|r| r.run_id.as_str()))
+        .collect();
+    let mut order: Vec<(String, i64, String, bool)> = state
+        .runs
+        .values()
+        .filter_map(|r| {
+            let loaded = r.ending == Ending::Complete || reported.contains(r.run_id.as_str());
+            Some((
+                r.model_id.clone(),
+                r.first_step()?,
+                r.run_id.clone(),
+                loaded,
+            ))
+        })
+        .collect();
+    order.sort();
+    let mut newest: HashMap<String, (i64, [f64; 3])> = HashMap::new();
+    for (model_id, _, run_id, loaded) in order {
+        let Some(run) = state.runs.get_mut(&run_id) else {
+            continue;
+        };
+        run.set_ema_seed(newest.get(&model_id).map_or([0.0; 3], |(_, e)| *e));
+        run.settle_emas();
+        if let (true, Some((step, emas))) = (loaded, run.last_emas()) {
+            if newest.get(&model_id).is_none_or(|(s, _)| step > *s) {
+                newest.insert(model_id, (step, emas));
+            }
+        }
     }
 }
 

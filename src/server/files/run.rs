@@ -7,11 +7,21 @@
 //! earlier (a resume logs the steps after its checkpoint again). A step new to the run, or
 //! written again within one file, gets a new feed position (the live feed and the run cache
 //! see the latter as a rewritten step); a diagnostics record refining a logged step does not.
+//!
+//! EMAs are the loader's (spec: alphas 0.99 / 0.999 / 0.9999, `ema = loss if ema == 0 else
+//! a·ema + (1-a)·loss`, a NaN poisoning every later one), over the records the loader would
+//! load: the diagnostics records when the run has any, else (a model without MoD/MoR, never
+//! loaded) its logged steps. A logged step between two records holds the EMA of the record
+//! before it, what the database will say as of that step, so the same run reads the same
+//! before and after it is loaded.
 
 use super::diagnostics::{MorLayer, Record};
 use super::log::{LogEval, LogLine, LogStep};
 use crate::model::{AdaptiveLr, EvalPoint, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
 use std::collections::BTreeMap;
+
+/// The loader's EMA smoothing factors (the same as the charts').
+const EMA_ALPHAS: [f64; 3] = crate::analysis::loss::EMA_ALPHAS;
 
 /// How the log says the run ended, as of its newest line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,6 +65,27 @@ pub struct FileRun {
     pub ending: Ending,
     /// The newest line's time (local, no zone), any line: the last sign of life.
     pub last_time: Option<String>,
+    emas: Emas,
+}
+
+/// The loader's EMAs at each record, kept up to date incrementally: new records at the end
+/// cost only themselves.
+#[derive(Clone, Debug, Default)]
+struct Emas {
+    /// Where the loader would start: the newest EMA of the model's run loaded before this
+    /// one, `0.0` (start from the first loss) when none.
+    seed: [f64; 3],
+    /// Over diagnostics records (else over logged steps).
+    over_records: bool,
+    at: BTreeMap<i64, [f64; 3]>,
+    /// The lowest step whose EMA is stale.
+    stale_from: Option<i64>,
+}
+
+impl Emas {
+    fn touched(&mut self, step: i64) {
+        self.stale_from = Some(self.stale_from.map_or(step, |s| s.min(step)));
+    }
 }
 
 impl FileRun {
@@ -77,6 +108,7 @@ impl FileRun {
                 self.ending = Ending::None;
                 let step = s.step;
                 self.steps.entry(step).or_default().log = Some(s);
+                self.emas.touched(step);
                 *seq += 1;
                 self.step_feed.push((*seq, step));
             }
@@ -124,6 +156,11 @@ impl FileRun {
         // resume), is news.
         let news = held.log.is_none() || held.diag.is_some();
         held.diag = Some(row);
+        if !self.emas.over_records {
+            self.emas.over_records = true;
+            self.emas.touched(i64::MIN);
+        }
+        self.emas.touched(step);
         if news {
             *seq += 1;
             self.step_feed.push((*seq, step));
@@ -166,7 +203,60 @@ impl FileRun {
             fill(&mut s.grad_norm_pre_clip, l.grad_pre_clip);
             fill(&mut s.tokens_per_sec, l.tokens_per_sec);
         }
+        let finite = |v: f64| v.is_finite().then_some(v);
+        if let Some((_, e)) = self.emas.at.range(..=step).next_back() {
+            [s.ema_short, s.ema_medium, s.ema_long] = e.map(finite);
+        }
         s
+    }
+
+    /// Where the loader would start this run's EMAs (see [`Emas::seed`]).
+    pub fn set_ema_seed(&mut self, seed: [f64; 3]) {
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        if !self.emas.seed.iter().zip(&seed).all(|(a, b)| same(*a, *b)) {
+            self.emas.seed = seed;
+            self.emas.touched(i64::MIN);
+        }
+    }
+
+    /// The run's newest EMAs and their step, where the next run of its model would start.
+    pub fn last_emas(&self) -> Option<(i64, [f64; 3])> {
+        self.emas.at.iter().next_back().map(|(s, e)| (*s, *e))
+    }
+
+    /// Brings the EMAs up to date from the lowest step that changed.
+    pub fn settle_emas(&mut self) {
+        let Some(from) = self.emas.stale_from.take() else {
+            return;
+        };
+        let emas = &mut self.emas;
+        emas.at.split_off(&from);
+        let mut ema = emas
+            .at
+            .range(..from)
+            .next_back()
+            .map_or(emas.seed, |(_, e)| *e);
+        let over_records = emas.over_records;
+        // The loader reads a record's missing total as 0.0; a log line without a loss is
+        // not a record.
+        let losses = self
+            .steps
+            .range(from..)
+            .filter_map(|(step, h)| match &h.diag {
+                Some(d) => Some((*step, d.loss_total.unwrap_or(0.0))),
+                None if over_records => None,
+                None => h.log.as_ref()?.loss.map(|l| (*step, l)),
+            });
+        for (step, loss) in losses {
+            for (e, a) in ema.iter_mut().zip(EMA_ALPHAS) {
+                *e = if *e == 0.0 {
+                    loss
+                } else {
+                    a * *e + (1.0 - a) * loss
+                };
+            }
+            emas.at.insert(step, ema);
+        }
     }
 
     /// Up to `limit` steps within `range`, from the low end, or the high end when
@@ -449,5 +539,66 @@ mod tests {
         lines.push(at("ERROR - an error while saving after completion"));
         let (run, _) = run_with(&lines, "[]");
         assert_eq!(run.ending, Ending::Complete);
+    }
+
+    #[test]
+    fn emas_are_the_loaders_over_the_records_and_held_between_them() {
+        let lines: Vec<String> = (1..=8).map(|i| step_line(i * 25, 3.0)).collect();
+        let diag =
+            r#"[{"step": 100, "losses": {"total": 4.0}}, {"step": 200, "losses": {"total": 2.0}}]"#;
+        let (mut run, _) = run_with(&lines, diag);
+        run.settle_emas();
+        let emas = |run: &FileRun| -> Vec<(i64, Option<f64>)> {
+            run.steps((i64::MIN, i64::MAX), false, 100)
+                .iter()
+                .map(|s| (s.step, s.ema_short))
+                .collect()
+        };
+        let second = 0.99 * 4.0 + 0.01 * 2.0;
+        assert_eq!(
+            emas(&run),
+            [
+                (25, None),
+                (50, None),
+                (75, None),
+                (100, Some(4.0)),
+                (125, Some(4.0)),
+                (150, Some(4.0)),
+                (175, Some(4.0)),
+                (200, Some(second)),
+            ],
+            "seeded by the first record's loss; the log's 3.0 is not a record"
+        );
+        // A seed (the model's run loaded before) restarts them; a NaN poisons the rest.
+        run.set_ema_seed([2.0; 3]);
+        let mut seq = 100;
+        for r in records(
+            r#"[{"step": 300, "losses": {"total": NaN}}, {"step": 400, "losses": {"total": 1.0}}]"#,
+        ) {
+            run.push_record(r, &mut seq);
+        }
+        run.settle_emas();
+        let seeded = 0.99 * 2.0 + 0.01 * 4.0;
+        let got = emas(&run);
+        assert_eq!(got[3], (100, Some(seeded)));
+        assert_eq!(got[7], (200, Some(0.99 * seeded + 0.01 * 2.0)));
+        assert_eq!(&got[8..], [(300, None), (400, None)]);
+        assert_eq!(
+            run.last_emas().map(|(s, e)| (s, e[0].is_nan())),
+            Some((400, true))
+        );
+    }
+
+    #[test]
+    fn a_run_without_records_gets_its_emas_from_its_logged_losses() {
+        let lines: Vec<String> = [(25, 3.0), (50, 2.0)]
+            .iter()
+            .map(|(s, l)| step_line(*s, *l))
+            .collect();
+        let (mut run, _) = run_with(&lines, "[]");
+        run.settle_emas();
+        let steps = run.steps((i64::MIN, i64::MAX), false, 10);
+        assert_eq!(steps[0].ema_long, Some(3.0));
+        assert_eq!(steps[1].ema_long, Some(0.9999 * 3.0 + 0.0001 * 2.0));
     }
 }
