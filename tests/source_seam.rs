@@ -73,6 +73,7 @@ impl MemorySource {
                     expected_depth: Some(2.1),
                     router_probs_mean: Some(0.5),
                     status: Some("OK".into()),
+                    depth_histogram: None,
                 });
             }
         }

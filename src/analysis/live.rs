@@ -3,9 +3,11 @@
 //! server ran over the whole run, so a page that has been open for a day shows what a fresh
 //! load would.
 
+use super::depth_shares::{push_live, Shares};
 use super::downsample::m4_points;
 use super::gauges::{mean, THROUGHPUT_WINDOW};
 use super::loss::{SpikeWindow, EMA_ALPHAS};
+use super::routing::SHARE_COLUMNS;
 use super::time::parse_iso8601;
 use crate::model::{
     Dashboard, LayerDepth, ModCell, NonFinite, Points, RoutingMod, RoutingMoe, RoutingMor,
@@ -266,6 +268,9 @@ fn merge_routing(
             layer.expected_depth.push((m.step, v));
             shrink(&mut layer.expected_depth);
         }
+        if let Some(shares) = m.depth_histogram.as_deref().and_then(Shares::of_histogram) {
+            push_live(&mut r.mor_shares, m.step, m.layer, shares, SHARE_COLUMNS);
+        }
         if let Some(flicker) = r.collapse_detector.push(m, r.mor_min_depth) {
             r.flickers.push(flicker);
         }
@@ -392,6 +397,7 @@ mod tests {
             expected_depth: Some(2.0),
             router_probs_mean: None,
             status: Some("ok".into()),
+            depth_histogram: None,
         }
     }
 

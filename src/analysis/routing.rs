@@ -1,6 +1,7 @@
 //! Router analysis: MoD heatmap cells, MoR depth per layer and collapse detection, MoE
 //! utilisation, each reduced to what a chart of a given width can show.
 
+use super::depth_shares::{self, Shares};
 use super::downsample::m4_points;
 use super::push_lean;
 use crate::model::{
@@ -13,6 +14,10 @@ use std::collections::BTreeMap;
 pub const COLLAPSE_TOLERANCE: f64 = 0.05;
 /// …when it stays there for this many consecutive records.
 pub const COLLAPSE_RECORDS: usize = 10;
+
+/// The depth-share strip's columns at most: a stack of depths per column and layer, read
+/// at a glance, not point by point.
+pub const SHARE_COLUMNS: usize = 120;
 
 /// A record of a model without MoE: the trainer's loader writes a `routing_moe` row for
 /// every record anyway, with every utilisation 0 (or none at all). That is "no MoE", not a
@@ -44,6 +49,7 @@ struct MorRecord {
     layer: i32,
     avg_depth: f64,
     expected_depth: f64,
+    shares: Shares,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -135,6 +141,11 @@ impl RoutingState {
                 layer: r.layer as i32,
                 avg_depth: nan_if_none(r.avg_depth),
                 expected_depth: nan_if_none(r.expected_depth),
+                shares: r
+                    .depth_histogram
+                    .as_deref()
+                    .and_then(Shares::of_histogram)
+                    .unwrap_or_default(),
             },
         );
     }
@@ -226,6 +237,11 @@ impl RoutingState {
                 columns,
             ),
             mor_depth: layer_depths(mors, columns),
+            mor_shares: depth_shares::columns(
+                mors.iter().map(|r| (r.step, r.layer as i64, r.shares)),
+                (first_step, last_step),
+                columns.min(SHARE_COLUMNS),
+            ),
             collapses,
             flickers: merge_flickers(
                 self.flickers
@@ -362,7 +378,17 @@ impl CollapseDetector {
     /// records in a row: the trainer's statuses flicker during ramp-up, and a flicker is not
     /// a collapse. Returns the flicker this record ended, if it ended one.
     pub fn push(&mut self, r: &RoutingMor, min_depth: f64) -> Option<Flicker> {
-        let said = r.status.as_deref().and_then(CollapseKind::of_status);
+        // The trainer's status, else its rule on the record's histogram (the database keeps
+        // only the status).
+        let said = r
+            .status
+            .as_deref()
+            .and_then(CollapseKind::of_status)
+            .or_else(|| {
+                r.depth_histogram
+                    .as_deref()
+                    .and_then(CollapseKind::of_histogram)
+            });
         let at_floor = r
             .avg_depth
             .is_some_and(|d| (d - min_depth).abs() <= COLLAPSE_TOLERANCE);
@@ -422,6 +448,7 @@ mod tests {
             expected_depth: Some(depth + 0.1),
             router_probs_mean: None,
             status: Some(status.into()),
+            depth_histogram: None,
         }
     }
 

@@ -34,6 +34,8 @@ impl ChartSpec {
     pub fn size(&self) -> (u32, u32) {
         match self {
             Self::Loss(_) => (1200, 320),
+            // Room for the depth-share strip under the depth lines.
+            Self::MorDepth(d) if !d.mor_shares.is_empty() => (600, 380),
             _ => (600, 260),
         }
     }
@@ -214,6 +216,16 @@ impl ChartSpec {
                         DARK.layer_css(i),
                         &mut lines,
                     );
+                    // The layer's tokens per depth there, shallowest first.
+                    let column = d
+                        .mor_shares
+                        .iter()
+                        .find(|s| s.layer == l.layer)
+                        .and_then(|s| s.columns.iter().rev().find(|c| c.step_lo <= step));
+                    if let (Some(c), Some(last)) = (column, lines.last_mut()) {
+                        let shares: Vec<String> = c.percent.iter().map(|p| p.to_string()).collect();
+                        last.1 = format!("{} · {}%", last.1, shares.join("/"));
+                    }
                 }
             }
             Self::Moe(d) => {

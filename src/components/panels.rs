@@ -116,7 +116,17 @@ pub fn ChartPanels(
         data.with(|d| {
             d.routing
                 .as_ref()
-                .map(|r| format!("{} layers · solid avg, dashed expected", r.layers.len()))
+                .map(|r| {
+                    let strip = if r.mor_shares.is_empty() {
+                        ""
+                    } else {
+                        " · below: share of tokens per depth"
+                    };
+                    format!(
+                        "{} layers · solid avg, dashed expected{strip}",
+                        r.layers.len()
+                    )
+                })
                 .unwrap_or_default()
         })
     };

@@ -105,6 +105,23 @@ pub struct LayerDepth {
     pub expected_depth: Points,
 }
 
+/// The share of one MoR layer's tokens at each recursion depth over time, from the
+/// diagnostics file's `depth_histogram` (the database drops it).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DepthShares {
+    pub layer: i64,
+    pub columns: Vec<ShareColumn>,
+}
+
+/// A layer's depth shares over a range of steps: the mean of its records there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShareColumn {
+    pub step_lo: i64,
+    pub step_hi: i64,
+    /// Percent of tokens at depth 0, 1, …, rounded (they sum to about 100).
+    pub percent: Vec<u8>,
+}
+
 /// A layer whose recursion depth collapsed: it stayed collapsed, by the trainer's status or
 /// by sitting at the minimum depth, for a sustained stretch of records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,6 +178,26 @@ impl CollapseKind {
         })
     }
 
+    /// The trainer's own rule on a layer's depth histogram (tokens counted per depth): more
+    /// than 90% of them at one depth — 0 an early exit, the deepest the maximum, another a
+    /// fixed depth.
+    pub fn of_histogram(histogram: &[f64]) -> Option<Self> {
+        let total: f64 = histogram.iter().filter(|c| c.is_finite()).sum();
+        if histogram.len() < 2 || total <= 0.0 || !total.is_finite() {
+            return None;
+        }
+        let (depth, most) = histogram
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_finite())
+            .max_by(|a, b| a.1.total_cmp(b.1))?;
+        (*most / total > 0.9).then(|| match depth {
+            0 => Self::EarlyExit,
+            d if d == histogram.len() - 1 => Self::MaxDepth,
+            _ => Self::FixedDepth,
+        })
+    }
+
     /// In the user's words.
     pub fn describe(self) -> &'static str {
         match self {
@@ -188,6 +225,9 @@ pub struct RoutingCharts {
     /// Brief collapsed stretches, merged per layer to the chart's columns.
     #[serde(default)]
     pub flickers: Vec<Flicker>,
+    /// Each layer's share of tokens per depth, when the records carry the histogram.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mor_shares: Vec<DepthShares>,
     /// Utilisation per expert (percent of tokens), when the run used MoE.
     pub moe_util: Vec<Points>,
     pub moe_entropy: Points,

@@ -29,6 +29,10 @@ pub struct RoutingMor {
     pub expected_depth: Option<f64>,
     pub router_probs_mean: Option<f64>,
     pub status: Option<String>,
+    /// Tokens counted at each depth (0, 1, …): only in the diagnostics file, the database
+    /// drops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth_histogram: Option<Vec<f64>>,
 }
 
 /// Mixture-of-Experts router state at one step (`routing_moe`).

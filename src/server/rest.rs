@@ -210,6 +210,8 @@ async fn routing_get(
                 body["min_depth"] = serde_json::json!(r.mor_min_depth);
                 body["layers"] = serde_json::json!(r.mor_depth);
                 body["collapses"] = serde_json::json!(r.collapses);
+                body["flickers"] = serde_json::json!(r.flickers);
+                body["shares"] = serde_json::json!(r.mor_shares);
             }
             _ => {
                 body["experts"] = serde_json::json!(r.moe_util);

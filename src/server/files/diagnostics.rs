@@ -244,6 +244,7 @@ impl Record {
                 expected_depth: l.expected_depth,
                 router_probs_mean: l.router_probs_mean,
                 status: l.status.clone(),
+                depth_histogram: (!l.depth_histogram.is_empty()).then(|| l.depth_histogram.clone()),
             })
             .collect()
     }

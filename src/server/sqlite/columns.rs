@@ -229,6 +229,7 @@ pub fn mor_from(r: &dyn Columns) -> RoutingMor {
         expected_depth: r.real(5),
         router_probs_mean: r.real(6),
         status: text(7),
+        depth_histogram: None,
     }
 }
 
