@@ -24,6 +24,36 @@ pub fn series(evals: &[EvalPoint], range: Option<(i64, i64)>) -> (Points, Vec<(S
     (eval, components)
 }
 
+/// Folds evaluations the live feed brought into the loss chart's series: each replaces the
+/// point at its step (its components may come in a later line) or joins in step order.
+pub fn merge(eval: &mut Points, components: &mut Vec<(String, Points)>, points: &[EvalPoint]) {
+    fn put(series: &mut Points, step: i64, value: Option<f64>) {
+        let at = series.partition_point(|p| p.0 < step);
+        let here = series.get(at).is_some_and(|p| p.0 == step);
+        match (value.filter(|v| v.is_finite()), here) {
+            (Some(v), true) => series[at].1 = v,
+            (Some(v), false) => series.insert(at, (step, v)),
+            (None, true) => {
+                series.remove(at);
+            }
+            (None, false) => {}
+        }
+    }
+    for p in points {
+        put(eval, p.step, Some(p.eval_loss));
+        for (name, loss) in &p.components {
+            let at = match components.iter().position(|c| &c.0 == name) {
+                Some(at) => at,
+                None => {
+                    components.push((name.clone(), Vec::new()));
+                    components.len() - 1
+                }
+            };
+            put(&mut components[at].1, p.step, Some(*loss));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +85,23 @@ mod tests {
         );
         let (zoomed, _) = series(&evals, Some((600, 2000)));
         assert_eq!(zoomed, vec![(1500, 2.8)]);
+    }
+
+    #[test]
+    fn live_evaluations_replace_theirs_and_join_in_order() {
+        let (mut losses, mut parts) = series(&[eval(500, 3.0, &[]), eval(1_500, 2.5, &[])], None);
+        merge(&mut losses, &mut parts, &[eval_at(1_000, 2.8)]);
+        merge(
+            &mut losses,
+            &mut parts,
+            &[eval(1_500, 2.5, &[("code", 2.0)])],
+        );
+        merge(&mut losses, &mut parts, &[eval(2_000, f64::NAN, &[])]);
+        assert_eq!(losses, [(500, 3.0), (1_000, 2.8), (1_500, 2.5)]);
+        assert_eq!(parts, [("code".to_string(), vec![(1_500, 2.0)])]);
+    }
+
+    fn eval_at(step: i64, loss: f64) -> EvalPoint {
+        eval(step, loss, &[])
     }
 }

@@ -276,6 +276,15 @@ mod socket {
                             p.feed.newer_run.set(newest);
                         }
                     }
+                    LiveMessage::Evals { points } => {
+                        if let Some(c) = d.charts.as_mut() {
+                            crate::analysis::eval::merge(
+                                &mut c.eval,
+                                &mut c.eval_components,
+                                points,
+                            );
+                        }
+                    }
                     LiveMessage::Error { error } => p.feed.error.set(Some(error.clone())),
                     LiveMessage::Heartbeat { .. } => {}
                 }

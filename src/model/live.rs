@@ -1,6 +1,6 @@
 //! The live feed's messages.
 
-use super::{RoutingMod, RoutingMoe, RoutingMor, Run, Step};
+use super::{EvalPoint, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
 use serde::{Deserialize, Serialize};
 
 /// What `/ws/{run_id}` sends, as JSON tagged by `type` (the seed's `update` and `heartbeat`,
@@ -22,6 +22,9 @@ pub enum LiveMessage {
     Heartbeat { last_step: Option<i64> },
     /// The run's row changed (it ended) or its model has a new run (a resume).
     Run { run: Run, runs: Vec<Run> },
+    /// Evaluations new or changed since the last (the log writes `[EVAL]`, then
+    /// `[EVAL_COMPONENTS]`): each replaces the page's evaluation at its step.
+    Evals { points: Vec<EvalPoint> },
     /// The file cannot be read just now; the feed keeps trying and says so when it can.
     Error { error: String },
 }
@@ -51,6 +54,8 @@ impl LiveMessage {
             runs: Vec<Run>,
             #[serde(default)]
             error: Option<String>,
+            #[serde(default)]
+            points: Vec<EvalPoint>,
         }
         let f: Frame = serde_json::from_slice(bytes)?;
         let missing = |field: &str| {
@@ -74,13 +79,14 @@ impl LiveMessage {
                 run: f.run.ok_or_else(|| missing("run"))?,
                 runs: f.runs,
             },
+            "evals" => Self::Evals { points: f.points },
             "error" => Self::Error {
                 error: f.error.ok_or_else(|| missing("error"))?,
             },
             other => {
                 return Err(<serde_json::Error as serde::de::Error>::unknown_variant(
                     other,
-                    &["update", "heartbeat", "run", "error"],
+                    &["update", "heartbeat", "run", "evals", "error"],
                 ))
             }
         })
@@ -126,6 +132,14 @@ mod tests {
             LiveMessage::Run {
                 run: run.clone(),
                 runs: vec![run],
+            },
+            LiveMessage::Evals {
+                points: vec![EvalPoint {
+                    step: 500,
+                    eval_loss: 2.74,
+                    train_loss: Some(2.6),
+                    components: [("code".to_string(), 2.1)].into_iter().collect(),
+                }],
             },
             LiveMessage::Error {
                 error: "busy".into(),

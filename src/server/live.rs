@@ -15,7 +15,7 @@ use super::source::{LiveRows, Reach};
 use super::sources::Marks;
 use super::store::Store;
 use super::AppState;
-use crate::model::{LiveMessage, Run};
+use crate::model::{EvalPoint, LiveMessage, Run};
 use axum::extract::rejection::PathRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -111,6 +111,7 @@ impl Hub {
         let marks = self.store.live_marks().await?;
         let last = self.store.recent_steps(&run.run_id, 1).await?;
         let last_step = last.first().map(|s| s.step);
+        let evals = self.store.evals(&run.run_id).await?.points.pop();
         let mut map = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = map.get(&run.run_id) {
             return Ok(Subscription {
@@ -135,6 +136,7 @@ impl Hub {
             cursor: marks,
             events,
             last_step: step_tx,
+            evals,
         };
         tokio::spawn(watcher.run());
         Ok(Subscription {
@@ -167,6 +169,8 @@ struct Watcher {
     cursor: Marks,
     events: broadcast::Sender<Arc<Event>>,
     last_step: watch::Sender<Option<i64>>,
+    /// The newest evaluation sent (or there when the watcher started).
+    evals: Option<EvalPoint>,
 }
 
 impl Watcher {
@@ -233,6 +237,7 @@ impl Watcher {
                     .await?;
                 self.send_rows(pages, reached.with_runs_of(&marks));
             }
+            self.send_evals().await?;
         }
         if grew || check_runs || known.is_none() {
             // The run rows are cheap to read; judging their states reads each run's newest
@@ -288,6 +293,22 @@ impl Watcher {
                 text,
             }));
         }
+    }
+
+    /// Evaluations newer than the last sent, or the last one changed (its components come
+    /// in a line of their own): a handful per run, read only when the files grew.
+    async fn send_evals(&mut self) -> Result<(), AppError> {
+        let points = self.store.evals(&self.run.run_id).await?.points;
+        let sent = self.evals.as_ref();
+        let fresh: Vec<EvalPoint> = points
+            .into_iter()
+            .filter(|p| sent.is_none_or(|s| p.step > s.step || (p.step == s.step && p != s)))
+            .collect();
+        if let Some(newest) = fresh.last() {
+            self.evals = Some(newest.clone());
+            self.notice(&LiveMessage::Evals { points: fresh });
+        }
+        Ok(())
     }
 
     fn notice(&self, message: &LiveMessage) {
@@ -356,6 +377,9 @@ pub struct StoreCatchUp {
     /// Catch-up pages read at once across all followers (see [`CATCH_UPS_AT_ONCE`]).
     turns: Arc<tokio::sync::Semaphore>,
     done: bool,
+    /// The cursor the follower came with, and whether its evaluations were sent.
+    from_step: i64,
+    evals_sent: bool,
 }
 
 /// Catch-up pages read at the same time, across every follower. Reads share one connection
@@ -380,6 +404,8 @@ impl StoreCatchUp {
             last_step,
             turns,
             done: false,
+            from_step: after_step,
+            evals_sent: false,
         }
     }
 }
@@ -387,7 +413,7 @@ impl StoreCatchUp {
 impl CatchUp for StoreCatchUp {
     async fn next_page(&mut self) -> Result<Option<(Utf8Bytes, Marks)>, AppError> {
         if self.done {
-            return Ok(None);
+            return self.evals_page().await;
         }
         let after = self.after_step.unwrap_or(i64::MIN);
         // The semaphore is never closed; without a turn, read anyway rather than fail.
@@ -401,6 +427,27 @@ impl CatchUp for StoreCatchUp {
             (a, b) => a.or(b),
         };
         Ok(Some((update_text(&rows, last), marks)))
+    }
+}
+
+impl StoreCatchUp {
+    /// After the steps: the evaluations after the follower's cursor, and the one at or
+    /// before it (a page loaded just after a `Step` line has not seen its `[EVAL]` line).
+    /// The page replaces by step, so sending one it has costs nothing.
+    async fn evals_page(&mut self) -> Result<Option<(Utf8Bytes, Marks)>, AppError> {
+        if std::mem::replace(&mut self.evals_sent, true) {
+            return Ok(None);
+        }
+        let points = self.store.evals(&self.run.run_id).await?.points;
+        let start = points
+            .partition_point(|p| p.step <= self.from_step)
+            .saturating_sub(1);
+        let points = points[start..].to_vec();
+        if points.is_empty() {
+            return Ok(None);
+        }
+        let text = to_text(&LiveMessage::Evals { points });
+        Ok(Some((text, Marks::default())))
     }
 }
 
@@ -682,6 +729,7 @@ mod tests {
                     }
                     LiveMessage::Heartbeat { .. } => others.push("heartbeat".into()),
                     LiveMessage::Run { .. } => others.push("run".into()),
+                    LiveMessage::Evals { .. } => others.push("evals".into()),
                     LiveMessage::Error { error } => others.push(error),
                 },
                 Outgoing::Close(code, _) => close = Some(code),
