@@ -90,7 +90,8 @@ mod cli {
             /// directory).
             #[arg(long, env = "HYDRA_DEMO_DIR")]
             dir: Option<PathBuf>,
-            /// Log lines per second the simulated trainer writes (a line every 10 steps).
+            /// Log lines per second the simulated trainer writes (a line every 25 steps, as
+            /// the trainer logs by default).
             #[arg(long, default_value_t = 4.0)]
             rate: f64,
             /// The dashboard's own directory, for shared snapshots (default: beside the

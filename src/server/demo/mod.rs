@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const MODEL: &str = "demo-100m";
 const LAYERS: i64 = 8;
-const LOG_EVERY: i64 = 10;
+const LOG_EVERY: i64 = 25;
 /// A diagnostics record every this many steps, the file rewritten every `SAVE_EVERY`.
 const RECORD_EVERY: i64 = 100;
 const SAVE_EVERY: i64 = 500;
@@ -30,7 +30,7 @@ const MAX_STEPS: i64 = 200_000;
 /// The first run is a short one that completes here.
 const FIRST_RUN_STEPS: i64 = 4_000;
 /// The second run resumes from it and dies here, its last save at the 500 before.
-const CRASH_AT: i64 = 6_130;
+const CRASH_AT: i64 = 6_125;
 /// Where the third run resumes: the crashed run's last checkpoint.
 const RESUME_AT: i64 = 6_000;
 
