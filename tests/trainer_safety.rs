@@ -153,3 +153,67 @@ fn assert_never_waited(waits: &[f64], locked: Option<usize>) {
     );
     assert!(!waits.is_empty());
 }
+
+/// Issue 14: a log of a gigabyte of other text — ordinary lines, binary garbage, a line of
+/// megabytes without a newline — is read through in bounded memory, without a panic, and
+/// the steps after it are found.
+#[test]
+fn a_gigabyte_of_other_text_in_a_log_is_read_in_bounded_memory() {
+    use std::io::Write;
+    struct Removed(std::path::PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = Removed(temp_dir("files-gigabyte"));
+    std::fs::create_dir_all(dir.0.join("logs")).unwrap();
+    let path = dir.0.join("logs/training_500m_20260109_144733.log");
+    let step = |n: i64| {
+        format!(
+            "2026-01-09 17:28:53 - HYDRA - INFO - Step {n:>5}/1000 | Loss: 2.5000 (EMA: 2) | LR: 1.00e-04\n"
+        )
+    };
+    let mut block: Vec<u8> = Vec::with_capacity(1 << 20);
+    while block.len() < (1 << 20) - 200 {
+        block.extend_from_slice(
+            b"2026-01-09 17:29:00 - HYDRA - INFO - Batch sources: fineweb 0.60 | code 0.20\n",
+        );
+        block.extend_from_slice(b"\xff\xfe\x00 not text at all \x80\x81\n");
+    }
+    let mut log = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    log.write_all(step(25).as_bytes()).unwrap();
+    for i in 0..1024 {
+        log.write_all(&block).unwrap();
+        if i == 512 {
+            // Three megabytes without a newline.
+            log.write_all(&vec![b'x'; 3 << 20]).unwrap();
+            log.write_all(b"\n").unwrap();
+        }
+    }
+    log.write_all(step(50).as_bytes()).unwrap();
+    log.flush().unwrap();
+    drop(log);
+    let root = dir.0.to_str().unwrap();
+    let server = Server::start_with(&dir.0.join("no-database.db"), &["--root", root]);
+    let run = "500m_20260109_144733";
+    let mut steps = Vec::new();
+    for _ in 0..1200 {
+        let (status, page) = server.json(&format!("/api/metrics/{run}?limit=10"));
+        assert!(
+            status == 200 || status == 404 || status == 503,
+            "{status}: {page}"
+        );
+        if status == 200 {
+            steps = step_numbers(&page);
+            if steps.contains(&50) {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(steps, [25, 50], "the steps either side of the gigabyte");
+    let peak = server.peak_rss_mib();
+    assert!(peak < 200, "peak RSS {peak} MiB reading a 1 GiB log");
+    eprintln!("peak RSS reading a 1 GiB log: {peak} MiB");
+}

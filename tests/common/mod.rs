@@ -95,6 +95,17 @@ impl Server {
         Self { child, addr }
     }
 
+    /// The server's peak resident memory so far, in MiB (Linux `VmHWM`).
+    pub fn peak_rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status");
+        kib / 1024
+    }
+
     /// GET `path` (already percent-encoded); returns status and body.
     pub fn get(&self, path: &str) -> (u16, String) {
         http(&self.addr, "GET", path)

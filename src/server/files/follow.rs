@@ -33,6 +33,11 @@ pub struct LogFollow {
 }
 
 impl LogFollow {
+    /// Whether the log was read to `len` bytes.
+    pub fn read_to(&self, len: u64) -> bool {
+        self.offset >= len
+    }
+
     /// The complete lines written since the last look, parsed, each with its time; `None`
     /// when the file is shorter than what was read (replaced or truncated: read it anew).
     pub fn read(&mut self, path: &Path, len: u64) -> std::io::Result<Option<Vec<TimedLine>>> {
@@ -67,7 +72,17 @@ impl LogFollow {
             };
             let text = String::from_utf8_lossy(&line);
             let text = text.trim_end_matches('\r');
-            lines.push((parse_line(text), line_time(text)));
+            let (parsed, time) = (parse_line(text), line_time(text));
+            // A line that carries nothing is only a sign of life: of a run of them only the
+            // newest time is kept, so a log of other text costs nothing per line.
+            match (parsed, lines.last_mut()) {
+                (LogLine::Other, Some((LogLine::Other, newest))) => {
+                    if time.is_some() {
+                        *newest = time;
+                    }
+                }
+                (parsed, _) => lines.push((parsed, time)),
+            }
         }
         if !self.skipping {
             self.partial.extend_from_slice(rest);
@@ -222,6 +237,39 @@ mod tests {
         let lines = follow.read(&path, len(&path)).unwrap().unwrap();
         assert_eq!(lines.len(), 1);
         assert!(matches!(lines[0].0, LogLine::Step(_)));
+    }
+
+    #[test]
+    fn other_lines_cost_nothing_but_the_newest_time() {
+        let path = temp("training_other.log");
+        let mut f = File::create(&path).unwrap();
+        for i in 0..10_000 {
+            writeln!(
+                f,
+                "2026-01-09 17:28:{:02} - HYDRA - INFO - Batch sources …",
+                i % 60
+            )
+            .unwrap();
+        }
+        f.write_all(b"\xff\xfe garbage\n").unwrap();
+        writeln!(f, "{STEP}").unwrap();
+        writeln!(
+            f,
+            "2026-01-09 18:00:00 - HYDRA - WARNING - [DIAG] something"
+        )
+        .unwrap();
+        let lines = LogFollow::default()
+            .read(&path, len(&path))
+            .unwrap()
+            .unwrap();
+        assert_eq!(lines.len(), 3, "a run of other lines is one");
+        assert_eq!(
+            lines[0].1.as_deref(),
+            Some("2026-01-09T17:28:39"),
+            "its newest time"
+        );
+        assert!(matches!(lines[1].0, LogLine::Step(_)));
+        assert_eq!(lines[2].1.as_deref(), Some("2026-01-09T18:00:00"));
     }
 
     fn list(steps: std::ops::Range<i64>) -> String {

@@ -200,7 +200,8 @@ fn look_at(dirs: &Dirs, state: &mut State) {
         let (_, follow) = state.logs.entry(path.clone()).or_default();
         match follow.read(&path, seen.len) {
             Ok(Some(lines)) => {
-                if let Some(entry) = state.logs.get_mut(&path) {
+                // A long log is read over several looks: until then it is not seen as is.
+                if let Some(entry) = state.logs.get_mut(&path).filter(|e| e.1.read_to(seen.len)) {
                     entry.0 = seen;
                 }
                 let (run, is_new) = run_of(&mut state.runs, &run_id);
