@@ -44,6 +44,8 @@ pub struct RunState {
     diverged: Vec<(i64, NonFinite)>,
     ema: [Option<f64>; 3],
     ema_recorded: bool,
+    /// Recorded EMAs are not drawn (see [`RunState::drawing_own_emas`]).
+    own_emas: bool,
     /// Where recorded EMAs stopped and ours took over (see `RunCharts::ema_computed_from`).
     ema_computed_from: Option<i64>,
     pre_clip_recorded: bool,
@@ -71,11 +73,22 @@ impl RunState {
             diverged: Vec::new(),
             ema: [None; 3],
             ema_recorded: false,
+            own_emas: false,
             ema_computed_from: None,
             pre_clip_recorded: false,
             clipped: (0, 0),
             clock: ClockBuilder::default(),
         }
+    }
+
+    /// Draws EMAs computed over every step, whatever the steps record. For a run read
+    /// from its log: only its diagnostics records (one step in four or more) carry the
+    /// loader's EMAs, which move once per record, and they arrive up to 500 steps after the
+    /// line of their step; a line between two records has none. One EMA over every logged
+    /// step is the line that tracks the loss, the same live and after a reload.
+    pub fn drawing_own_emas(mut self) -> Self {
+        self.own_emas = true;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -147,7 +160,7 @@ impl RunState {
             .zip(&mut self.columns.ema)
             .zip(EMA_ALPHAS)
         {
-            if ema_missing(&[column[i]]) {
+            if self.own_emas || ema_missing(&[column[i]]) {
                 // Not recorded here: continue our own, from the trainer's last value when
                 // it recorded one (a NaN loss leaves every later EMA of its load NULL).
                 if loss.is_finite() {
@@ -434,6 +447,31 @@ mod tests {
             201,
             "every step of a range narrower than the width"
         );
+    }
+
+    /// Issue 14: a run read from its log has the loader's EMAs at its records only; drawn
+    /// as they are they would jump between ours and the loader's at every record.
+    #[test]
+    fn a_run_read_from_its_log_draws_its_own_emas_over_every_step() {
+        let mut state = RunState::new(RunConfig::Missing).drawing_own_emas();
+        let mut losses = Vec::new();
+        for n in 0..1_000 {
+            let mut s = step(n);
+            s.loss_total = Some(3.0 - n as f64 * 1e-3);
+            let record = n % 4 == 3;
+            s.ema_short = record.then_some(9.0);
+            s.ema_medium = record.then_some(9.0);
+            s.ema_long = record.then_some(9.0);
+            losses.push(s.loss_total.unwrap());
+            state.push(&s);
+        }
+        state.index();
+        let charts = state.charts(None, 10_000);
+        assert!(charts.ema_computed, "the legend says computed");
+        assert_eq!(charts.ema_computed_from, None);
+        let ours = crate::analysis::loss::ema(&losses, EMA_ALPHAS[0]);
+        let drawn: Vec<f64> = charts.ema[0].iter().map(|p| p.1).collect();
+        assert_eq!(drawn, ours, "not the records' 9.0");
     }
 
     /// Issue 13: the trainer's loader stores NULL for every EMA after a NaN loss; the EMAs

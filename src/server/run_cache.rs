@@ -126,7 +126,12 @@ impl RunCache {
             read = true;
             // Marks first: rows that arrive during the reads below come again next time and
             // are recognised as already held.
-            let mut state = scan(sources, run, RunState::new(run.0.config())).await?;
+            // A run read from its log (it has a last sign of life) draws its own EMAs.
+            let fresh = match run.0.last_seen {
+                Some(_) => RunState::new(run.0.config()).drawing_own_emas(),
+                None => RunState::new(run.0.config()),
+            };
+            let mut state = scan(sources, run, fresh).await?;
             state.shrink_to_fit();
             cached.state = Some(state);
             cached.routing = None;

@@ -9,11 +9,11 @@
 //! see the latter as a rewritten step); a diagnostics record refining a logged step does not.
 //!
 //! EMAs are the loader's (spec: alphas 0.99 / 0.999 / 0.9999, `ema = loss if ema == 0 else
-//! a·ema + (1-a)·loss`, a NaN poisoning every later one), over the records the loader would
-//! load: the diagnostics records when the run has any, else (a model without MoD/MoR, never
-//! loaded) its logged steps. A logged step between two records holds the EMA of the record
-//! before it, what the database will say as of that step, so the same run reads the same
-//! before and after it is loaded.
+//! a·ema + (1-a)·loss`, a NaN poisoning every later one) at each diagnostics record: what the
+//! database will hold once the run is loaded, so the run reads the same before and after.
+//! A logged step the loader never sees has none (the charts draw their own over every step:
+//! `RunState::drawing_own_emas`). Holding a record's EMA over the logged steps after it
+//! would change steps already served when the next save brings the records before them.
 
 use super::diagnostics::{MorLayer, Record};
 use super::log::{LogEval, LogLine, LogStep};
@@ -75,8 +75,6 @@ struct Emas {
     /// Where the loader would start: the newest EMA of the model's run loaded before this
     /// one, `0.0` (start from the first loss) when none.
     seed: [f64; 3],
-    /// Over diagnostics records (else over logged steps).
-    over_records: bool,
     at: BTreeMap<i64, [f64; 3]>,
     /// The lowest step whose EMA is stale.
     stale_from: Option<i64>,
@@ -108,7 +106,6 @@ impl FileRun {
                 self.ending = Ending::None;
                 let step = s.step;
                 self.steps.entry(step).or_default().log = Some(s);
-                self.emas.touched(step);
                 *seq += 1;
                 self.step_feed.push((*seq, step));
             }
@@ -156,10 +153,6 @@ impl FileRun {
         // resume), is news.
         let news = held.log.is_none() || held.diag.is_some();
         held.diag = Some(row);
-        if !self.emas.over_records {
-            self.emas.over_records = true;
-            self.emas.touched(i64::MIN);
-        }
         self.emas.touched(step);
         if news {
             *seq += 1;
@@ -204,7 +197,7 @@ impl FileRun {
             fill(&mut s.tokens_per_sec, l.tokens_per_sec);
         }
         let finite = |v: f64| v.is_finite().then_some(v);
-        if let Some((_, e)) = self.emas.at.range(..=step).next_back() {
+        if let Some(e) = self.emas.at.get(&step).filter(|_| held.diag.is_some()) {
             [s.ema_short, s.ema_medium, s.ema_long] = e.map(finite);
         }
         s
@@ -236,17 +229,11 @@ impl FileRun {
             .range(..from)
             .next_back()
             .map_or(emas.seed, |(_, e)| *e);
-        let over_records = emas.over_records;
-        // The loader reads a record's missing total as 0.0; a log line without a loss is
-        // not a record.
+        // The loader reads a record's missing total as 0.0.
         let losses = self
             .steps
             .range(from..)
-            .filter_map(|(step, h)| match &h.diag {
-                Some(d) => Some((*step, d.loss_total.unwrap_or(0.0))),
-                None if over_records => None,
-                None => h.log.as_ref()?.loss.map(|l| (*step, l)),
-            });
+            .filter_map(|(step, h)| Some((*step, h.diag.as_ref()?.loss_total.unwrap_or(0.0))));
         for (step, loss) in losses {
             for (e, a) in ema.iter_mut().zip(EMA_ALPHAS) {
                 *e = if *e == 0.0 {
@@ -542,7 +529,7 @@ mod tests {
     }
 
     #[test]
-    fn emas_are_the_loaders_over_the_records_and_held_between_them() {
+    fn emas_are_the_loaders_at_each_record() {
         let lines: Vec<String> = (1..=8).map(|i| step_line(i * 25, 3.0)).collect();
         let diag =
             r#"[{"step": 100, "losses": {"total": 4.0}}, {"step": 200, "losses": {"total": 2.0}}]"#;
@@ -562,9 +549,9 @@ mod tests {
                 (50, None),
                 (75, None),
                 (100, Some(4.0)),
-                (125, Some(4.0)),
-                (150, Some(4.0)),
-                (175, Some(4.0)),
+                (125, None),
+                (150, None),
+                (175, None),
                 (200, Some(second)),
             ],
             "seeded by the first record's loss; the log's 3.0 is not a record"
@@ -587,18 +574,5 @@ mod tests {
             run.last_emas().map(|(s, e)| (s, e[0].is_nan())),
             Some((400, true))
         );
-    }
-
-    #[test]
-    fn a_run_without_records_gets_its_emas_from_its_logged_losses() {
-        let lines: Vec<String> = [(25, 3.0), (50, 2.0)]
-            .iter()
-            .map(|(s, l)| step_line(*s, *l))
-            .collect();
-        let (mut run, _) = run_with(&lines, "[]");
-        run.settle_emas();
-        let steps = run.steps((i64::MIN, i64::MAX), false, 10);
-        assert_eq!(steps[0].ema_long, Some(3.0));
-        assert_eq!(steps[1].ema_long, Some(0.9999 * 3.0 + 0.0001 * 2.0));
     }
 }
