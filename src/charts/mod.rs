@@ -226,6 +226,8 @@ pub const LEGEND_ROW: u32 = 22;
 pub(crate) enum Swatch {
     Line(RGBColor),
     Area(RGBColor),
+    /// A fill drawn as is (the area swatch is faint, as areas are drawn).
+    Solid(RGBColor),
     Dashed(RGBColor),
     Ring(RGBColor),
 }
@@ -259,6 +261,9 @@ pub(crate) fn legend_row<DB: DrawingBackend>(
                 [(x, y - 5), (x + 18, y + 5)],
                 c.mix(0.35).filled(),
             ))?,
+            Swatch::Solid(c) => {
+                row.draw(&Rectangle::new([(x, y - 5), (x + 18, y + 5)], c.filled()))?
+            }
             Swatch::Dashed(c) => {
                 for d in [0, 7, 14] {
                     row.draw(&PathElement::new(

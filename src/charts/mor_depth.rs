@@ -101,7 +101,7 @@ pub fn draw<DB: DrawingBackend>(
             Swatch::Area(theme.background),
         ));
         for d in 0..depths {
-            legend.push((format!("{d}"), Swatch::Area(depth_color(d, depths))));
+            legend.push((format!("{d}"), Swatch::Solid(depth_color(d, depths))));
         }
     }
     let body = super::legend_row(root, theme, &legend)?;

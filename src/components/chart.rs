@@ -239,7 +239,8 @@ pub fn Chart(
                     .get()
                     .filter(|h| h.x >= plot_left && h.x <= plot_right)
                     .map(|h| {
-                        let flip = h.x > width as f64 * 0.6;
+                        // On the side with more room: a tooltip of 24 layers is wide.
+                        let flip = h.x > width as f64 * 0.5;
                         let side = if flip {
                             format!("right:{:.2}%", 100.0 - pct(h.x) + 1.0)
                         } else {
