@@ -54,7 +54,13 @@ test('a run training now, read from its log and diagnostics file, moves on the p
   await expect.poll(async () => Number(await loss.getAttribute('data-drawn'))).toBeGreaterThan(before.points);
   // The routing panels, from the diagnostics file.
   await expect(page.locator('[data-panel="mor"]')).toContainText('12 layers');
-  await expect(page.locator('[data-panel="loss"]')).toContainText('eval');
+  await expect(page.locator('[data-panel="mor"]')).toContainText('share of tokens per depth');
+  // Evaluations arrive over the feed as the log writes them (every 500 steps).
+  const lossLine = page.locator('[data-panel="loss"] .panel-values');
+  await expect(lossLine).toContainText('eval');
+  const evalNow = async () => (((await lossLine.textContent()) ?? '').split(' · eval ')[1] ?? '').split(')')[0];
+  const firstEval = await evalNow();
+  await expect.poll(evalNow, { timeout: 25_000 }).not.toBe(firstEval);
   await page.screenshot({ path: 'artifacts/trainer-files-live.png', fullPage: true });
   expect(errors).toEqual([]);
 });
