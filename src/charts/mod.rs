@@ -739,59 +739,6 @@ mod tests {
         assert!(!svg.contains("brief flicker"), "no flickers in this run");
     }
 
-    /// Issue 14: the diagnostics file's depth histograms, drawn as a strip of shares per
-    /// layer, and the trainer's >90% rule applied to them where its status says nothing.
-    #[test]
-    fn the_mor_chart_stacks_each_layers_tokens_per_depth() {
-        use crate::model::RoutingMor;
-        let mut mors = Vec::new();
-        for i in 0..40_i64 {
-            for layer in 0..4 {
-                let histogram = if layer == 2 && i >= 20 {
-                    vec![950.0, 30.0, 20.0]
-                } else {
-                    vec![200.0, 500.0, 300.0]
-                };
-                mors.push(RoutingMor {
-                    step: i * 100,
-                    run_id: "r".into(),
-                    model_id: "m".into(),
-                    layer,
-                    avg_depth: Some(2.1),
-                    expected_depth: Some(2.2),
-                    router_probs_mean: None,
-                    status: Some("OK".into()),
-                    depth_histogram: Some(histogram),
-                });
-            }
-        }
-        let config = RunConfig::parse(None);
-        let r = crate::analysis::oracle::prepare_routing(&[], &mors, &[], &config, 150);
-        assert_eq!(r.mor_shares.len(), 4);
-        assert_eq!(r.mor_shares[0].columns[0].percent, [20, 50, 30]);
-        assert_eq!(
-            r.collapses
-                .iter()
-                .map(|c| (c.layer, c.since_step, c.kind))
-                .collect::<Vec<_>>(),
-            [(2, 2_000, crate::model::CollapseKind::EarlyExit)],
-            "the histogram says early exit though the status says OK"
-        );
-        let spec = spec::ChartSpec::MorDepth(r.clone());
-        assert_eq!(spec.size(), (600, 380), "room for the strip");
-        let svg = svg_of(|root| mor_depth::draw(root, &r, &theme::DARK, &View::default()));
-        assert!(svg.contains(">tokens at depth<"), "the strip's legend");
-        for d in 0..3 {
-            let c = mor_depth::depth_color(d, 3);
-            let hex = format!("fill=\"#{:02x}{:02x}{:02x}\"", c.0, c.1, c.2);
-            assert!(svg.matches(&hex).count() >= 4 * 2, "depth {d} in every row");
-        }
-        assert!(svg.contains(">l0<") && svg.contains(">l3<"), "rows named");
-        let (_, lines) = spec.describe(3_000, 0.5);
-        let l2 = lines.iter().find(|l| l.0 == "L2 depth").unwrap();
-        assert!(l2.1.ends_with("95/3/2%"), "{l2:?}");
-    }
-
     #[test]
     fn the_mor_chart_draws_flickers_faintly_without_a_warning() {
         let mut r = routing();
