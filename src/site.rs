@@ -42,5 +42,13 @@ pub fn router(state: AppState) -> Router {
             MAX_BODY_BYTES,
         ))
         .layer(axum::middleware::map_response(server::security_headers))
+        // Compressed as the browser accepts: people watch training through SSH tunnels,
+        // and chart data shrinks about fourfold. Level 4: brotli's default (11) costs ~100×
+        // the time for a few percent, on every answer. The site's files come precompressed
+        // (they carry their encoding and are left alone); a WebSocket upgrade has no body.
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .quality(tower_http::compression::CompressionLevel::Precise(4)),
+        )
         .with_state(state)
 }

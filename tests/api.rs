@@ -476,6 +476,47 @@ fn every_response_carries_the_security_headers() {
     }
 }
 
+/// Issue 15: answers and pages compressed as the client accepts, the same JSON once
+/// decoded; a client that accepts nothing gets them as they are.
+#[test]
+fn answers_are_compressed_as_the_client_accepts() {
+    use std::io::Read;
+    let dir = temp_dir("api-compressed");
+    let db = make_db(&dir, &["--steps", "5000"]);
+    let server = Server::start(&db);
+    let run = newest_run(&db);
+    let path = format!("/api/metrics/{run}?max_points=2000");
+    let plain = send(&server.addr, "GET", &path, b"");
+    assert_eq!(plain.status, 200);
+    assert!(!plain.head.contains("content-encoding"), "{}", plain.head);
+    let gzip = send_raw(&server.addr, "GET", &path, "Accept-Encoding: gzip\r\n", b"");
+    assert!(
+        gzip.head.contains("content-encoding: gzip"),
+        "{}",
+        gzip.head
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gzip.body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, plain.text(), "the same answer");
+    assert!(
+        gzip.body.len() * 2 < plain.body.len(),
+        "{} of {} bytes",
+        gzip.body.len(),
+        plain.body.len()
+    );
+    let page = send_raw(
+        &server.addr,
+        "GET",
+        &format!("/run/{run}"),
+        "Accept-Encoding: br, gzip\r\n",
+        b"",
+    );
+    assert_eq!(page.status, 200);
+    assert!(page.head.contains("content-encoding: br"), "{}", page.head);
+}
+
 #[test]
 fn a_page_runs_only_scripts_that_carry_its_nonce() {
     let dir = temp_dir("api-csp");

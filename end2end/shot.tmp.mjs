@@ -1,0 +1,13 @@
+import { chromium } from '@playwright/test';
+const [url, out, wait] = process.argv.slice(2);
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium' });
+const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+const errors = [];
+page.on('pageerror', (e) => errors.push(String(e)));
+await page.goto(url);
+await page.waitForTimeout(Number(wait ?? 3000));
+await page.screenshot({ path: out, fullPage: true });
+console.log('errors', JSON.stringify(errors));
+console.log('step card', await page.locator('[data-card="step"]').innerText().catch(() => '?'));
+console.log('state', await page.locator('.header [data-state]').getAttribute('data-state').catch(() => '?'));
+await browser.close();
