@@ -519,6 +519,26 @@ fn answers_are_compressed_as_the_client_accepts() {
         "{}",
         page.head
     );
+    // A streamed export, every page of it, compressed: the stream once panicked when the
+    // compression asked for more after its end.
+    let csv = format!("/api/export/{run}/steps.csv?metrics=loss_total");
+    let plain = send(&server.addr, "GET", &csv, b"");
+    let gzip = send_raw(&server.addr, "GET", &csv, "Accept-Encoding: gzip\r\n", b"");
+    assert!(
+        gzip.head.contains("content-encoding: gzip"),
+        "{}",
+        gzip.head
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gzip.body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, plain.text(), "the whole file");
+    assert!(
+        text.lines().count() > 200,
+        "{} rows",
+        text.lines().count()
+    );
 }
 
 #[test]

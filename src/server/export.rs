@@ -226,7 +226,9 @@ fn csv_body(
             }
         }
     });
-    Body::from_stream(stream)
+    // Fused: a body wrapper may ask again after the end (the compression layer does), and
+    // an unfold stream panics when polled past it.
+    Body::from_stream(futures::StreamExt::fuse(stream))
 }
 
 /// A routing table's rows as CSV.
