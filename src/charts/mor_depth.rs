@@ -239,9 +239,9 @@ fn stacks(
 ) -> impl Iterator<Item = (i64, i64, f64, f64, usize)> + '_ {
     let cols = &layer.columns;
     cols.iter().enumerate().flat_map(move |(i, c)| {
-        let right = cols
-            .get(i + 1)
-            .map_or(c.step_hi + 1, |n| n.step_lo.max(c.step_hi + 1));
+        let right = cols.get(i + 1).map_or(c.step_hi.saturating_add(1), |n| {
+            n.step_lo.max(c.step_hi.saturating_add(1))
+        });
         let (lo, hi) = (c.step_lo.max(shown.start), right.min(shown.end));
         let total: f64 = c.percent.iter().map(|p| *p as f64).sum();
         let visible = hi > lo && total > 0.0;

@@ -237,6 +237,10 @@ impl Watcher {
                     .await?;
                 self.send_rows(pages, reached.with_runs_of(&marks));
             }
+        }
+        // An evaluation line moves no mark: looked for when rows arrive, and on the periodic
+        // check in case it came alone.
+        if grew || check_runs {
             self.send_evals().await?;
         }
         if grew || check_runs || known.is_none() {
@@ -299,10 +303,16 @@ impl Watcher {
     /// in a line of their own): a handful per run, read only when the files grew.
     async fn send_evals(&mut self) -> Result<(), AppError> {
         let points = self.store.evals(&self.run.run_id).await?.points;
+        // Compared as sent: a NaN loss is never equal to itself, its JSON `null` is.
+        let as_sent = |p: &EvalPoint| serde_json::to_value(p).ok();
         let sent = self.evals.as_ref();
         let fresh: Vec<EvalPoint> = points
             .into_iter()
-            .filter(|p| sent.is_none_or(|s| p.step > s.step || (p.step == s.step && p != s)))
+            .filter(|p| {
+                sent.is_none_or(|s| {
+                    p.step > s.step || (p.step == s.step && as_sent(p) != as_sent(s))
+                })
+            })
             .collect();
         if let Some(newest) = fresh.last() {
             self.evals = Some(newest.clone());

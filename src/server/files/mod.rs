@@ -254,26 +254,25 @@ fn look_at(dirs: &Dirs, state: &mut State) {
 }
 
 /// Brings every run's EMAs up to date, each seeded as the loader seeds it: from the newest
-/// EMA in the database of its model, that is, of the model's run that reaches furthest among
-/// those started before it that finished (a crashed run is never loaded). Runs only in the
-/// database are not seen here; a model's runs all come from the same directory.
+/// EMA in the database of its model when it is loaded, that is, of the model's run reaching
+/// the highest step among those loaded before it. Runs are taken in the order they started
+/// (their first step's time), as they finish and are loaded; a crashed run is never loaded.
+/// An EMA the loader stored as NULL (after a NaN) reads back as nothing: the next run starts
+/// afresh. Runs only in the database are not seen here; a model's runs all come from the
+/// same directory.
 fn settle_emas(state: &mut State) {
     let reported: HashSet<&str> = state
         .reports
         .values()
         .filter_map(|(_, run)| run.as_ref().map(|r| r.run_id.as_str()))
         .collect();
-    let mut order: Vec<(String, i64, String, bool)> = state
+    let mut order: Vec<(String, Option<String>, String, bool)> = state
         .runs
         .values()
-        .filter_map(|r| {
+        .filter(|r| r.first_step().is_some())
+        .map(|r| {
             let loaded = r.ending == Ending::Complete || reported.contains(r.run_id.as_str());
-            Some((
-                r.model_id.clone(),
-                r.first_step()?,
-                r.run_id.clone(),
-                loaded,
-            ))
+            (r.model_id.clone(), r.first_time(), r.run_id.clone(), loaded)
         })
         .collect();
     order.sort();
@@ -286,7 +285,8 @@ fn settle_emas(state: &mut State) {
         run.settle_emas();
         if let (true, Some((step, emas))) = (loaded, run.last_emas()) {
             if newest.get(&model_id).is_none_or(|(s, _)| step > *s) {
-                newest.insert(model_id, (step, emas));
+                let stored = emas.map(|e| if e.is_finite() { e } else { 0.0 });
+                newest.insert(model_id, (step, stored));
             }
         }
     }
