@@ -534,11 +534,7 @@ fn answers_are_compressed_as_the_client_accepts() {
         .read_to_string(&mut text)
         .unwrap();
     assert_eq!(text, plain.text(), "the whole file");
-    assert!(
-        text.lines().count() > 200,
-        "{} rows",
-        text.lines().count()
-    );
+    assert!(text.lines().count() > 200, "{} rows", text.lines().count());
 }
 
 #[test]
