@@ -476,11 +476,26 @@ fn every_response_carries_the_security_headers() {
     }
 }
 
+/// GET `path` accepting gzip: the reply, which must say gzip, and its body decoded.
+fn gzipped(addr: &str, path: &str) -> (Reply, String) {
+    use std::io::Read;
+    let reply = send_raw(addr, "GET", path, "Accept-Encoding: gzip\r\n", b"");
+    assert!(
+        reply.head.contains("content-encoding: gzip"),
+        "{path}: {}",
+        reply.head
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&reply.body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    (reply, text)
+}
+
 /// Issue 15: answers and pages compressed with gzip when the client accepts it, the same
 /// JSON once decoded; a client that accepts nothing gets them as they are.
 #[test]
 fn answers_are_compressed_as_the_client_accepts() {
-    use std::io::Read;
     let dir = temp_dir("api-compressed");
     let db = make_db(&dir, &["--steps", "5000"]);
     let server = Server::start(&db);
@@ -489,16 +504,7 @@ fn answers_are_compressed_as_the_client_accepts() {
     let plain = send(&server.addr, "GET", &path, b"");
     assert_eq!(plain.status, 200);
     assert!(!plain.head.contains("content-encoding"), "{}", plain.head);
-    let gzip = send_raw(&server.addr, "GET", &path, "Accept-Encoding: gzip\r\n", b"");
-    assert!(
-        gzip.head.contains("content-encoding: gzip"),
-        "{}",
-        gzip.head
-    );
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(&gzip.body[..])
-        .read_to_string(&mut text)
-        .unwrap();
+    let (gzip, text) = gzipped(&server.addr, &path);
     assert_eq!(text, plain.text(), "the same answer");
     assert!(
         gzip.body.len() * 2 < plain.body.len(),
@@ -523,16 +529,7 @@ fn answers_are_compressed_as_the_client_accepts() {
     // compression asked for more after its end.
     let csv = format!("/api/export/{run}/steps.csv?metrics=loss_total");
     let plain = send(&server.addr, "GET", &csv, b"");
-    let gzip = send_raw(&server.addr, "GET", &csv, "Accept-Encoding: gzip\r\n", b"");
-    assert!(
-        gzip.head.contains("content-encoding: gzip"),
-        "{}",
-        gzip.head
-    );
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(&gzip.body[..])
-        .read_to_string(&mut text)
-        .unwrap();
+    let (_, text) = gzipped(&server.addr, &csv);
     assert_eq!(text, plain.text(), "the whole file");
     assert!(text.lines().count() > 200, "{} rows", text.lines().count());
 }
