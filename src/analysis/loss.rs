@@ -96,6 +96,41 @@ impl SpikeWindow {
     }
 }
 
+/// Spike events over a run's losses as they arrive: consecutive flagged losses are one event,
+/// kept at its peak. The run cache and the compare view judge with this, so both mark the
+/// same spikes.
+#[derive(Clone, Debug, Default)]
+pub struct SpikeEvents {
+    window: SpikeWindow,
+    /// Row index of the last flagged loss.
+    last_flagged: Option<usize>,
+    /// Events at their peaks, `(step, loss)`.
+    pub events: Vec<(i64, f64)>,
+}
+
+impl SpikeEvents {
+    /// Judges the finite loss of row `i` (rows counted from 0 in step order).
+    pub fn push(&mut self, i: usize, step: i64, loss: f64) {
+        if !self.window.judge(loss) {
+            return;
+        }
+        match (self.last_flagged, self.events.last_mut()) {
+            (Some(p), Some(peak)) if p + 1 == i => {
+                if loss > peak.1 {
+                    *peak = (step, loss);
+                }
+            }
+            _ => self.events.push((step, loss)),
+        }
+        self.last_flagged = Some(i);
+    }
+
+    /// The window's losses, oldest first.
+    pub fn recent_losses(&self) -> Vec<f64> {
+        self.window.losses()
+    }
+}
+
 /// Whether `x` is a spike against a window of earlier finite losses, sorted ascending.
 fn exceeds(sorted: &[f64], x: f64) -> bool {
     if sorted.len() < SPIKE_MIN_WINDOW || !x.is_finite() {

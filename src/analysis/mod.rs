@@ -6,6 +6,7 @@
 pub mod adaptive_lr;
 pub mod charts;
 pub mod clock;
+pub mod compared;
 pub mod depth_shares;
 pub mod downsample;
 pub mod eval;
@@ -20,6 +21,7 @@ pub mod oracle;
 pub mod routing;
 pub mod run_state;
 pub mod series;
+pub mod smoothing;
 pub mod summary;
 pub mod time;
 pub mod training_state;

@@ -5,7 +5,7 @@
 
 use super::charts::RunColumns;
 use super::clock::ClockBuilder;
-use super::loss::{ema_missing, SpikeWindow, EMA_ALPHAS};
+use super::loss::{ema_missing, SpikeEvents, EMA_ALPHAS};
 use super::series::{m4_range, Pyramid};
 use super::summary::SummaryBuilder;
 use crate::model::{
@@ -36,11 +36,7 @@ pub struct RunState {
     pyramids: [Pyramid; 7],
     summary: SummaryBuilder,
     /// Spike events at their peaks.
-    spikes: Points,
-    /// Index of the last flagged loss (consecutive flags are one event).
-    last_flagged: Option<usize>,
-    /// The spike detector's window over the newest finite losses.
-    window: SpikeWindow,
+    spikes: SpikeEvents,
     diverged: Vec<(i64, NonFinite)>,
     ema: [Option<f64>; 3],
     ema_recorded: bool,
@@ -67,9 +63,7 @@ impl RunState {
             config,
             columns: RunColumns::default(),
             pyramids: Default::default(),
-            spikes: Vec::new(),
-            last_flagged: None,
-            window: SpikeWindow::default(),
+            spikes: SpikeEvents::default(),
             diverged: Vec::new(),
             ema: [None; 3],
             ema_recorded: false,
@@ -130,29 +124,10 @@ impl RunState {
         self.columns.push(s);
         let loss = self.columns.loss[i];
         match loss {
-            l if l.is_finite() => {
-                if self.window.judge(l) {
-                    match (self.last_flagged, self.spikes.last_mut()) {
-                        (Some(p), Some(peak)) if p + 1 == i => {
-                            if l > peak.1 {
-                                *peak = (s.step, l);
-                            }
-                        }
-                        _ => self.spikes.push((s.step, l)),
-                    }
-                    self.last_flagged = Some(i);
-                }
-            }
-            l => self.diverged.push((
-                s.step,
-                if l == f64::INFINITY {
-                    NonFinite::Inf
-                } else if l == f64::NEG_INFINITY {
-                    NonFinite::NegInf
-                } else {
-                    NonFinite::Nan
-                },
-            )),
+            l if l.is_finite() => self.spikes.push(i, s.step, l),
+            l => self
+                .diverged
+                .push((s.step, NonFinite::of(l).unwrap_or(NonFinite::Nan))),
         }
         for ((state, column), a) in self
             .ema
@@ -293,6 +268,7 @@ impl RunState {
             ema_computed_from: self.ema_computed_from,
             spikes: self
                 .spikes
+                .events
                 .iter()
                 .copied()
                 .filter(|p| inside(p.0))
@@ -319,7 +295,7 @@ impl RunState {
             target_loss: self.config.number("target_loss"),
             clock: self.clock_marks(a, b),
             resumes: Vec::new(),
-            recent_losses: self.window.losses(),
+            recent_losses: self.spikes.recent_losses(),
             // Kept beside the run's state (the run cache reads them): added by the caller.
             adaptive_lr: Default::default(),
             eval: Vec::new(),
@@ -367,7 +343,7 @@ impl RunState {
             + f(&c.grad)
             + f(&c.grad_pre_clip)
             + self.pyramids.iter().map(Pyramid::heap_bytes).sum::<usize>()
-            + (self.spikes.capacity() + self.diverged.capacity()) * 16
+            + (self.spikes.events.capacity() + self.diverged.capacity()) * 16
             + self.clock.heap_bytes()
     }
 }

@@ -8,6 +8,7 @@
 
 mod answers;
 mod charts;
+mod compare;
 mod dashboard;
 mod live;
 pub mod python_json;
@@ -18,6 +19,7 @@ mod step;
 
 pub use answers::*;
 pub use charts::*;
+pub use compare::*;
 pub use dashboard::*;
 pub use live::*;
 pub use routing::*;

@@ -15,6 +15,21 @@ pub enum NonFinite {
     NegInf,
 }
 
+impl NonFinite {
+    /// What kind of non-number `v` is; `None` for a real number.
+    pub fn of(v: f64) -> Option<Self> {
+        if v.is_nan() {
+            Some(Self::Nan)
+        } else if v == f64::INFINITY {
+            Some(Self::Inf)
+        } else if v == f64::NEG_INFINITY {
+            Some(Self::NegInf)
+        } else {
+            None
+        }
+    }
+}
+
 /// One logged optimizer step: a `steps` row, every column.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Step {
@@ -62,14 +77,9 @@ impl Step {
             marks.insert("loss_total".to_string(), NonFinite::Nan);
         }
         for (name, value) in self.metrics() {
-            match value {
-                Some(v) if v.is_nan() => marks.insert(name.to_string(), NonFinite::Nan),
-                Some(v) if v == f64::INFINITY => marks.insert(name.to_string(), NonFinite::Inf),
-                Some(v) if v == f64::NEG_INFINITY => {
-                    marks.insert(name.to_string(), NonFinite::NegInf)
-                }
-                _ => None,
-            };
+            if let Some(kind) = value.and_then(NonFinite::of) {
+                marks.insert(name.to_string(), kind);
+            }
         }
         self.nonfinite = marks;
     }

@@ -4,10 +4,13 @@
 
 pub mod assets;
 pub mod auth;
+pub mod compare;
+pub mod compare_cache;
 pub mod demo;
 pub mod error;
 pub mod export;
 pub mod files;
+pub mod held;
 pub mod live;
 pub mod local_time;
 pub mod memory;

@@ -30,6 +30,23 @@ impl Query {
         }
     }
 
+    /// An optional real number. Absent or empty means "not given"; NaN and ±Inf are refused.
+    pub fn float(&self, name: &'static str) -> Result<Option<f64>, AppError> {
+        match self.0.get(name).map(|v| v.trim()) {
+            None | Some("") => Ok(None),
+            Some(v) => match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(Some(x)),
+                _ => {
+                    let shown: String = v.chars().take(40).collect();
+                    Err(AppError::bad_param(
+                        name,
+                        format!("must be a number, got {shown:?}"),
+                    ))
+                }
+            },
+        }
+    }
+
     /// `start_step`, which the original API refuses below 0 (steps start at 0).
     pub fn start_step(&self) -> Result<Option<i64>, AppError> {
         match self.int("start_step")? {

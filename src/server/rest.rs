@@ -19,7 +19,9 @@ type ApiResult<T> = Result<Json<T>, AppError>;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/models", get(models_list))
+        .route("/api/runs", get(all_runs_list))
         .route("/api/runs/{model_id}", get(runs_list))
+        .route("/api/compare", get(compare_get))
         .route("/api/stats/{model_id}", get(stats_get))
         .route("/api/metrics/{run_id}", get(metrics_get))
         .route("/api/routing/{kind}/{run_id}", get(routing_get))
@@ -122,6 +124,75 @@ async fn runs_list(
     model_id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Vec<crate::model::Run>> {
     Ok(Json(s.store.runs_with_state(&segment(model_id)?).await?))
+}
+
+/// `GET /api/runs`: every run of every model, with the runs table's columns.
+async fn all_runs_list(State(s): State<AppState>) -> ApiResult<Vec<crate::model::RunRow>> {
+    Ok(Json(s.store.run_rows().await?))
+}
+
+/// `GET /api/compare?runs=A,B&metrics=&max_points=&x=&start_step=&end_step=&smoothing=`.
+async fn compare_get(
+    State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<crate::model::Comparison> {
+    let q = Query::parse(raw.as_deref());
+    Ok(Json(s.store.compare(&compare_ask(&q)?).await?))
+}
+
+/// A comparison's parameters, each checked: the first mistake is a 400 naming it.
+fn compare_ask(q: &Query) -> Result<super::compare::CompareAsk, AppError> {
+    use crate::model::{CompareX, Metric};
+    let runs = crate::model::parse_run_list(q.text("runs"))
+        .map_err(|why| AppError::bad_param("runs", why))?;
+    let metrics = if q.text("metrics").is_some_and(|m| !m.is_empty()) {
+        q.metrics("metrics")?
+            .into_iter()
+            .filter_map(Metric::parse)
+            .collect()
+    } else {
+        vec![Metric::LossTotal]
+    };
+    let max_points = q.int_in("max_points", 500, 1, MAX_PAGE)? as usize;
+    let x = match q.text("x").filter(|x| !x.is_empty()) {
+        None => CompareX::Step,
+        Some(x) => CompareX::parse(x).ok_or_else(|| {
+            AppError::bad_param("x", format!("must be step, tokens or time, got {x:?}"))
+        })?,
+    };
+    // The step range by its usual names; `start`/`end` in units of `x` for any axis.
+    let step = |name| Ok::<_, AppError>(q.int(name)?.map(|v| v as f64));
+    let start = q.float("start")?.or(step("start_step")?);
+    let end = q.float("end")?.or(step("end_step")?);
+    if let (Some(a), Some(b)) = (start, end) {
+        if a > b {
+            return Err(AppError::bad_param(
+                "end",
+                format!("the range ends ({b}) before it starts ({a})"),
+            ));
+        }
+    }
+    let smoothing = match q.float("smoothing")? {
+        None => None,
+        Some(w) => Some(crate::analysis::smoothing::weight(w).ok_or_else(|| {
+            AppError::bad_param(
+                "smoothing",
+                format!(
+                    "must be between 0 and {}, got {w}",
+                    crate::analysis::smoothing::MAX_WEIGHT
+                ),
+            )
+        })?),
+    };
+    Ok(super::compare::CompareAsk {
+        runs,
+        metrics,
+        max_points,
+        x,
+        start,
+        end,
+        smoothing,
+    })
 }
 
 async fn stats_get(

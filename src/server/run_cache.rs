@@ -5,15 +5,13 @@
 //! memory budget.
 
 use super::error::AppError;
+use super::held::{Held, Weighed};
 use super::source::Fields;
 use super::sources::{Marks, Sources};
 use crate::analysis::adaptive_lr::AdaptiveLrSeries;
 use crate::analysis::routing::RoutingState;
 use crate::analysis::run_state::{Pushed, RunState};
 use crate::model::{EvalPoint, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// What the run cache may hold unless told otherwise (`--cache-mb`).
@@ -55,32 +53,50 @@ pub struct Extras {
 
 /// Every run held in memory, by run id.
 pub struct RunCache {
-    runs: Mutex<HashMap<String, Arc<tokio::sync::Mutex<CachedRun>>>>,
-    /// Bytes the cache may hold before the least recently used runs are dropped.
-    budget: AtomicUsize,
+    runs: Held<CachedRun>,
 }
 
 impl Default for RunCache {
     fn default() -> Self {
         Self {
-            runs: Mutex::default(),
-            budget: AtomicUsize::new(DEFAULT_CACHE_BYTES),
+            runs: Held::new(DEFAULT_CACHE_BYTES),
         }
+    }
+}
+
+impl Default for CachedRun {
+    fn default() -> Self {
+        Self {
+            state: None,
+            routing: None,
+            extras: None,
+            marks: Marks::default(),
+            config_json: None,
+            span: (i64::MIN, i64::MIN),
+            last_used: Instant::now(),
+            bytes: 0,
+        }
+    }
+}
+
+impl Weighed for CachedRun {
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+    fn last_used(&self) -> Instant {
+        self.last_used
     }
 }
 
 impl RunCache {
     /// Caps the memory the cache holds; least recently used runs go first.
     pub fn set_budget(&self, bytes: usize) {
-        self.budget.store(bytes, Ordering::Relaxed);
+        self.runs.set_budget(bytes);
     }
 
     /// Bytes held now.
     pub fn bytes(&self) -> usize {
-        let map = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        map.values()
-            .filter_map(|e| e.try_lock().ok().map(|c| c.bytes))
-            .sum()
+        self.runs.bytes()
     }
 
     /// The run's state in memory, brought up to its source: built on first use by paging
@@ -94,23 +110,7 @@ impl RunCache {
         with_routing: bool,
     ) -> Result<tokio::sync::OwnedMutexGuard<CachedRun>, AppError> {
         let run_id = &run.0.run_id;
-        let entry = {
-            let mut map = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(run_id.clone())
-                .or_insert_with(|| {
-                    Arc::new(tokio::sync::Mutex::new(CachedRun {
-                        state: None,
-                        routing: None,
-                        extras: None,
-                        marks: Marks::default(),
-                        config_json: None,
-                        span: (i64::MIN, i64::MIN),
-                        last_used: Instant::now(),
-                        bytes: 0,
-                    }))
-                })
-                .clone()
-        };
+        let entry = self.runs.entry(run_id);
         let mut cached = entry.lock_owned().await;
         let marks = sources.marks().await?;
         let span = sources.span(run).await?;
@@ -178,43 +178,13 @@ impl RunCache {
                 cached.bytes as f64 / 1e6
             );
         }
-        self.evict(run_id, cached.bytes);
+        self.runs.evict(run_id, cached.bytes);
         Ok(cached)
     }
 
     /// Forgets every run (a test or a caller that knows the sources changed under it).
     pub fn clear(&self) {
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    }
-
-    /// Drops the least recently used runs (never `keep`, never one in use) while the cache
-    /// is over its budget.
-    fn evict(&self, keep: &str, keep_bytes: usize) {
-        let budget = self.budget.load(Ordering::Relaxed);
-        let mut map = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            let mut sizes: Vec<(String, usize, Instant)> = map
-                .iter()
-                .filter_map(|(id, e)| {
-                    e.try_lock()
-                        .ok()
-                        .map(|c| (id.clone(), c.bytes, c.last_used))
-                })
-                .collect();
-            // `keep` is locked by our caller, so it is not in `sizes`: count it here.
-            let used: usize = sizes.iter().map(|s| s.1).sum::<usize>() + keep_bytes;
-            if used <= budget {
-                return;
-            }
-            sizes.retain(|s| s.0 != keep);
-            sizes.sort_by_key(|s| s.2);
-            match sizes.first() {
-                Some((id, _, _)) => {
-                    map.remove(id);
-                }
-                None => return,
-            }
-        }
+        self.runs.clear();
     }
 }
 

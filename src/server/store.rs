@@ -4,6 +4,7 @@
 //! steps and routing records, stats, what is new; `views.rs` puts analysis results together
 //! into what the page, a zoom and a lineage show.
 
+use super::compare_cache::CompareCache;
 use super::error::AppError;
 use super::run_cache::RunCache;
 use super::source::{Fields, LiveRows, RoutingTable, Source};
@@ -33,11 +34,15 @@ struct Inner {
     /// are computed once, a training run's once per change at most.
     stats: Kept<String, ModelStats>,
     milestones: Kept<(String, i64), Milestones>,
+    /// Runs held in their lean form for comparisons.
+    compare: CompareCache,
+    /// Each run's summary from one pass, for the runs table.
+    digests: Kept<String, RunSummary>,
 }
 
 /// Whole-model answers worth keeping until the data changes, with the marks they were
 /// computed at.
-type Kept<K, T> = Mutex<HashMap<K, (Marks, T)>>;
+pub(super) type Kept<K, T> = Mutex<HashMap<K, (Marks, T)>>;
 
 impl Store {
     /// A store reading `sources`.
@@ -48,6 +53,8 @@ impl Store {
                 cache: RunCache::default(),
                 stats: Mutex::default(),
                 milestones: Mutex::default(),
+                compare: CompareCache::default(),
+                digests: Mutex::default(),
             }),
         }
     }
@@ -102,9 +109,19 @@ impl Store {
         &self.inner.cache
     }
 
-    /// Caps the memory the run cache holds; least recently used runs go first.
+    pub(super) fn compare_cache(&self) -> &CompareCache {
+        &self.inner.compare
+    }
+
+    pub(super) fn digests(&self) -> &Kept<String, RunSummary> {
+        &self.inner.digests
+    }
+
+    /// Caps the memory the run cache holds, and the compare cache apart from it; least
+    /// recently used runs go first.
     pub fn set_cache_budget(&self, bytes: usize) {
         self.inner.cache.set_budget(bytes);
+        self.inner.compare.set_budget(bytes);
     }
 
     /// Bytes the run cache holds now.

@@ -1,0 +1,436 @@
+//! A run as the compare view holds it: only the metrics a comparison asked for, each a
+//! full-resolution column with its min/max pyramid, so twenty long runs fit where the run
+//! cache holds two or three (a run cache entry keeps seven metrics, EMAs and the routing).
+//! Extended with the rows that arrive, like the run cache.
+//!
+//! Each series is downsampled exactly as `/api/metrics?max_points` downsamples it, and the
+//! smoothed series is smoothed over every step and then downsampled, so it is the same line
+//! at every zoom.
+
+use super::clock::ClockBuilder;
+use super::loss::SpikeEvents;
+use super::push_lean;
+use super::run_state::Pushed;
+use super::series::{m4_range, Pyramid};
+use super::smoothing::Smoother;
+use super::summary::SummaryBuilder;
+use crate::model::{
+    ClockMark, CompareX, ComparedSeries, Metric, NonFinite, Points, RunConfig, Step,
+};
+
+/// Clock marks sent per run: enough to map steps to tokens or time along a chart.
+const CLOCK_MARKS: usize = 300;
+
+/// One metric, every step.
+#[derive(Clone, Debug)]
+struct Column {
+    metric: Metric,
+    values: Vec<f64>,
+    pyramid: Pyramid,
+    /// The smoothed column for the weight asked last.
+    smoothed: Option<Smoothed>,
+}
+
+#[derive(Clone, Debug)]
+struct Smoothed {
+    weight: f64,
+    smoother: Smoother,
+    values: Vec<f64>,
+    pyramid: Pyramid,
+}
+
+#[derive(Clone, Debug)]
+pub struct ComparedColumns {
+    steps: Vec<i64>,
+    columns: Vec<Column>,
+    spikes: SpikeEvents,
+    clock: ClockBuilder,
+    summary: SummaryBuilder,
+}
+
+impl ComparedColumns {
+    pub fn new(config: &RunConfig, metrics: &[Metric]) -> Self {
+        let mut held: Vec<Metric> = Vec::new();
+        for m in metrics {
+            if !held.contains(m) {
+                held.push(*m);
+            }
+        }
+        Self {
+            steps: Vec::new(),
+            columns: held
+                .into_iter()
+                .map(|metric| Column {
+                    metric,
+                    values: Vec::new(),
+                    pyramid: Pyramid::default(),
+                    smoothed: None,
+                })
+                .collect(),
+            spikes: SpikeEvents::default(),
+            clock: ClockBuilder::default(),
+            summary: SummaryBuilder::new(config),
+        }
+    }
+
+    /// The metrics held.
+    pub fn metrics(&self) -> Vec<Metric> {
+        self.columns.iter().map(|c| c.metric).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    pub fn first_step(&self) -> Option<i64> {
+        self.steps.first().copied()
+    }
+
+    pub fn last_step(&self) -> Option<i64> {
+        self.steps.last().copied()
+    }
+
+    /// Takes in the next row; call [`index`](Self::index) after a batch of them.
+    pub fn push(&mut self, s: &Step) -> Pushed {
+        if let Some(last) = self.last_step() {
+            if s.step <= last {
+                let at = self.steps.partition_point(|x| *x < s.step);
+                let same = self.steps.get(at) == Some(&s.step)
+                    && self.columns.iter().all(|c| {
+                        let (a, b) = (c.values[at], c.metric.of(s).unwrap_or(f64::NAN));
+                        a == b || (a.is_nan() && b.is_nan())
+                    });
+                return if same {
+                    Pushed::Same
+                } else {
+                    Pushed::Rewritten
+                };
+            }
+        }
+        let i = self.steps.len();
+        push_lean(&mut self.steps, s.step);
+        for c in &mut self.columns {
+            push_lean(&mut c.values, c.metric.of(s).unwrap_or(f64::NAN));
+        }
+        if let Some(loss) = s.finite_loss() {
+            self.spikes.push(i, s.step, loss);
+        }
+        self.summary.push(s);
+        self.clock.push(ClockMark {
+            step: s.step,
+            time: self.summary.last_time(),
+            tokens: self.summary.tokens_so_far(),
+        });
+        Pushed::Appended
+    }
+
+    /// Brings the pyramids (and the smoothed columns) up to the rows pushed.
+    pub fn index(&mut self) {
+        for c in &mut self.columns {
+            c.pyramid.extend(&c.values);
+            if let Some(s) = &mut c.smoothed {
+                s.extend(&c.values);
+            }
+        }
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.steps.shrink_to_fit();
+        for c in &mut self.columns {
+            c.values.shrink_to_fit();
+            c.pyramid.shrink_to_fit();
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.steps.capacity() * 8
+            + self
+                .columns
+                .iter()
+                .map(|c| {
+                    c.values.capacity() * 8
+                        + c.pyramid.heap_bytes()
+                        + c.smoothed
+                            .as_ref()
+                            .map_or(0, |s| s.values.capacity() * 8 + s.pyramid.heap_bytes())
+                })
+                .sum::<usize>()
+            + self.clock.heap_bytes()
+            + self.spikes.events.capacity() * 16
+    }
+
+    /// Indices `a..b` of the steps in `lo..=hi`.
+    fn span(&self, (lo, hi): (i64, i64)) -> (usize, usize) {
+        (
+            self.steps.partition_point(|s| *s < lo),
+            self.steps.partition_point(|s| *s <= hi),
+        )
+    }
+
+    /// `metric` over steps `range`, M4-downsampled to `max_points` buckets; with the series
+    /// smoothed by `smoothing` when asked. `None` when the metric is not held.
+    pub fn series(
+        &mut self,
+        metric: Metric,
+        range: (i64, i64),
+        max_points: usize,
+        smoothing: Option<f64>,
+    ) -> Option<ComparedSeries> {
+        let (a, b) = self.span(range);
+        let steps = &self.steps;
+        let column = self.columns.iter_mut().find(|c| c.metric == metric)?;
+        let downsampled = b - a > max_points;
+        let keep = |values: &[f64], pyramid: &Pyramid| -> Vec<usize> {
+            if downsampled {
+                m4_range(steps, values, pyramid, a, b, max_points)
+            } else {
+                (a..b).collect()
+            }
+        };
+        let mut points = Points::new();
+        let mut nonfinite = Vec::new();
+        for i in keep(&column.values, &column.pyramid) {
+            let v = column.values[i];
+            match NonFinite::of(v) {
+                None => points.push((steps[i], v)),
+                // A NULL loss is a NaN loss; another NULL column is just unrecorded.
+                Some(NonFinite::Nan) if metric != Metric::LossTotal => {}
+                Some(kind) => nonfinite.push((steps[i], kind)),
+            }
+        }
+        let smoothed = smoothing.map(|weight| {
+            let s = column.smoothed_with(weight);
+            keep(&s.values, &s.pyramid)
+                .into_iter()
+                .filter(|&i| s.values[i].is_finite())
+                .map(|i| (steps[i], s.values[i]))
+                .collect()
+        });
+        Some(ComparedSeries {
+            metric: metric.name().to_string(),
+            downsampled,
+            points,
+            nonfinite,
+            smoothed,
+        })
+    }
+
+    /// The loss spikes within steps `range`, at their peaks.
+    pub fn spikes(&self, (lo, hi): (i64, i64)) -> Points {
+        self.spikes
+            .events
+            .iter()
+            .copied()
+            .filter(|(s, _)| (lo..=hi).contains(s))
+            .collect()
+    }
+
+    /// The run's clock, sampled.
+    pub fn clock(&self) -> Vec<ClockMark> {
+        match (self.first_step(), self.last_step()) {
+            (Some(a), Some(b)) => self.clock.marks(a, b, CLOCK_MARKS),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The steps whose `x` lies in `lo..=hi`; `None` when the run has no such axis (no
+    /// times or token counts) or no step there.
+    pub fn steps_within(&self, x: CompareX, lo: f64, hi: f64) -> Option<(i64, i64)> {
+        if x == CompareX::Step {
+            return Some((lo.ceil() as i64, hi.floor() as i64));
+        }
+        let marks = self.clock();
+        let first = marks.first()?;
+        let (get, origin): (fn(&ClockMark) -> Option<f64>, f64) = match x {
+            CompareX::Tokens => (|m| m.tokens, 0.0),
+            _ => (|m| m.time, first.time?),
+        };
+        let known: Vec<(i64, f64)> = marks
+            .iter()
+            .filter_map(|m| Some((m.step, get(m)? - origin)))
+            .collect();
+        let step_at = |x: f64, up: bool| -> i64 {
+            let i = known.partition_point(|(_, v)| *v < x);
+            match (i.checked_sub(1).map(|j| known[j]), known.get(i)) {
+                (Some((s0, v0)), Some(&(s1, v1))) if v1 > v0 => {
+                    let at = s0 as f64 + (s1 - s0) as f64 * (x - v0) / (v1 - v0);
+                    if up {
+                        at.ceil() as i64
+                    } else {
+                        at.floor() as i64
+                    }
+                }
+                (_, Some(&(s, _))) => s,
+                (Some((s, _)), None) => s,
+                (None, None) => 0,
+            }
+        };
+        if known.is_empty() {
+            return None;
+        }
+        // Steps between two marks are read as evenly spaced in x: widen by one on each side
+        // so a step on the edge is never left out.
+        let (a, b) = (step_at(lo, false), step_at(hi, true));
+        (a <= b).then_some((a, b))
+    }
+}
+
+impl Column {
+    /// The smoothed column for `weight`, built over every value when the weight changed.
+    fn smoothed_with(&mut self, weight: f64) -> &Smoothed {
+        if self.smoothed.as_ref().is_none_or(|s| s.weight != weight) {
+            let mut s = Smoothed {
+                weight,
+                smoother: Smoother::new(weight),
+                values: Vec::with_capacity(self.values.len()),
+                pyramid: Pyramid::default(),
+            };
+            s.extend(&self.values);
+            self.smoothed = Some(s);
+        }
+        self.smoothed.as_ref().expect("just made")
+    }
+}
+
+impl Smoothed {
+    /// Smooths the values appended since the last call.
+    fn extend(&mut self, values: &[f64]) {
+        for &v in &values[self.values.len().min(values.len())..] {
+            let s = self.smoother.push(v);
+            push_lean(&mut self.values, s);
+        }
+        self.pyramid.extend(&self.values);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::downsample::m4_indices;
+    use crate::analysis::smoothing::smooth;
+
+    fn run(n: i64) -> Vec<Step> {
+        (1..=n)
+            .map(|i| Step {
+                step: i * 10,
+                loss_total: Some(if i == 4000 {
+                    f64::NAN
+                } else if i == 7000 {
+                    40.0
+                } else {
+                    5.0 / (1.0 + i as f64 / 1000.0) + ((i * 7919) % 97) as f64 / 300.0
+                }),
+                lr: (i % 3 != 0).then_some(1e-4),
+                timestamp: Some(format!(
+                    "2026-11-30T{:02}:{:02}:{:02}",
+                    i / 3600,
+                    i / 60 % 60,
+                    i % 60
+                )),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    fn held(rows: &[Step]) -> ComparedColumns {
+        let mut c = ComparedColumns::new(&RunConfig::Missing, &[Metric::LossTotal, Metric::Lr]);
+        for s in rows {
+            c.push(s);
+        }
+        c.index();
+        c
+    }
+
+    #[test]
+    fn a_series_is_downsampled_as_the_single_run_api_does_it() {
+        let rows = run(10_000);
+        let mut c = held(&rows);
+        let steps: Vec<i64> = rows.iter().map(|s| s.step).collect();
+        let loss: Vec<f64> = rows.iter().map(|s| s.loss_total.unwrap()).collect();
+        let s = c
+            .series(Metric::LossTotal, (i64::MIN, i64::MAX), 300, None)
+            .unwrap();
+        assert!(s.downsampled);
+        let expected: Vec<(i64, f64)> = m4_indices(&steps, &loss, 300)
+            .into_iter()
+            .filter(|&i| loss[i].is_finite())
+            .map(|i| (steps[i], loss[i]))
+            .collect();
+        assert_eq!(s.points, expected);
+        assert_eq!(s.nonfinite, vec![(40_000, NonFinite::Nan)]);
+        assert!(s.points.contains(&(70_000, 40.0)), "the spike survives");
+        assert_eq!(c.spikes((0, i64::MAX)).first(), Some(&(70_000, 40.0)));
+        // An unrecorded learning rate is no divergence.
+        let lr = c.series(Metric::Lr, (0, 1000), 300, None).unwrap();
+        assert!(!lr.downsampled && lr.nonfinite.is_empty());
+        assert_eq!(lr.points.len(), 67);
+        assert!(c.series(Metric::GradNorm, (0, 10), 10, None).is_none());
+    }
+
+    #[test]
+    fn the_smoothed_line_is_the_same_at_every_zoom() {
+        let rows = run(10_000);
+        let mut c = held(&rows);
+        let loss: Vec<f64> = rows.iter().map(|s| s.loss_total.unwrap()).collect();
+        let full = smooth(&loss, 0.9);
+        let wide = c
+            .series(Metric::LossTotal, (0, i64::MAX), 200, Some(0.9))
+            .unwrap();
+        let zoom = c
+            .series(Metric::LossTotal, (50_000, 50_990), 200, Some(0.9))
+            .unwrap();
+        // Every point either answer has is the full-resolution smoothed value at its step.
+        for (step, v) in wide
+            .smoothed
+            .unwrap()
+            .iter()
+            .chain(&zoom.smoothed.clone().unwrap())
+        {
+            assert_eq!(*v, full[(*step / 10 - 1) as usize], "step {step}");
+        }
+        // The zoom holds every step of its range: smoothing began at the run's start.
+        assert_eq!(zoom.smoothed.unwrap().len(), 100);
+    }
+
+    #[test]
+    fn a_held_run_grown_row_by_row_answers_as_one_read_at_once() {
+        let rows = run(5_000);
+        let whole = held(&rows).series(Metric::LossTotal, (0, i64::MAX), 100, Some(0.6));
+        let mut grown = held(&rows[..1234]);
+        grown.series(Metric::LossTotal, (0, i64::MAX), 100, Some(0.6));
+        for s in &rows[1000..] {
+            grown.push(s);
+        }
+        grown.index();
+        assert_eq!(
+            grown.series(Metric::LossTotal, (0, i64::MAX), 100, Some(0.6)),
+            whole
+        );
+        let mut changed = rows[10].clone();
+        changed.loss_total = Some(1.0);
+        assert_eq!(grown.push(&changed), Pushed::Rewritten);
+        assert_eq!(grown.push(&rows[10]), Pushed::Same);
+    }
+
+    #[test]
+    fn a_range_of_time_or_tokens_becomes_the_steps_within_it() {
+        let rows = run(3_600);
+        let c = held(&rows);
+        // One row a second, from step 10: seconds 100..=200 are rows 101..=201.
+        let (a, b) = c.steps_within(CompareX::Time, 100.0, 200.0).unwrap();
+        assert!(
+            (1000..=1010).contains(&a) && (2010..=2020).contains(&b),
+            "{a}..{b}"
+        );
+        assert_eq!(c.steps_within(CompareX::Step, 5.5, 20.2), Some((6, 20)));
+        assert_eq!(
+            c.steps_within(CompareX::Tokens, 0.0, 1.0),
+            None,
+            "no token counts"
+        );
+    }
+}

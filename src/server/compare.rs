@@ -1,0 +1,194 @@
+//! Runs side by side: the runs table's rows and a comparison's series, from the sources
+//! through the compare cache. The REST handlers and the pages both ask here.
+
+use super::error::AppError;
+use super::local_time;
+use super::source::Fields;
+use super::store::Store;
+use crate::analysis::summary::SummaryBuilder;
+use crate::analysis::time::parse_iso8601;
+use crate::model::*;
+
+/// What a comparison asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompareAsk {
+    pub runs: Vec<String>,
+    pub metrics: Vec<Metric>,
+    pub max_points: usize,
+    pub x: CompareX,
+    /// In units of `x`; an open end is the run's own.
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub smoothing: Option<f64>,
+}
+
+impl Store {
+    /// Each run of `ask` over its range: per metric the M4 series and, when asked, the
+    /// smoothed one. The runs are read together; a run no source knows is a 400 naming it.
+    pub async fn compare(&self, ask: &CompareAsk) -> Result<Comparison, AppError> {
+        let mut located = Vec::with_capacity(ask.runs.len());
+        for id in &ask.runs {
+            match self.located(id).await {
+                Ok(run) => located.push(run),
+                Err(AppError::NotFound { .. }) => {
+                    return Err(AppError::bad_param("runs", format!("no run {id:?} here")))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let runs = futures::future::try_join_all(located.iter().map(|run| self.compared(run, ask)))
+            .await?;
+        Ok(Comparison {
+            x: ask.x,
+            max_points: ask.max_points,
+            smoothing: ask.smoothing,
+            start: ask.start,
+            end: ask.end,
+            runs,
+        })
+    }
+
+    async fn compared(
+        &self,
+        run: &(Run, usize),
+        ask: &CompareAsk,
+    ) -> Result<ComparedRun, AppError> {
+        let mut held = self
+            .compare_cache()
+            .get(self.sources(), run, &ask.metrics)
+            .await?;
+        let columns = held.columns.as_mut().ok_or(AppError::Busy)?;
+        let (lo, hi) = (
+            ask.start.unwrap_or(f64::NEG_INFINITY),
+            ask.end.unwrap_or(f64::INFINITY),
+        );
+        let steps = match (ask.x, ask.start, ask.end) {
+            (_, None, None) | (CompareX::Step, _, _) => {
+                let clamp = |v: f64| v.clamp(i64::MIN as f64, i64::MAX as f64);
+                let (a, b) = (clamp(lo.ceil()) as i64, clamp(hi.floor()) as i64);
+                (a <= b).then_some((a, b))
+            }
+            (x, _, _) => columns.steps_within(x, lo, hi),
+        };
+        let mut answer = ComparedRun {
+            run_id: run.0.run_id.clone(),
+            model_id: run.0.model_id.clone(),
+            first_step: columns.first_step(),
+            max_step: columns.last_step(),
+            steps,
+            clock: columns.clock(),
+            ..Default::default()
+        };
+        if let Some(range) = steps {
+            answer.spikes = columns.spikes(range);
+            for &m in &ask.metrics {
+                answer
+                    .series
+                    .extend(columns.series(m, range, ask.max_points, ask.smoothing));
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Every run of every model, with the runs table's columns, oldest first.
+    pub async fn run_rows(&self) -> Result<Vec<RunRow>, AppError> {
+        let (utc_now, local_now) = local_time::now();
+        let mut rows = Vec::new();
+        for model in self.models().await? {
+            for run in self.runs_with_state(&model.model_id).await? {
+                let Ok(located) = self.located(&run.run_id).await else {
+                    continue;
+                };
+                let mut row = self.run_row(&located).await?;
+                row.state = run.state;
+                row.last_seen_ago = row.last_seen.as_deref().and_then(|t| {
+                    let now = if local_time::has_zone(t) {
+                        utc_now
+                    } else {
+                        local_now
+                    };
+                    parse_iso8601(t).map(|seen| (now - seen).max(0.0))
+                });
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// One run's row. A run the trainer's database finished has its best loss and tokens
+    /// in its run row; otherwise one pass over its steps finds them (kept until it changes).
+    async fn run_row(&self, run: &(Run, usize)) -> Result<RunRow, AppError> {
+        let sources = self.sources();
+        let newest = sources
+            .steps(run, (i64::MIN, i64::MAX), true, 1, Fields::All)
+            .await?;
+        let first = sources
+            .steps(run, (i64::MIN, i64::MAX), false, 1, Fields::RunCache)
+            .await?;
+        let (newest, first) = (newest.first(), first.first());
+        let r = &run.0;
+        let config = r.config();
+        let mut row = RunRow {
+            run_id: r.run_id.clone(),
+            model_id: r.model_id.clone(),
+            step: newest.map(|s| s.step),
+            max_steps: config.count("max_steps"),
+            last_seen: r
+                .last_seen
+                .clone()
+                .or_else(|| newest.and_then(|s| s.timestamp.clone())),
+            best_loss: r.best_loss,
+            best_loss_step: r.best_loss_step,
+            eval_loss: sources.evals(run).await?.last().map(|e| e.eval_loss),
+            tokens: r.total_tokens.map(|t| t as f64),
+            tokens_per_sec: newest.and_then(|s| s.tokens_per_sec),
+            started: first.and_then(|s| s.timestamp.clone()),
+            config: config.entries(),
+            ..Default::default()
+        };
+        let time = |s: Option<&Step>| s?.timestamp.as_deref().and_then(parse_iso8601);
+        row.duration = time(newest).zip(time(first)).map(|(b, a)| (b - a).max(0.0));
+        if row.best_loss.is_none() || row.tokens.is_none() {
+            let summary = self.digest(run).await?;
+            row.best_loss = row.best_loss.or(summary.best_loss);
+            row.best_loss_step = row.best_loss_step.or(summary.best_loss_step);
+            row.tokens = row.tokens.or(summary.tokens_estimate);
+        }
+        Ok(row)
+    }
+
+    /// A run's summary from one pass over its steps, kept with the marks it was made at.
+    async fn digest(&self, run: &(Run, usize)) -> Result<RunSummary, AppError> {
+        let marks = self.sources().marks().await?;
+        if let Some(kept) = self
+            .digests()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&run.0.run_id)
+        {
+            if kept.0 == marks {
+                return Ok(kept.1.clone());
+            }
+        }
+        let mut summary = SummaryBuilder::new(&run.0.config());
+        let mut from = i64::MIN;
+        const PAGE: usize = 10_000;
+        loop {
+            let page = self
+                .sources()
+                .steps(run, (from, i64::MAX), false, PAGE, Fields::RunCache)
+                .await?;
+            page.iter().for_each(|s| summary.push(s));
+            match page.last().and_then(|s| s.step.checked_add(1)) {
+                Some(next) if page.len() == PAGE => from = next,
+                _ => break,
+            }
+        }
+        let summary = summary.finish(&run.0);
+        self.digests()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(run.0.run_id.clone(), (marks, summary.clone()));
+        Ok(summary)
+    }
+}

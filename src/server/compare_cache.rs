@@ -1,0 +1,182 @@
+//! Runs held in memory for comparisons, in their lean form (`analysis::compared`): only the
+//! metrics a comparison asked for, so twenty long runs side by side cost what two cost in
+//! the run cache. Read once from the sources, extended with what arrives, least recently
+//! used runs dropped beyond the same memory budget as the run cache's.
+
+use super::error::AppError;
+use super::held::{Held, Weighed};
+use super::run_cache::DEFAULT_CACHE_BYTES;
+use super::source::Fields;
+use super::sources::{Marks, Sources};
+use crate::analysis::compared::ComparedColumns;
+use crate::analysis::run_state::Pushed;
+use crate::model::{Metric, Run};
+use std::time::Instant;
+
+/// Rows per read.
+const SCAN_PAGE: usize = 10_000;
+
+/// One run held for comparisons.
+pub struct HeldRun {
+    pub columns: Option<ComparedColumns>,
+    marks: Marks,
+    config_json: Option<String>,
+    span: (i64, i64),
+    last_used: Instant,
+    bytes: usize,
+}
+
+impl Default for HeldRun {
+    fn default() -> Self {
+        Self {
+            columns: None,
+            marks: Marks::default(),
+            config_json: None,
+            span: (i64::MIN, i64::MIN),
+            last_used: Instant::now(),
+            bytes: 0,
+        }
+    }
+}
+
+impl Weighed for HeldRun {
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+    fn last_used(&self) -> Instant {
+        self.last_used
+    }
+}
+
+pub struct CompareCache {
+    runs: Held<HeldRun>,
+}
+
+impl Default for CompareCache {
+    fn default() -> Self {
+        Self {
+            runs: Held::new(DEFAULT_CACHE_BYTES),
+        }
+    }
+}
+
+impl CompareCache {
+    pub fn set_budget(&self, bytes: usize) {
+        self.runs.set_budget(bytes);
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.runs.bytes()
+    }
+
+    /// The run with at least `metrics` held, brought up to its sources.
+    pub async fn get(
+        &self,
+        sources: &Sources,
+        run: &(Run, usize),
+        metrics: &[Metric],
+    ) -> Result<tokio::sync::OwnedMutexGuard<HeldRun>, AppError> {
+        let entry = self.runs.entry(&run.0.run_id);
+        let mut held = entry.lock_owned().await;
+        let marks = sources.marks().await?;
+        let span = sources.span(run).await?;
+        let mut wanted = held
+            .columns
+            .as_ref()
+            .map(ComparedColumns::metrics)
+            .unwrap_or_default();
+        let missing = metrics.iter().any(|m| !wanted.contains(m));
+        wanted.extend(
+            metrics
+                .iter()
+                .filter(|m| !wanted.contains(m))
+                .collect::<Vec<_>>(),
+        );
+        let stale = held.columns.is_none()
+            || missing
+            || held.config_json != run.0.config_json
+            || held.span != span
+            || held.marks.replaced_by(&marks);
+        if !stale && held.marks != marks && !extend(&mut held, sources, run, &marks).await? {
+            held.columns = None;
+        }
+        if stale || held.columns.is_none() {
+            // Marks first: rows that arrive during the read come again and are recognised.
+            let mut columns = ComparedColumns::new(&run.0.config(), &wanted);
+            read(sources, run, &mut columns).await?;
+            columns.shrink_to_fit();
+            tracing::info!(
+                "run {}: {} steps of {} held for comparing",
+                run.0.run_id,
+                columns.len(),
+                wanted
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            held.columns = Some(columns);
+            held.marks = marks;
+            held.config_json = run.0.config_json.clone();
+            held.span = span;
+            super::memory::after_big_work();
+        }
+        held.last_used = Instant::now();
+        held.bytes = held.columns.as_ref().map_or(0, ComparedColumns::heap_bytes);
+        self.runs.evict(&run.0.run_id, held.bytes);
+        Ok(held)
+    }
+}
+
+/// Pages through the run's steps into `columns`.
+async fn read(
+    sources: &Sources,
+    run: &(Run, usize),
+    columns: &mut ComparedColumns,
+) -> Result<(), AppError> {
+    let mut from = i64::MIN;
+    loop {
+        let rows = sources
+            .steps(run, (from, i64::MAX), false, SCAN_PAGE, Fields::RunCache)
+            .await?;
+        for s in &rows {
+            columns.push(s);
+        }
+        match rows.last().and_then(|s| s.step.checked_add(1)) {
+            Some(next) if rows.len() == SCAN_PAGE => from = next,
+            _ => break,
+        }
+    }
+    columns.index();
+    Ok(())
+}
+
+/// Takes in the run's rows that arrived after the marks it was read at; false when one
+/// rewrote an earlier step and the run must be read again.
+async fn extend(
+    held: &mut HeldRun,
+    sources: &Sources,
+    run: &(Run, usize),
+    marks: &Marks,
+) -> Result<bool, AppError> {
+    let high = held.span.1;
+    let Some(columns) = held.columns.as_mut() else {
+        return Ok(false);
+    };
+    let mut from = held.marks.with_runs_of(marks);
+    while &from != marks {
+        let (pages, reached) = sources.changes(&run.0, &from, marks, SCAN_PAGE).await?;
+        for rows in &pages {
+            for (_, step) in rows.steps.iter().filter(|(_, s)| s.step <= high) {
+                if columns.push(step) == Pushed::Rewritten {
+                    return Ok(false);
+                }
+            }
+        }
+        from = reached.with_runs_of(marks);
+    }
+    columns.index();
+    held.marks = marks.clone();
+    Ok(true)
+}

@@ -1,0 +1,208 @@
+//! Runs side by side: `GET /api/compare` and `GET /api/runs` against the real binary, on a
+//! real-format database with two models.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+/// Two models, two runs each; the first with NaN and Inf losses.
+fn two_models() -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = temp_dir("compare");
+    let db = make_db(&dir, &["--nan", "--steps", "30000", "--every", "5"]);
+    let status = std::process::Command::new("python3")
+        .arg(fixture_script())
+        .arg(&db)
+        .args([
+            "--model", "626m", "--steps", "24000", "--every", "4", "--seed", "7",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (dir, db)
+}
+
+fn run_ids(s: &Server) -> Vec<String> {
+    let (status, rows) = s.json("/api/runs");
+    assert_eq!(status, 200, "{rows}");
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `(step, value)` of the finite values of `metric` in an `/api/metrics` answer.
+fn finite_points(page: &Value, metric: &str) -> Vec<(i64, f64)> {
+    page["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| Some((s["step"].as_i64()?, s[metric].as_f64()?)))
+        .filter(|(_, v)| v.is_finite())
+        .collect()
+}
+
+fn points(series: &Value, field: &str) -> Vec<(i64, f64)> {
+    series[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {field} in {series}"))
+        .iter()
+        .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn each_runs_series_is_what_its_own_metrics_request_answers() {
+    let (_dir, db) = two_models();
+    let s = Server::start(&db);
+    let ids = run_ids(&s);
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    let list = ids.join(",");
+    for (range, max_points) in [("", 200), ("&start_step=12000&end_step=12900", 50)] {
+        let (status, c) = s.json(&format!(
+            "/api/compare?runs={list}&metrics=loss_total,lr,grad_norm&max_points={max_points}{range}"
+        ));
+        assert_eq!(status, 200, "{c}");
+        let runs = c["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 4);
+        let mut shown = 0;
+        for (run, id) in runs.iter().zip(&ids) {
+            assert_eq!(run["run_id"], id.as_str(), "in the order asked");
+            assert_eq!(run["series"].as_array().unwrap().len(), 3);
+            for series in run["series"].as_array().unwrap() {
+                let metric = series["metric"].as_str().unwrap();
+                let (status, own) = s.json(&format!(
+                    "/api/metrics/{id}?max_points={max_points}&metrics={metric}{range}"
+                ));
+                assert_eq!(status, 200);
+                assert!(!range.is_empty() || !points(series, "points").is_empty());
+                shown += points(series, "points").len();
+                assert_eq!(
+                    points(series, "points"),
+                    finite_points(&own, metric),
+                    "run {id} {metric} {range}"
+                );
+                assert_eq!(series["downsampled"], own["downsampled"]);
+            }
+        }
+        assert!(shown > 100, "{shown} points in {range:?}");
+    }
+    // The NaN and Inf losses of the first model's runs are marked, not dropped.
+    let (_, c) = s.json(&format!("/api/compare?runs={list}"));
+    let marked: usize = c["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["series"][0]["nonfinite"].as_array().unwrap().len())
+        .sum();
+    assert!(marked >= 2, "{marked} non-finite markers");
+}
+
+#[test]
+fn the_smoothed_line_is_the_same_at_every_zoom_and_differs_from_the_data() {
+    let (_dir, db) = two_models();
+    let s = Server::start(&db);
+    let id = run_ids(&s)[2].clone();
+    let ask = |range: &str| {
+        let (status, c) = s.json(&format!(
+            "/api/compare?runs={id}&max_points=100&smoothing=0.9{range}"
+        ));
+        assert_eq!(status, 200, "{c}");
+        (
+            points(&c["runs"][0]["series"][0], "smoothed"),
+            points(&c["runs"][0]["series"][0], "points"),
+        )
+    };
+    let (wide, raw) = ask("");
+    let (zoom, zoom_raw) = ask("&start_step=5000&end_step=5200");
+    assert_eq!(zoom.len(), zoom_raw.len(), "a short range has every step");
+    let wide: std::collections::HashMap<i64, f64> = wide.into_iter().collect();
+    let shared: Vec<_> = zoom
+        .iter()
+        .filter(|(st, _)| wide.contains_key(st))
+        .collect();
+    assert!(!shared.is_empty());
+    for (step, v) in shared {
+        assert_eq!(wide[step], *v, "step {step}");
+    }
+    let moved = raw
+        .iter()
+        .filter(|(st, v)| wide.get(st).is_some_and(|w| w != v))
+        .count();
+    assert!(moved > raw.len() / 2, "smoothing changed the line");
+}
+
+#[test]
+fn a_bad_run_list_is_refused_with_the_problem_named() {
+    let (_dir, db) = two_models();
+    let s = Server::start(&db);
+    let id = run_ids(&s)[0].clone();
+    let many: Vec<String> = (0..21).map(|i| format!("r{i}")).collect();
+    for (query, says) in [
+        (format!("runs={id},nope"), "no run \\\"nope\\\""),
+        (format!("runs={id},{id}"), "listed twice"),
+        (format!("runs={}", many.join(",")), "at most 20"),
+        ("runs=".to_string(), "name the runs"),
+        (String::new(), "name the runs"),
+        (format!("runs={id}&x=epochs"), "step, tokens or time"),
+        (format!("runs={id}&smoothing=1.5"), "between 0 and 0.999"),
+        (format!("runs={id}&smoothing=NaN"), "must be a number"),
+        (format!("runs={id}&metrics=loss_totl"), "unknown metric"),
+        (
+            format!("runs={id}&start=9&end=3"),
+            "ends (3) before it starts (9)",
+        ),
+        (format!("runs={id}&max_points=0"), "between 1 and"),
+    ] {
+        let (status, body) = s.get(&format!("/api/compare?{query}"));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.contains(says), "{query}: {body}");
+    }
+}
+
+#[test]
+fn the_runs_list_has_every_run_of_every_model_with_the_tables_columns() {
+    let (_dir, db) = two_models();
+    let s = Server::start(&db);
+    let (status, rows) = s.json("/api/runs");
+    assert_eq!(status, 200);
+    let rows = rows.as_array().unwrap();
+    let models: Vec<&str> = rows
+        .iter()
+        .map(|r| r["model_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, ["500m", "500m", "626m", "626m"]);
+    for row in rows {
+        let id = row["run_id"].as_str().unwrap();
+        let (_, newest) = s.json(&format!("/api/metrics/{id}?limit=1&start_step=0"));
+        assert_eq!(row["step"], newest["max_step"], "{row}");
+        assert!(row["best_loss"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["started"].is_string() && row["duration"].as_f64().unwrap() > 0.0);
+        assert!(row["tokens"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["config"].as_array().unwrap().len() > 3, "{row}");
+        assert!(row["state"].is_string(), "{row}");
+    }
+}
+
+#[test]
+fn an_axis_of_time_or_tokens_picks_each_runs_own_steps() {
+    let (_dir, db) = two_models();
+    let s = Server::start(&db);
+    let ids = run_ids(&s);
+    let list = format!("{},{}", ids[0], ids[2]);
+    let (status, c) = s.json(&format!(
+        "/api/compare?runs={list}&x=time&start=0&end=600&max_points=50"
+    ));
+    assert_eq!(status, 200, "{c}");
+    for run in c["runs"].as_array().unwrap() {
+        let first = run["first_step"].as_i64().unwrap();
+        let (a, b) = (
+            run["steps"][0].as_i64().unwrap(),
+            run["steps"][1].as_i64().unwrap(),
+        );
+        assert!(a <= first + 1 && b > a, "{}: {a}..{b}", run["run_id"]);
+        let shown = points(&run["series"][0], "points");
+        assert!(shown.iter().all(|(st, _)| (a..=b).contains(st)));
+        assert!(run["clock"].as_array().unwrap().len() > 10);
+    }
+}
