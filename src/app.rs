@@ -1,6 +1,8 @@
 //! The HTML shell and the router. Pages live in `pages/`, their parts in `components/`.
 
+use crate::pages::compare::ComparePage;
 use crate::pages::dashboard::DashboardPage;
+use crate::pages::runs::RunsPage;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
@@ -63,6 +65,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=DashboardPage ssr=SsrMode::Async/>
                 <Route path=path!("/run/*run_id") view=DashboardPage ssr=SsrMode::Async/>
                 <Route path=path!("/model/*model_id") view=DashboardPage ssr=SsrMode::Async/>
+                <Route path=path!("/runs") view=RunsPage ssr=SsrMode::Async/>
+                <Route path=path!("/compare") view=ComparePage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

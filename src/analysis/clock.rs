@@ -4,7 +4,7 @@
 //! Time and tokens only grow, so samples between them are read by interpolation; nothing
 //! rides on an extreme here (unlike the metrics, which are never sampled).
 
-use crate::model::ClockMark;
+use crate::model::{ClockMark, CompareX};
 
 const KEEP: usize = 2048;
 
@@ -94,6 +94,40 @@ pub fn clock_at(marks: &[ClockMark], step: i64) -> (Option<f64>, Option<f64>) {
         }
     };
     (field(|m| m.time), field(|m| m.tokens))
+}
+
+/// A step's place on a compare chart's `axis`: the step itself, the tokens seen by then, or
+/// the seconds since the run's first timed step — read between marks as [`clock_at`] does,
+/// by binary search, since every point of every run goes through here. `None` where the
+/// run's clock does not tell.
+pub fn x_of(marks: &[ClockMark], axis: CompareX) -> impl Fn(i64) -> Option<i64> + '_ {
+    let get: fn(&ClockMark) -> Option<f64> = match axis {
+        CompareX::Tokens => |m| m.tokens,
+        _ => |m| m.time,
+    };
+    let known: Vec<(i64, f64)> = marks
+        .iter()
+        .filter_map(|m| Some((m.step, get(m)?)))
+        .collect();
+    let origin = match axis {
+        CompareX::Time => known.first().map_or(0.0, |k| k.1),
+        _ => 0.0,
+    };
+    move |step| {
+        if axis == CompareX::Step {
+            return Some(step);
+        }
+        let i = known.partition_point(|(s, _)| *s < step);
+        let v = match (i.checked_sub(1).map(|j| known[j]), known.get(i)) {
+            (_, Some(&(s1, v1))) if s1 == step => v1,
+            (Some((s0, v0)), Some(&(s1, v1))) => {
+                v0 + (v1 - v0) * (step - s0) as f64 / (s1 - s0) as f64
+            }
+            (Some((_, v)), None) | (None, Some(&(_, v))) => v,
+            (None, None) => return None,
+        };
+        Some((v - origin).round() as i64)
+    }
 }
 
 #[cfg(test)]

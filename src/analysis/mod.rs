@@ -20,6 +20,7 @@ pub mod milestones;
 pub mod oracle;
 pub mod routing;
 pub mod run_state;
+pub mod runs_table;
 pub mod series;
 pub mod smoothing;
 pub mod summary;

@@ -19,6 +19,8 @@ pub struct SummaryBuilder {
     grad_accum: f64,
     tokens: f64,
     saw_token_columns: bool,
+    /// Tokens per optimizer step as the newest row with batch and sequence size said.
+    tokens_per_step: Option<f64>,
     max_steps: Option<i64>,
     /// `(step, epoch seconds)` of the rows within `RATE_WINDOW_SECONDS` of the newest.
     recent: VecDeque<(i64, f64)>,
@@ -35,6 +37,7 @@ impl SummaryBuilder {
             grad_accum: config.count("grad_accum_steps").unwrap_or(1) as f64,
             tokens: 0.0,
             saw_token_columns: false,
+            tokens_per_step: None,
             max_steps: config.count("max_steps"),
             recent: VecDeque::new(),
             last_time: None,
@@ -93,9 +96,14 @@ impl SummaryBuilder {
         };
         if let (Some(batch), Some(seq)) = (step.batch_size, step.seq_len) {
             if batch > 0 && seq > 0 {
-                self.saw_token_columns = true;
-                self.tokens += batch as f64 * seq as f64 * self.grad_accum * steps_covered as f64;
+                self.tokens_per_step = Some(batch as f64 * seq as f64 * self.grad_accum);
             }
+        }
+        // A row without batch and sequence size (a log line: only the diagnostics record
+        // every 100 steps has them) counts at the size last seen.
+        if let Some(per_step) = self.tokens_per_step {
+            self.saw_token_columns = true;
+            self.tokens += per_step * steps_covered as f64;
         }
         self.previous_step = Some(step.step);
     }
@@ -199,6 +207,26 @@ mod tests {
         assert_eq!(s.elapsed_seconds, Some(60.0));
         // Five rows, each covering 10 optimizer steps of 8 × 512 tokens × 2 accumulation.
         assert_eq!(s.tokens_estimate, Some(5.0 * 10.0 * 8.0 * 512.0 * 2.0));
+    }
+
+    #[test]
+    fn log_lines_without_sizes_count_tokens_at_the_size_last_recorded() {
+        // A run read from its log: a line every 25 steps, sizes only in the diagnostics
+        // record every 100 steps (the first at step 0).
+        let r = run(r#"{"log_interval": 25, "grad_accum_steps": 4}"#);
+        let mut b = SummaryBuilder::new(&r.config());
+        for n in (0..=1000).step_by(25) {
+            let mut s = step(n, Some(3.0), "2026-01-09T14:00:00");
+            if n % 100 != 0 {
+                (s.batch_size, s.seq_len) = (None, None);
+            }
+            b.push(&s);
+        }
+        // 25 for the first row, then 25 per row after it: 1,025 steps of 8 × 512 × 4.
+        assert_eq!(
+            b.finish(&r).tokens_estimate,
+            Some(1025.0 * 8.0 * 512.0 * 4.0)
+        );
     }
 
     #[test]

@@ -99,3 +99,50 @@ pub async fn share_view(
         .await
         .map_err(AppError::into_server_error)
 }
+
+/// Every run of every model, with the runs table's columns.
+#[server(prefix = "/_sfn")]
+pub async fn get_runs() -> Result<Vec<crate::model::RunRow>, ServerFnError> {
+    let store = use_context::<crate::server::store::Store>()
+        .ok_or_else(|| ServerFnError::new("the dashboard has no database open"))?;
+    store
+        .run_rows()
+        .await
+        .map_err(crate::server::error::AppError::into_server_error)
+}
+
+/// The compare page's data for `runs` (comma-separated ids) on axis `x`, over `start..=end`
+/// (in units of `x`) when zoomed, smoothed by `smoothing` when asked.
+#[server(prefix = "/_sfn")]
+pub async fn get_compare(
+    runs: String,
+    x: String,
+    smoothing: Option<f64>,
+    start: Option<f64>,
+    end: Option<f64>,
+) -> Result<crate::model::CompareView, ServerFnError> {
+    use crate::model::CompareX;
+    use crate::server::error::AppError;
+    let store = use_context::<crate::server::store::Store>()
+        .ok_or_else(|| ServerFnError::new("the dashboard has no database open"))?;
+    let bad = |name, why: String| AppError::bad_param(name, why).into_server_error();
+    let ask = crate::server::compare::CompareAsk {
+        runs: crate::model::parse_run_list([runs.as_str()]).map_err(|why| bad("runs", why))?,
+        metrics: crate::model::COMPARED_METRICS.to_vec(),
+        max_points: crate::server::views::CHART_BUCKETS,
+        x: CompareX::parse(&x).ok_or_else(|| bad("x", format!("no axis {x:?}")))?,
+        start: start.filter(|v| v.is_finite()),
+        end: end.filter(|v| v.is_finite()),
+        smoothing: match smoothing {
+            None => None,
+            Some(w) => Some(
+                crate::analysis::smoothing::weight(w)
+                    .ok_or_else(|| bad("smoothing", format!("{w} is not within 0–0.999")))?,
+            ),
+        },
+    };
+    store
+        .compare_view(&ask)
+        .await
+        .map_err(AppError::into_server_error)
+}

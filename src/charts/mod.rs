@@ -2,6 +2,7 @@
 //! `DrawingBackend`. The same function draws onto a `<canvas>` in the browser and into SVG
 //! on the server (the page before hydration, snapshots); tests draw into SVG and read it.
 
+pub mod compare;
 pub mod gauges;
 pub mod grad;
 pub mod loss;
@@ -156,7 +157,7 @@ impl View {
 }
 
 /// Elapsed time as an axis label: `45s`, `10m`, `2m 30s`, `1h 20m`, `3d 4h`.
-fn elapsed_label(seconds: f64) -> String {
+pub(crate) fn elapsed_label(seconds: f64) -> String {
     let s = seconds.round() as u64;
     if (60..3600).contains(&s) && (s.is_multiple_of(60) || s >= 600) {
         format!("{}m", s / 60)

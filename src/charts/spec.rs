@@ -1,7 +1,9 @@
 //! What each chart is and the data it draws: the page's chart host, the server's exports
 //! and the snapshot pages all pick a chart by its id and draw it through here.
 
-use super::{gauges, grad, loss, lr, mod_heatmap, moe, mor_depth, theme::DARK, DrawResult, View};
+use super::{
+    compare, gauges, grad, loss, lr, mod_heatmap, moe, mor_depth, theme::DARK, DrawResult, View,
+};
 use crate::analysis::format::{metric, thousands};
 use crate::model::{ClockMark, Dashboard, Gauges, Points, RoutingCharts, RunCharts, ZoomCharts};
 use plotters::coord::Shift;
@@ -17,6 +19,8 @@ pub enum ChartSpec {
     MorDepth(RoutingCharts),
     Moe(RoutingCharts),
     Gauges(Gauges),
+    /// One metric of several runs (the compare view).
+    Compare(Box<compare::CompareChart>),
 }
 
 /// Only a fallback for a panel whose data disappeared: an empty loss chart.
@@ -33,7 +37,7 @@ impl ChartSpec {
     /// Drawing size in pixels; CSS scales it to the panel, keeping the aspect ratio.
     pub fn size(&self) -> (u32, u32) {
         match self {
-            Self::Loss(_) => (1200, 320),
+            Self::Loss(_) | Self::Compare(_) => (1200, 320),
             // Room for the depth-share strip under the depth lines.
             Self::MorDepth(d) if !d.mor_shares.is_empty() => (600, 380),
             _ => (600, 260),
@@ -65,6 +69,7 @@ impl ChartSpec {
             Self::MorDepth(_) => "mor",
             Self::Moe(_) => "moe",
             Self::Gauges(_) => "gauges",
+            Self::Compare(c) => c.metric.name(),
         }
     }
 
@@ -82,6 +87,8 @@ impl ChartSpec {
             Self::MorDepth(_) => Self::MorDepth(zoom.routing.clone()),
             Self::Moe(_) => Self::Moe(zoom.routing.clone()),
             Self::Gauges(g) => Self::Gauges(g.clone()),
+            // The compare view fetches its own detail.
+            Self::Compare(c) => Self::Compare(c.clone()),
         }
     }
 
@@ -92,6 +99,7 @@ impl ChartSpec {
             Self::Loss(d) => view.points(&d.loss).count(),
             Self::LearningRate(d) => view.points(&d.lr).count(),
             Self::GradNorm(d) => view.points(&d.grad_post_clip).count(),
+            Self::Compare(c) => c.lines.iter().map(|l| view.points(&l.points).count()).sum(),
             _ => 0,
         }
     }
@@ -113,7 +121,7 @@ impl ChartSpec {
         match self {
             Self::Loss(d) | Self::LearningRate(d) | Self::GradNorm(d) => &d.clock,
             Self::ModHeatmap(d) | Self::MorDepth(d) | Self::Moe(d) => &d.clock,
-            Self::Gauges(_) => &[],
+            Self::Gauges(_) | Self::Compare(_) => &[],
         }
     }
 
@@ -130,6 +138,7 @@ impl ChartSpec {
             }
             Self::ModHeatmap(d) | Self::MorDepth(d) | Self::Moe(d) => (d.first_step, d.last_step),
             Self::Gauges(_) => (0, 1),
+            Self::Compare(c) => c.span,
         }
     }
 
@@ -146,6 +155,15 @@ impl ChartSpec {
             Self::MorDepth(d) => mor_depth::draw(root, d, &DARK, view),
             Self::Moe(d) => moe::draw(root, d, &DARK, view),
             Self::Gauges(d) => gauges::draw(root, d, &DARK),
+            Self::Compare(c) => compare::draw(root, c, &DARK, view),
+        }
+    }
+
+    /// What the tooltip's first line says of `x`.
+    pub fn x_label(&self, x: i64) -> String {
+        match self {
+            Self::Compare(c) => c.x_label(x),
+            _ => format!("step {}", thousands(x)),
         }
     }
 
@@ -271,6 +289,7 @@ impl ChartSpec {
                     }
                 }
             }
+            Self::Compare(c) => lines = c.describe(step),
             Self::Gauges(_) => {}
         }
         (shown, lines)

@@ -59,6 +59,20 @@ pub const PALETTE: [RGBColor; 12] = [
     RGBColor(0xfb, 0xbf, 0x24),
 ];
 
+/// One colour per compared run: Okabe and Ito's colour-blind-safe set without its black
+/// (invisible here), its blue lightened for the dark background, and a light grey. Past
+/// eight runs the colours repeat with a dash (`charts::compare::run_dash`).
+pub const RUNS: [RGBColor; 8] = [
+    RGBColor(0x56, 0xb4, 0xe9), // sky blue
+    RGBColor(0xe6, 0x9f, 0x00), // orange
+    RGBColor(0x00, 0xb0, 0x80), // bluish green
+    RGBColor(0xf0, 0xe4, 0x42), // yellow
+    RGBColor(0xcc, 0x79, 0xa7), // reddish purple
+    RGBColor(0xe8, 0x6a, 0x1c), // vermillion
+    RGBColor(0x4a, 0x8f, 0xe0), // blue
+    RGBColor(0xd0, 0xd0, 0xd0), // light grey
+];
+
 impl Theme {
     /// `#rrggbb` of the `i`-th layer colour, for keys drawn in HTML.
     pub fn layer_css(&self, i: usize) -> String {

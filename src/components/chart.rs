@@ -55,6 +55,8 @@ impl Default for SharedView {
 struct Hover {
     x: f64,
     step: i64,
+    /// The tooltip's first line: the step, or the tokens or time on a compare chart.
+    label: String,
     /// When the step was logged and the tokens seen by then, as the run's clock tells.
     when: Option<String>,
     lines: Vec<TooltipLine>,
@@ -179,6 +181,7 @@ pub fn Chart(
         hover.set((!lines.is_empty()).then_some(Hover {
             x,
             step,
+            label: described.x_label(step),
             when,
             lines,
         }));
@@ -249,7 +252,7 @@ pub fn Chart(
                         view! {
                             <div class="crosshair" style=format!("left:{:.2}%", pct(h.x))></div>
                             <div class="tooltip" style=side role="tooltip">
-                                <div class="tooltip-step">{format!("step {}", thousands(h.step))}</div>
+                                <div class="tooltip-step">{h.label}</div>
                                 {h.when.map(|w| view! { <div class="tooltip-when">{w}</div> })}
                                 {h
                                     .lines
@@ -314,15 +317,7 @@ pub fn ViewToolbar() -> impl IntoView {
     });
     view! {
         <div class="view-toolbar" data-toolbar="view">
-            <label class="toggle" title="l">
-                <input
-                    type="checkbox"
-                    id="log-scale"
-                    prop:checked=move || shared.log_y.get()
-                    on:change=move |ev| shared.log_y.set(event_target_checked(&ev))
-                />
-                "log scale"
-            </label>
+            <LogScaleToggle/>
             <label class="toggle" title="what the x axes read">
                 "x axis"
                 <select
@@ -359,6 +354,23 @@ pub fn ViewToolbar() -> impl IntoView {
                 .into_any(),
             }}
         </div>
+    }
+}
+
+/// The log-scale switch every time-series chart of the page follows (`l` toggles it too).
+#[component]
+pub fn LogScaleToggle() -> impl IntoView {
+    let shared = use_context::<SharedView>().unwrap_or_default();
+    view! {
+        <label class="toggle" title="l">
+            <input
+                type="checkbox"
+                id="log-scale"
+                prop:checked=move || shared.log_y.get()
+                on:change=move |ev| shared.log_y.set(event_target_checked(&ev))
+            />
+            "log scale"
+        </label>
     }
 }
 

@@ -123,6 +123,7 @@ pub fn Header(
             {status}
             {feed.filter(|_| live).map(|feed| view! { <LiveIndicator feed/> })}
             {current_run.clone().map(|run_id| view! { <ShareButton run_id/> })}
+            {(!super::standalone()).then(|| view! { <a class="header-link" href="/runs" title="every run; tick some to compare">"runs"</a> })}
         </header>
     }
     .into_any()

@@ -4,6 +4,15 @@
 use super::{ClockMark, NonFinite, Points, TrainingState};
 use serde::{Deserialize, Serialize};
 
+/// The metrics the compare page charts, in order.
+pub const COMPARED_METRICS: [super::Metric; 5] = [
+    super::Metric::LossTotal,
+    super::Metric::Lr,
+    super::Metric::GradNorm,
+    super::Metric::TokensPerSec,
+    super::Metric::VramGb,
+];
+
 /// The most runs one comparison shows: beyond it the colours stop being told apart.
 pub const MAX_COMPARED: usize = 20;
 
@@ -97,6 +106,9 @@ pub struct ComparedRun {
     pub spikes: Points,
     /// Wall time and tokens along the run, sampled: what maps a step to the other x axes.
     pub clock: Vec<ClockMark>,
+    /// Its evaluations' losses within the range (only a run read from its log has them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evals: Points,
 }
 
 /// One metric of one run: M4-downsampled as `/api/metrics?max_points` does it.
@@ -111,6 +123,25 @@ pub struct ComparedSeries {
     /// The smoothed series (smoothed over every step, then downsampled), when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smoothed: Option<Points>,
+}
+
+/// One config key across the compared runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigRow {
+    pub key: String,
+    /// Each run's value as text, in the comparison's order; `None` where a run lacks it.
+    pub values: Vec<Option<String>>,
+    /// Not every run has the same value.
+    pub differs: bool,
+}
+
+/// Everything the compare page shows: the series, each run's row of the runs table, and
+/// their config side by side (model facts first).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompareView {
+    pub comparison: Comparison,
+    pub rows: Vec<RunRow>,
+    pub config: Vec<ConfigRow>,
 }
 
 /// The run ids of a comparison from `runs=A,B,…` (or the parameter repeated, as a form

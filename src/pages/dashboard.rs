@@ -84,20 +84,12 @@ pub fn DashboardPage() -> impl IntoView {
                 match data.await {
                     Ok(d) => view! { <DashboardView data=d lineage=lineage().is_some()/> }.into_any(),
                     Err(e) => {
-                        view! { <ErrorState message=server_message(&e) retry=refresh/> }
+                        view! { <ErrorState message=super::server_message(&e) retry=refresh/> }
                             .into_any()
                     }
                 }
             })}
         </Transition>
-    }
-}
-
-/// The message a person should read, without the framework's wrapping.
-fn server_message(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m.clone(),
-        other => other.to_string(),
     }
 }
 

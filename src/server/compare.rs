@@ -81,6 +81,14 @@ impl Store {
         };
         if let Some(range) = steps {
             answer.spikes = columns.spikes(range);
+            answer.evals = self
+                .sources()
+                .evals(run)
+                .await?
+                .iter()
+                .filter(|e| (range.0..=range.1).contains(&e.step) && e.eval_loss.is_finite())
+                .map(|e| (e.step, e.eval_loss))
+                .collect();
             for &m in &ask.metrics {
                 answer
                     .series
@@ -88,6 +96,40 @@ impl Store {
             }
         }
         Ok(answer)
+    }
+
+    /// What the compare page shows for `ask`: the series, the runs' rows and their config
+    /// side by side (the model's facts first).
+    pub async fn compare_view(&self, ask: &CompareAsk) -> Result<CompareView, AppError> {
+        let comparison = self.compare(ask).await?;
+        let all = self.run_rows().await?;
+        let rows: Vec<RunRow> = ask
+            .runs
+            .iter()
+            .filter_map(|id| all.iter().find(|r| &r.run_id == id).cloned())
+            .collect();
+        let models = self.models().await?;
+        let described: Vec<Vec<(String, String)>> = rows
+            .iter()
+            .map(|r| {
+                let model = models.iter().find(|m| m.model_id == r.model_id);
+                let mut entries = vec![("model".to_string(), r.model_id.clone())];
+                if let Some(p) = model.and_then(|m| m.params_millions) {
+                    entries.push(("model params (M)".into(), format!("{p}")));
+                }
+                entries.extend(r.config.iter().cloned());
+                entries
+            })
+            .collect();
+        let slices: Vec<&[(String, String)]> = described.iter().map(Vec::as_slice).collect();
+        let mut config = crate::analysis::runs_table::config_diff(&slices);
+        // The model's facts lead the table.
+        config.sort_by_key(|row| !row.key.starts_with("model"));
+        Ok(CompareView {
+            comparison,
+            rows,
+            config,
+        })
     }
 
     /// Every run of every model, with the runs table's columns, oldest first.

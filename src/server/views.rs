@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// Buckets per chart series on the page (M4 keeps at most four points per bucket): about
 /// two pixels each on the widest chart.
-const CHART_BUCKETS: usize = 600;
+pub const CHART_BUCKETS: usize = 600;
 /// Step columns of the routing charts (heatmap cells, buckets per layer series).
 const ROUTING_COLUMNS: usize = 150;
 /// Rows in the page's recent-steps table.

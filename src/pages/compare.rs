@@ -1,0 +1,318 @@
+//! `/compare?runs=A,B,…`: up to twenty runs side by side — loss (with eval), learning rate,
+//! gradient norm, throughput and VRAM, a colour per run, one toggle per run in the legend,
+//! x by step, tokens or time since each run's start, smoothing computed on the server over
+//! every step (`s` focuses the slider), drag to zoom (the server sends every run's detail),
+//! log scale; then the config keys that differ and the runs' table rows.
+
+use crate::analysis::format::{duration, path_segment, thousands};
+use crate::api::get_compare;
+use crate::charts::compare::{run_css, run_dash, CompareChart};
+use crate::charts::spec::ChartSpec;
+use crate::components::chart::{Chart, LogScaleToggle, SharedView};
+use crate::model::{CompareView, CompareX, ConfigRow, Metric, COMPARED_METRICS};
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// TensorBoard's default.
+const DEFAULT_SMOOTHING: f64 = 0.6;
+
+#[component]
+pub fn ComparePage() -> impl IntoView {
+    let query = use_query_map();
+    // `runs=A,B` or `runs=A&runs=B` (the runs table's form without JavaScript).
+    let runs = move || query.read().get_all("runs").unwrap_or_default().join(",");
+    let initial = query.read_untracked();
+    let x = RwSignal::new(
+        initial
+            .get("x")
+            .and_then(|x| CompareX::parse(&x))
+            .unwrap_or_default(),
+    );
+    let smoothing = RwSignal::new(
+        initial
+            .get("smoothing")
+            .and_then(|s| s.parse::<f64>().ok())
+            .and_then(crate::analysis::smoothing::weight)
+            .unwrap_or(DEFAULT_SMOOTHING),
+    );
+    let shared = SharedView::new();
+    provide_context(shared);
+    // A new axis has other units: the zoom does not carry over.
+    Effect::new(move |previous: Option<CompareX>| {
+        let now = x.get();
+        if previous.is_some_and(|p| p != now) {
+            shared.range.set(None);
+        }
+        now
+    });
+    let data: Resource<_, crate::api::Json> = Resource::new_with_options(
+        move || (runs(), x.get(), smoothing.get(), shared.range.get()),
+        |(runs, x, smoothing, range)| {
+            let weight = (smoothing > 0.0).then_some(smoothing);
+            get_compare(
+                runs,
+                x.name().to_string(),
+                weight,
+                range.map(|r| r.0 as f64),
+                range.map(|r| r.1 as f64),
+            )
+        },
+        false,
+    );
+    let hidden = RwSignal::new(Vec::<String>::new());
+    view! {
+        <div class="app compare-page">
+            <header class="header">
+                <a class="brand" href="/">"HYDRA"<span class="brand-sub">" training"</span></a>
+                <h1 class="page-title">"Compare runs"</h1>
+                <a class="header-link" href="/runs">"runs"</a>
+            </header>
+            <main class="content">
+                <Toolbar x smoothing/>
+                <Transition fallback=|| view! { <p class="muted">"Reading the runs…"</p> }>
+                    {move || Suspend::new(async move {
+                        match data.await {
+                            Ok(view) => view! { <Compared data=view hidden/> }.into_any(),
+                            Err(e) => view! {
+                                <div class="empty-state error" role="alert">
+                                    <h2>"Cannot compare these"</h2>
+                                    <p class="error-message">{super::server_message(&e)}</p>
+                                    <p><a href="/runs">"Pick runs in the runs table"</a></p>
+                                </div>
+                            }
+                            .into_any(),
+                        }
+                    })}
+                </Transition>
+            </main>
+        </div>
+    }
+}
+
+/// Axis, smoothing, log scale and zoom.
+#[component]
+fn Toolbar(x: RwSignal<CompareX>, smoothing: RwSignal<f64>) -> impl IntoView {
+    let shared = use_context::<SharedView>().unwrap_or_default();
+    // What the slider shows while dragged; the server is asked when it is let go.
+    let shown = RwSignal::new(smoothing.get_untracked());
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+            let typing = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT"));
+            if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+                return;
+            }
+            match ev.key().as_str() {
+                "s" => {
+                    if let Some(slider) = document()
+                        .get_element_by_id("smoothing")
+                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                    {
+                        ev.prevent_default();
+                        let _ = slider.focus();
+                    }
+                }
+                "r" => shared.range.set(None),
+                "l" => shared.log_y.update(|l| *l = !*l),
+                _ => {}
+            }
+        });
+        on_cleanup(move || handle.remove());
+    }
+    let axes = [CompareX::Step, CompareX::Tokens, CompareX::Time];
+    view! {
+        <div class="view-toolbar" data-toolbar="compare">
+            <label class="toggle" title="s">
+                "smoothing"
+                <input
+                    type="range"
+                    id="smoothing"
+                    min="0"
+                    max="0.999"
+                    step="0.001"
+                    prop:value=move || shown.get().to_string()
+                    on:input=move |ev| {
+                        if let Ok(v) = event_target_value(&ev).parse() {
+                            shown.set(v);
+                        }
+                    }
+                    on:change=move |ev| {
+                        if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                            smoothing.set(v.clamp(0.0, crate::analysis::smoothing::MAX_WEIGHT));
+                        }
+                    }
+                />
+                <output for="smoothing">{move || format!("{:.3}", shown.get())}</output>
+            </label>
+            <label class="toggle" title="what the x axes count">
+                "x axis"
+                <select
+                    id="compare-x"
+                    on:change=move |ev| {
+                        if let Some(a) = CompareX::parse(&event_target_value(&ev)) {
+                            x.set(a);
+                        }
+                    }
+                >
+                    {axes
+                        .into_iter()
+                        .map(|a| view! {
+                            <option value=a.name() selected=move || x.get() == a>{a.name()}</option>
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <LogScaleToggle/>
+            {move || match shared.range.get() {
+                Some(_) => view! {
+                    <button class="reset" on:click=move |_| shared.range.set(None) title="r or double-click">
+                        "reset zoom"
+                    </button>
+                }
+                .into_any(),
+                None => view! {
+                    <span class="muted hint">"drag across a chart to zoom · r resets · l log scale · s smoothing"</span>
+                }
+                .into_any(),
+            }}
+        </div>
+    }
+}
+
+#[component]
+fn Compared(data: CompareView, hidden: RwSignal<Vec<String>>) -> impl IntoView {
+    let axis = data.comparison.x;
+    let runs = data.comparison.runs.clone();
+    let charts = COMPARED_METRICS
+        .into_iter()
+        .map(|metric: Metric| {
+            let runs = runs.clone();
+            let spec = Signal::derive(move || {
+                ChartSpec::Compare(Box::new(CompareChart::new(
+                    &runs,
+                    metric,
+                    axis,
+                    &hidden.get(),
+                )))
+            });
+            view! {
+                <section class="panel compare-chart">
+                    <Chart spec/>
+                </section>
+            }
+        })
+        .collect_view();
+    let names: Vec<String> = data.rows.iter().map(|r| r.run_id.clone()).collect();
+    view! {
+        <Legend data=data.clone() hidden/>
+        {charts}
+        <ConfigDiff rows=data.config.clone() names/>
+    }
+}
+
+/// A key per run: its colour (and dash), name, model, state and newest step; clicking it
+/// hides or shows the run on every chart.
+#[component]
+fn Legend(data: CompareView, hidden: RwSignal<Vec<String>>) -> impl IntoView {
+    let keys = data
+        .comparison
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(slot, run)| {
+            let id = run.run_id.clone();
+            let row = data.rows.iter().find(|r| r.run_id == id).cloned().unwrap_or_default();
+            let shown = {
+                let id = id.clone();
+                Signal::derive(move || !hidden.with(|h| h.contains(&id)))
+            };
+            let toggle = {
+                let id = id.clone();
+                move |_| {
+                    hidden.update(|h| match h.iter().position(|x| x == &id) {
+                        Some(i) => {
+                            h.remove(i);
+                        }
+                        None => h.push(id.clone()),
+                    })
+                }
+            };
+            let dash = ["solid", "dashed", "dotted"][run_dash(slot)];
+            let state = row.state.map(|s| s.word()).unwrap_or("");
+            let step = run.max_step.map(thousands).unwrap_or_default();
+            view! {
+                <button
+                    type="button"
+                    class="legend-run"
+                    class:off=move || !shown.get()
+                    aria-pressed=move || shown.get().to_string()
+                    data-run=id.clone()
+                    on:click=toggle
+                >
+                    <i style=format!("border-top: 3px {dash} {}", run_css(slot))></i>
+                    <span class="run-id">{id.clone()}</span>
+                    <span class="muted">{format!(" {} · {state} · step {step}", run.model_id)}</span>
+                    {row.duration.map(|d| view! { <span class="muted">{format!(" · {}", duration(d))}</span> })}
+                </button>
+            }
+        })
+        .collect_view();
+    view! { <div class="compare-legend" role="group" aria-label="runs shown">{keys}</div> }
+}
+
+/// The keys whose values differ, a column per run; every key behind "show all keys".
+#[component]
+fn ConfigDiff(rows: Vec<ConfigRow>, names: Vec<String>) -> impl IntoView {
+    let table = move |rows: Vec<ConfigRow>, names: Vec<String>| {
+        view! {
+            <table class="config-diff">
+                <thead>
+                    <tr>
+                        <th>"key"</th>
+                        {names
+                            .iter()
+                            .enumerate()
+                            .map(|(slot, n)| view! {
+                                <th><a href=format!("/run/{}", path_segment(n)) style=format!("color:{}", run_css(slot))>{n.clone()}</a></th>
+                            })
+                            .collect_view()}
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows
+                        .into_iter()
+                        .map(|r| view! {
+                            <tr class:differs=r.differs data-key=r.key.clone()>
+                                <td class="key">{r.key.clone()}</td>
+                                {r.values
+                                    .into_iter()
+                                    .map(|v| view! { <td>{v.unwrap_or_else(|| "—".into())}</td> })
+                                    .collect_view()}
+                            </tr>
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        }
+    };
+    let differing: Vec<ConfigRow> = rows.iter().filter(|r| r.differs).cloned().collect();
+    let count = differing.len();
+    view! {
+        <section class="panel config-panel" id="config-diff">
+            <h2>{match count {
+                0 => "Config: every key the same".to_string(),
+                1 => "Config: 1 key differs".to_string(),
+                n => format!("Config: {n} keys differ"),
+            }}</h2>
+            {(count > 0).then(|| table(differing, names.clone()))}
+            <details>
+                <summary>{format!("show all {} keys", rows.len())}</summary>
+                {table(rows, names)}
+            </details>
+        </section>
+    }
+}
