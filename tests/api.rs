@@ -477,21 +477,6 @@ fn every_response_carries_the_security_headers() {
 }
 
 /// GET `path` accepting gzip: the reply, which must say gzip, and its body decoded.
-fn gzipped(addr: &str, path: &str) -> (Reply, String) {
-    use std::io::Read;
-    let reply = send_raw(addr, "GET", path, "Accept-Encoding: gzip\r\n", b"");
-    assert!(
-        reply.head.contains("content-encoding: gzip"),
-        "{path}: {}",
-        reply.head
-    );
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(&reply.body[..])
-        .read_to_string(&mut text)
-        .unwrap();
-    (reply, text)
-}
-
 /// Issue 15: answers and pages compressed with gzip when the client accepts it, the same
 /// JSON once decoded; a client that accepts nothing gets them as they are.
 #[test]

@@ -206,3 +206,22 @@ fn an_axis_of_time_or_tokens_picks_each_runs_own_steps() {
         assert!(run["clock"].as_array().unwrap().len() > 10);
     }
 }
+
+#[test]
+fn a_comparison_is_sent_gzipped_to_a_browser_and_the_same_again_until_the_data_moves() {
+    let (_dir, db) = two_models();
+    let s = Server::start(&db);
+    let list = run_ids(&s).join(",");
+    let path = format!("/api/compare?runs={list}&smoothing=0.6");
+    let plain = s.get(&path).1;
+    let (first, text) = gzipped(&s.addr, &path);
+    assert_eq!(text, plain, "the same JSON");
+    assert!(
+        first.body.len() * 2 < plain.len(),
+        "{} of {}",
+        first.body.len(),
+        plain.len()
+    );
+    let (again, _) = gzipped(&s.addr, &path);
+    assert_eq!(again.body, first.body, "kept, not made again");
+}

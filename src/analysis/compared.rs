@@ -31,12 +31,14 @@ struct Column {
     smoothed: Option<Smoothed>,
 }
 
+/// A smoothed column. It has no pyramid of its own: it is shown at the steps the data's
+/// M4 keeps (four or five a pixel), where a curve this smooth cannot hide anything between
+/// them; the same steps at the same zoom, the same values at every zoom.
 #[derive(Clone, Debug)]
 struct Smoothed {
     weight: f64,
     smoother: Smoother,
     values: Vec<f64>,
-    pyramid: Pyramid,
 }
 
 #[derive(Clone, Debug)]
@@ -154,9 +156,7 @@ impl ComparedColumns {
                 .map(|c| {
                     c.values.capacity() * 8
                         + c.pyramid.heap_bytes()
-                        + c.smoothed
-                            .as_ref()
-                            .map_or(0, |s| s.values.capacity() * 8 + s.pyramid.heap_bytes())
+                        + c.smoothed.as_ref().map_or(0, |s| s.values.capacity() * 8)
                 })
                 .sum::<usize>()
             + self.clock.heap_bytes()
@@ -191,9 +191,10 @@ impl ComparedColumns {
                 (a..b).collect()
             }
         };
+        let kept = keep(&column.values, &column.pyramid);
         let mut points = Points::new();
         let mut nonfinite = Vec::new();
-        for i in keep(&column.values, &column.pyramid) {
+        for &i in &kept {
             let v = column.values[i];
             match NonFinite::of(v) {
                 None => points.push((steps[i], v)),
@@ -204,10 +205,9 @@ impl ComparedColumns {
         }
         let smoothed = smoothing.map(|weight| {
             let s = column.smoothed_with(weight);
-            keep(&s.values, &s.pyramid)
-                .into_iter()
-                .filter(|&i| s.values[i].is_finite())
-                .map(|i| (steps[i], s.values[i]))
+            kept.iter()
+                .filter(|&&i| s.values[i].is_finite())
+                .map(|&i| (steps[i], s.values[i]))
                 .collect()
         });
         Some(ComparedSeries {
@@ -287,7 +287,6 @@ impl Column {
                 weight,
                 smoother: Smoother::new(weight),
                 values: Vec::with_capacity(self.values.len()),
-                pyramid: Pyramid::default(),
             };
             s.extend(&self.values);
             self.smoothed = Some(s);
@@ -303,7 +302,6 @@ impl Smoothed {
             let s = self.smoother.push(v);
             push_lean(&mut self.values, s);
         }
-        self.pyramid.extend(&self.values);
     }
 }
 

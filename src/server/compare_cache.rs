@@ -6,14 +6,13 @@
 use super::error::AppError;
 use super::held::{Held, Weighed};
 use super::run_cache::DEFAULT_CACHE_BYTES;
-use super::source::Fields;
 use super::sources::{Marks, Sources};
 use crate::analysis::compared::ComparedColumns;
 use crate::analysis::run_state::Pushed;
 use crate::model::{Metric, Run};
 use std::time::Instant;
 
-/// Rows per read.
+/// Rows per read when a run is extended.
 const SCAN_PAGE: usize = 10_000;
 
 /// One run held for comparisons.
@@ -103,8 +102,12 @@ impl CompareCache {
         }
         if stale || held.columns.is_none() {
             // Marks first: rows that arrive during the read come again and are recognised.
-            let mut columns = ComparedColumns::new(&run.0.config(), &wanted);
-            read(sources, run, &mut columns).await?;
+            let fresh = ComparedColumns::new(&run.0.config(), &wanted);
+            let push = |c: &mut ComparedColumns, s: &crate::model::Step| {
+                c.push(s);
+            };
+            let mut columns =
+                super::run_cache::scan(sources, run, fresh, push, ComparedColumns::index).await?;
             columns.shrink_to_fit();
             tracing::info!(
                 "run {}: {} steps of {} held for comparing",
@@ -127,29 +130,6 @@ impl CompareCache {
         self.runs.evict(&run.0.run_id, held.bytes);
         Ok(held)
     }
-}
-
-/// Pages through the run's steps into `columns`.
-async fn read(
-    sources: &Sources,
-    run: &(Run, usize),
-    columns: &mut ComparedColumns,
-) -> Result<(), AppError> {
-    let mut from = i64::MIN;
-    loop {
-        let rows = sources
-            .steps(run, (from, i64::MAX), false, SCAN_PAGE, Fields::RunCache)
-            .await?;
-        for s in &rows {
-            columns.push(s);
-        }
-        match rows.last().and_then(|s| s.step.checked_add(1)) {
-            Some(next) if rows.len() == SCAN_PAGE => from = next,
-            _ => break,
-        }
-    }
-    columns.index();
-    Ok(())
 }
 
 /// Takes in the run's rows that arrived after the marks it was read at; false when one

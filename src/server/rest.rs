@@ -132,12 +132,32 @@ async fn all_runs_list(State(s): State<AppState>) -> ApiResult<Vec<crate::model:
 }
 
 /// `GET /api/compare?runs=A,B&metrics=&max_points=&x=&start_step=&end_step=&smoothing=`.
+/// The answer goes out as kept (`Store::compare_sent`): gzipped when the client accepts it.
 async fn compare_get(
     State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
     RawQuery(raw): RawQuery,
-) -> ApiResult<crate::model::Comparison> {
+) -> Result<Response, AppError> {
+    use axum::http::header;
     let q = Query::parse(raw.as_deref());
-    Ok(Json(s.store.compare(&compare_ask(&q)?).await?))
+    let sent = s.store.compare_sent(&compare_ask(&q)?).await?;
+    let gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| {
+            e.split(';')
+                .next()
+                .is_some_and(|name| name.trim() == "gzip")
+        });
+    let json = (header::CONTENT_TYPE, "application/json");
+    let vary = (header::VARY, "accept-encoding");
+    Ok(if gzip {
+        ([json, vary, (header::CONTENT_ENCODING, "gzip")], sent.gzip).into_response()
+    } else {
+        ([json, vary], sent.json).into_response()
+    })
 }
 
 /// A comparison's parameters, each checked: the first mistake is a 400 naming it.

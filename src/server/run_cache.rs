@@ -131,7 +131,16 @@ impl RunCache {
                 Some(_) => RunState::new(run.0.config()).drawing_own_emas(),
                 None => RunState::new(run.0.config()),
             };
-            let mut state = scan(sources, run, fresh).await?;
+            let mut state = scan(
+                sources,
+                run,
+                fresh,
+                |state, s| {
+                    state.push(s);
+                },
+                RunState::index,
+            )
+            .await?;
             state.shrink_to_fit();
             cached.state = Some(state);
             cached.routing = None;
@@ -188,23 +197,24 @@ impl RunCache {
     }
 }
 
-/// Pages through the run reading only what the cache keeps (`Fields::RunCache`), into
-/// `state`: the one full read a run costs, so it is kept lean. Folding the rows in costs
-/// about as much as reading them, so it runs on a thread of its own, a page behind the reads.
-async fn scan(
+/// Pages through the run reading only what the caches keep (`Fields::RunCache`), folding
+/// each page into `state` with `push` and calling `done` at the end: the one full read a run
+/// costs, so it is kept lean. Folding the rows in costs about as much as reading them, so it
+/// runs on a thread of its own, a page behind the reads.
+pub(super) async fn scan<S: Send + 'static>(
     sources: &Sources,
     run: &(Run, usize),
-    state: RunState,
-) -> Result<RunState, AppError> {
+    state: S,
+    push: fn(&mut S, &Step),
+    done: fn(&mut S),
+) -> Result<S, AppError> {
     let (pages, mut arriving) = tokio::sync::mpsc::channel::<Vec<Step>>(2);
     let fold = tokio::task::spawn_blocking(move || {
         let mut state = state;
         while let Some(page) = arriving.blocking_recv() {
-            page.iter().for_each(|s| {
-                state.push(s);
-            });
+            page.iter().for_each(|s| push(&mut state, s));
         }
-        state.index();
+        done(&mut state);
         state
     });
     let read = async {

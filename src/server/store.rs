@@ -38,7 +38,11 @@ struct Inner {
     compare: CompareCache,
     /// Each run's summary from one pass, for the runs table.
     digests: Kept<String, RunSummary>,
+    /// Comparisons as last sent, with the marks they were made at.
+    sent: SentAnswers,
 }
+
+type SentAnswers = Mutex<std::collections::VecDeque<(String, Marks, super::compare::SentAnswer)>>;
 
 /// Whole-model answers worth keeping until the data changes, with the marks they were
 /// computed at.
@@ -55,6 +59,7 @@ impl Store {
                 milestones: Mutex::default(),
                 compare: CompareCache::default(),
                 digests: Mutex::default(),
+                sent: Mutex::default(),
             }),
         }
     }
@@ -115,6 +120,10 @@ impl Store {
 
     pub(super) fn digests(&self) -> &Kept<String, RunSummary> {
         &self.inner.digests
+    }
+
+    pub(super) fn sent(&self) -> &SentAnswers {
+        &self.inner.sent
     }
 
     /// Caps the memory the run cache holds, and the compare cache apart from it; least

@@ -328,3 +328,19 @@ pub fn step_numbers(page: &serde_json::Value) -> Vec<i64> {
         .map(|s| s["step"].as_i64().expect("a step number"))
         .collect()
 }
+
+/// GET `path` accepting gzip: the reply, which must be gzipped, and its body decoded.
+pub fn gzipped(addr: &str, path: &str) -> (Reply, String) {
+    use std::io::Read;
+    let reply = send_raw(addr, "GET", path, "Accept-Encoding: gzip\r\n", b"");
+    assert!(
+        reply.head.contains("content-encoding: gzip"),
+        "{path}: {}",
+        reply.head
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&reply.body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    (reply, text)
+}
