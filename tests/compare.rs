@@ -225,3 +225,42 @@ fn a_comparison_is_sent_gzipped_to_a_browser_and_the_same_again_until_the_data_m
     let (again, _) = gzipped(&s.addr, &path);
     assert_eq!(again.body, first.body, "kept, not made again");
 }
+
+#[test]
+fn the_compared_series_download_as_csv_a_column_per_run() {
+    let (_dir, db) = two_models();
+    let s = Server::start(&db);
+    let ids = run_ids(&s);
+    let list = format!("{},{}", ids[0], ids[2]);
+    let reply = send(
+        &s.addr,
+        "GET",
+        &format!("/api/compare.csv?runs={list}&metric=lr&max_points=100"),
+        b"",
+    );
+    assert_eq!(reply.status, 200);
+    assert!(reply.head.contains("text/csv"), "{}", reply.head);
+    assert!(reply.head.contains("compare-lr.csv"), "{}", reply.head);
+    let text = reply.text();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("step,{},{}", ids[0], ids[2]).as_str())
+    );
+    // Every value is the run's own, at its step, as its series answers it.
+    let (_, c) = s.json(&format!(
+        "/api/compare?runs={list}&metrics=lr&max_points=100"
+    ));
+    let expected: usize = c["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| points(&r["series"][0], "points").len())
+        .sum();
+    let cells: usize = lines
+        .map(|l| l.split(',').skip(1).filter(|v| !v.is_empty()).count())
+        .sum();
+    assert_eq!(cells, expected);
+    let (status, _) = s.get(&format!("/api/compare.csv?runs={list}&metric=nope"));
+    assert_eq!(status, 400);
+}

@@ -6,6 +6,7 @@
 pub mod adaptive_lr;
 pub mod charts;
 pub mod clock;
+pub mod compare_csv;
 pub mod compared;
 pub mod depth_shares;
 pub mod downsample;

@@ -199,8 +199,10 @@ fn Compared(data: CompareView, hidden: RwSignal<Vec<String>>) -> impl IntoView {
                     &hidden.get(),
                 )))
             });
+            let csv = csv_href(&data.comparison, metric);
             view! {
-                <section class="panel compare-chart">
+                <section class="panel compare-chart" data-panel=metric.name()>
+                    <a class="csv-link" href=csv download>"CSV"</a>
                     <Chart spec/>
                 </section>
             }
@@ -212,6 +214,23 @@ fn Compared(data: CompareView, hidden: RwSignal<Vec<String>>) -> impl IntoView {
         {charts}
         <ConfigDiff rows=data.config.clone() names/>
     }
+}
+
+/// The download of one chart's series as the view shows them, a column per run.
+fn csv_href(c: &crate::model::Comparison, metric: Metric) -> String {
+    let runs: Vec<&str> = c.runs.iter().map(|r| r.run_id.as_str()).collect();
+    let mut href = format!(
+        "/api/compare.csv?runs={}&metric={}&x={}",
+        path_segment(&runs.join(",")),
+        metric.name(),
+        c.x.name()
+    );
+    for (name, v) in [("smoothing", c.smoothing), ("start", c.start), ("end", c.end)] {
+        if let Some(v) = v {
+            href.push_str(&format!("&{name}={v}"));
+        }
+    }
+    href
 }
 
 /// A key per run: its colour (and dash), name, model, state and newest step; clicking it

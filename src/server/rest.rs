@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/runs", get(all_runs_list))
         .route("/api/runs/{model_id}", get(runs_list))
         .route("/api/compare", get(compare_get))
+        .route("/api/compare.csv", get(compare_csv_get))
         .route("/api/stats/{model_id}", get(stats_get))
         .route("/api/metrics/{run_id}", get(metrics_get))
         .route("/api/routing/{kind}/{run_id}", get(routing_get))
@@ -158,6 +159,38 @@ async fn compare_get(
     } else {
         ([json, vary], sent.json).into_response()
     })
+}
+
+/// `GET /api/compare.csv?runs=…&metric=loss_total[&max_points=][&x=][&start=&end=][&smoothing=]`:
+/// one metric of the compared runs, a column per run, as a file to download.
+async fn compare_csv_get(
+    State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    use axum::http::header;
+    let q = Query::parse(raw.as_deref());
+    let metric = match q.text("metric").filter(|m| !m.is_empty()) {
+        None => crate::model::Metric::LossTotal,
+        Some(m) => crate::model::Metric::parse(m).ok_or_else(|| {
+            AppError::bad_param("metric", format!("unknown metric {m:?}; see docs/api.md"))
+        })?,
+    };
+    let mut ask = compare_ask(&q)?;
+    ask.metrics = vec![metric];
+    if !q.has("max_points") {
+        ask.max_points = MAX_PAGE as usize;
+    }
+    let comparison = s.store.compare(&ask).await?;
+    let csv = crate::analysis::compare_csv::to_csv(&comparison, metric);
+    let disposition = format!("attachment; filename=\"compare-{}.csv\"", metric.name());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    )
+        .into_response())
 }
 
 /// A comparison's parameters, each checked: the first mistake is a 400 naming it.
