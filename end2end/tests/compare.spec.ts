@@ -16,7 +16,7 @@ let dir = '';
 const RUNS = [
   { id: '500m_a', args: ['--model', '500m', '--steps', '3000', '--seed', '1'] },
   { id: '626m_b', args: ['--model', '626m', '--steps', '4000', '--seed', '2', '--log-interval', '20'] },
-  { id: '500m_c', args: ['--model', '500m', '--steps', '3200', '--seed', '3', '--layers', '6'] },
+  { id: '500m_c', args: ['--model', '500m', '--steps', '3200', '--seed', '3', '--layers', '6', '--collapse'] },
 ];
 
 test.beforeAll(async () => {
@@ -129,6 +129,10 @@ test('tick three runs in /runs, compare them, hover, zoom, smooth, read the conf
   const shown = await page.locator('#config-diff > table tr.differs').evaluateAll(
     (trs) => trs.map((tr) => tr.getAttribute('data-key')));
   expect(shown.sort()).toEqual([...new Set(differing)].sort());
+  // Routing side by side: every run's row; the run whose MoR layer collapsed says which.
+  await expect(page.locator('#routing-health tbody tr')).toHaveCount(3);
+  await expect(page.locator('#routing-health tr[data-run="500m_c"]')).toContainText('L0 since');
+  await expect(page.locator('#routing-health tr[data-run="500m_a"]')).toContainText('none of 12 layers');
   await page.screenshot({ path: 'artifacts/compare.png', fullPage: true });
   expect(errors).toEqual([]);
 });

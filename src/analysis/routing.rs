@@ -6,7 +6,7 @@ use super::downsample::m4_points;
 use super::push_lean;
 use crate::model::{
     Collapse, CollapseDetector, CollapseKind, Flicker, LayerDepth, ModCell, RoutingCharts,
-    RoutingMod, RoutingMoe, RoutingMor, RunConfig, Streak,
+    RoutingHealth, RoutingMod, RoutingMoe, RoutingMor, RunConfig, Streak,
 };
 use std::collections::BTreeMap;
 
@@ -434,6 +434,62 @@ impl CollapseDetector {
     }
 }
 
+/// A run's routing health from its newest records (`mods`, `mors`, `moes`, in step order),
+/// as the compare page sets runs side by side: the mean MoD selection, the MoR layers
+/// collapsed at the end (the same detection as the charts), the MoE imbalance.
+pub fn health(
+    config: &RunConfig,
+    mods: &[RoutingMod],
+    mors: &[RoutingMor],
+    moes: &[RoutingMoe],
+) -> RoutingHealth {
+    let mut state = RoutingState::new(config);
+    mors.iter().for_each(|r| state.push_mor(r));
+    let selected: Vec<f64> = mods
+        .iter()
+        .filter_map(|r| r.selected_frac)
+        .filter(|v| v.is_finite())
+        .collect();
+    let mut layers: Vec<i64> = mors.iter().map(|r| r.layer).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    let shares: Vec<f64> = moes
+        .iter()
+        .rev()
+        .find(|r| !no_moe(r))
+        .map(|r| {
+            [
+                r.util_expert_0,
+                r.util_expert_1,
+                r.util_expert_2,
+                r.util_expert_3,
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|v| v.is_finite())
+            .collect()
+        })
+        .unwrap_or_default();
+    let (lo, hi) = shares
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), u| (lo.min(*u), hi.max(*u)));
+    RoutingHealth {
+        run_id: String::new(),
+        mod_selected: (!selected.is_empty())
+            .then(|| selected.iter().sum::<f64>() / selected.len() as f64),
+        mod_capacity: state.mod_capacity,
+        mor_collapsed: state
+            .charts(None, 1)
+            .collapses
+            .iter()
+            .filter(|c| c.recovered_step.is_none())
+            .map(|c| (c.layer, c.since_step))
+            .collect(),
+        mor_layers: layers.len(),
+        moe_imbalance: (shares.len() > 1).then(|| if lo > 0.0 { hi / lo } else { f64::INFINITY }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,6 +506,52 @@ mod tests {
             status: Some(status.into()),
             depth_histogram: None,
         }
+    }
+
+    #[test]
+    fn health_names_the_layers_collapsed_at_the_end_the_mean_selection_and_the_imbalance() {
+        let mut mors = Vec::new();
+        for i in 0..40 {
+            let step = i * 50;
+            mors.push(mor(step, 0, if step >= 1000 { 1.0 } else { 2.2 }, "ok"));
+            mors.push(mor(
+                step,
+                1,
+                if (500..1500).contains(&step) {
+                    1.0
+                } else {
+                    2.0
+                },
+                "ok",
+            ));
+        }
+        let mods: Vec<RoutingMod> = [0.4, 0.6, f64::NAN]
+            .into_iter()
+            .map(|f| RoutingMod {
+                selected_frac: Some(f),
+                ..Default::default()
+            })
+            .collect();
+        let moe = |u: [f64; 4]| RoutingMoe {
+            util_expert_0: Some(u[0]),
+            util_expert_1: Some(u[1]),
+            util_expert_2: Some(u[2]),
+            util_expert_3: Some(u[3]),
+            entropy: Some(1.2),
+            ..Default::default()
+        };
+        let moes = [moe([40.0, 20.0, 20.0, 20.0]), moe([30.0, 30.0, 25.0, 15.0])];
+        let config = RunConfig::parse(Some(r#"{"mod_capacity": 0.5}"#));
+        let h = health(&config, &mods, &mors, &moes);
+        assert_eq!(h.mor_collapsed, vec![(0, 1000)], "layer 1 recovered");
+        assert_eq!(h.mor_layers, 2);
+        assert_eq!((h.mod_selected, h.mod_capacity), (Some(0.5), Some(0.5)));
+        assert_eq!(h.moe_imbalance, Some(2.0), "the newest record: 30 over 15");
+        let none = health(&RunConfig::Missing, &[], &[], &[]);
+        assert_eq!(
+            (none.mod_selected, none.moe_imbalance, none.mor_layers),
+            (None, None, 0)
+        );
     }
 
     #[test]

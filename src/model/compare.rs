@@ -135,6 +135,22 @@ pub struct ConfigRow {
     pub differs: bool,
 }
 
+/// A run's routing at its end, for the compare page's side-by-side table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoutingHealth {
+    pub run_id: String,
+    /// Mean MoD selected fraction over the newest records of every layer.
+    pub mod_selected: Option<f64>,
+    /// Config `mod_capacity`: what the router aims for.
+    pub mod_capacity: Option<f64>,
+    /// MoR layers collapsed at the newest record: `(layer, first step of the collapse)`.
+    pub mor_collapsed: Vec<(i64, i64)>,
+    /// MoR layers in the records.
+    pub mor_layers: usize,
+    /// The newest MoE record's highest expert share over its lowest (∞ when one gets none).
+    pub moe_imbalance: Option<f64>,
+}
+
 /// Everything the compare page shows: the series, each run's row of the runs table, and
 /// their config side by side (model facts first).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -142,6 +158,8 @@ pub struct CompareView {
     pub comparison: Comparison,
     pub rows: Vec<RunRow>,
     pub config: Vec<ConfigRow>,
+    /// Each run's routing at its end, in the comparison's order.
+    pub routing: Vec<RoutingHealth>,
 }
 
 /// The run ids of a comparison from `runs=A,B,…` (or the parameter repeated, as a form

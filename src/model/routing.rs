@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Mixture-of-Depths router state of one layer at one step (`routing_mod`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct RoutingMod {
     pub step: i64,
     pub run_id: String,
@@ -36,7 +36,7 @@ pub struct RoutingMor {
 }
 
 /// Mixture-of-Experts router state at one step (`routing_moe`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct RoutingMoe {
     pub step: i64,
     pub run_id: String,

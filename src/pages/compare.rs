@@ -9,7 +9,7 @@ use crate::api::get_compare;
 use crate::charts::compare::{run_css, run_dash, CompareChart};
 use crate::charts::spec::ChartSpec;
 use crate::components::chart::{Chart, LogScaleToggle, SharedView};
-use crate::model::{CompareView, CompareX, ConfigRow, Metric, COMPARED_METRICS};
+use crate::model::{CompareView, CompareX, ConfigRow, Metric, RoutingHealth, COMPARED_METRICS};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -212,6 +212,7 @@ fn Compared(data: CompareView, hidden: RwSignal<Vec<String>>) -> impl IntoView {
     view! {
         <Legend data=data.clone() hidden/>
         {charts}
+        <RoutingSideBySide routing=data.routing.clone()/>
         <ConfigDiff rows=data.config.clone() names/>
     }
 }
@@ -225,7 +226,11 @@ fn csv_href(c: &crate::model::Comparison, metric: Metric) -> String {
         metric.name(),
         c.x.name()
     );
-    for (name, v) in [("smoothing", c.smoothing), ("start", c.start), ("end", c.end)] {
+    for (name, v) in [
+        ("smoothing", c.smoothing),
+        ("start", c.start),
+        ("end", c.end),
+    ] {
         if let Some(v) = v {
             href.push_str(&format!("&{name}={v}"));
         }
@@ -281,6 +286,71 @@ fn Legend(data: CompareView, hidden: RwSignal<Vec<String>>) -> impl IntoView {
         })
         .collect_view();
     view! { <div class="compare-legend" role="group" aria-label="runs shown">{keys}</div> }
+}
+
+/// Each run's routing at its end, a row per run: MoD selection against its target, the MoR
+/// layers collapsed, the MoE imbalance. Left out when no run has routing records.
+#[component]
+fn RoutingSideBySide(routing: Vec<RoutingHealth>) -> impl IntoView {
+    let any = routing
+        .iter()
+        .any(|h| h.mod_selected.is_some() || h.mor_layers > 0 || h.moe_imbalance.is_some());
+    let percent = |v: f64| format!("{:.1}%", v * 100.0);
+    let rows = routing
+        .into_iter()
+        .enumerate()
+        .map(|(slot, h)| {
+            let selected = match (h.mod_selected, h.mod_capacity) {
+                (Some(s), Some(c)) => format!("{} (target {})", percent(s), percent(c)),
+                (Some(s), None) => percent(s),
+                _ => "—".into(),
+            };
+            let collapsed = match (h.mor_layers, h.mor_collapsed.is_empty()) {
+                (0, _) => "—".to_string(),
+                (n, true) => format!("none of {n} layers"),
+                (n, false) => {
+                    let named: Vec<String> = h
+                        .mor_collapsed
+                        .iter()
+                        .map(|(l, since)| format!("L{l} since {}", thousands(*since)))
+                        .collect();
+                    format!("{} of {n}: {}", named.len(), named.join(", "))
+                }
+            };
+            let imbalance = match h.moe_imbalance {
+                None => "—".to_string(),
+                Some(r) if r.is_infinite() => "an expert gets nothing".into(),
+                Some(r) => format!("{r:.2}× max/min"),
+            };
+            let warn = !h.mor_collapsed.is_empty() || h.moe_imbalance.is_some_and(|r| r > 2.0);
+            view! {
+                <tr class:warn=warn data-run=h.run_id.clone()>
+                    <td style=format!("color:{}", run_css(slot))>{h.run_id.clone()}</td>
+                    <td>{selected}</td>
+                    <td>{collapsed}</td>
+                    <td>{imbalance}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    any.then(|| {
+        view! {
+            <section class="panel config-panel" id="routing-health">
+                <h2>"Routing at each run's end"</h2>
+                <table class="config-diff">
+                    <thead>
+                        <tr>
+                            <th>"run"</th>
+                            <th>"MoD selected"</th>
+                            <th>"MoR collapsed layers"</th>
+                            <th>"MoE expert shares"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </section>
+        }
+    })
 }
 
 /// The keys whose values differ, a column per run; every key behind "show all keys".

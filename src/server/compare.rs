@@ -29,6 +29,12 @@ pub struct SentAnswer {
     pub gzip: axum::body::Bytes,
 }
 
+/// How far back from its newest step a run's routing is read for its health: enough
+/// records per layer for the collapse rule (ten in a row) at any record interval up to 500.
+const HEALTH_STEPS: i64 = 5_000;
+/// The most routing records of each kind read for one run's health.
+const HEALTH_RECORDS: usize = 100_000;
+
 /// Answers kept: a page's charts ask the same comparison again and again (each viewer, each
 /// reload), and twenty long runs take tens of milliseconds to downsample and more to
 /// compress. Until the data changes (the marks) the same bytes go out.
@@ -169,11 +175,41 @@ impl Store {
         let mut config = crate::analysis::runs_table::config_diff(&slices);
         // The model's facts lead the table.
         config.sort_by_key(|row| !row.key.starts_with("model"));
+        let mut routing = Vec::with_capacity(ask.runs.len());
+        for id in &ask.runs {
+            routing.push(self.routing_health(&self.located(id).await?).await?);
+        }
         Ok(CompareView {
             comparison,
             rows,
             config,
+            routing,
         })
+    }
+
+    /// A run's routing at its end, from its records of the last [`HEALTH_STEPS`] steps.
+    async fn routing_health(&self, run: &(Run, usize)) -> Result<RoutingHealth, AppError> {
+        let sources = self.sources();
+        let mut health = RoutingHealth {
+            run_id: run.0.run_id.clone(),
+            ..Default::default()
+        };
+        let Some(last) = sources.last_step(run).await? else {
+            return Ok(health);
+        };
+        let range = (last.saturating_sub(HEALTH_STEPS), i64::MAX);
+        let mods = sources
+            .routing::<RoutingMod>(run, range, HEALTH_RECORDS)
+            .await?;
+        let mors = sources
+            .routing::<RoutingMor>(run, range, HEALTH_RECORDS)
+            .await?;
+        let moes = sources
+            .routing::<RoutingMoe>(run, range, HEALTH_RECORDS)
+            .await?;
+        health = crate::analysis::routing::health(&run.0.config(), &mods, &mors, &moes);
+        health.run_id = run.0.run_id.clone();
+        Ok(health)
     }
 
     /// Every run of every model, with the runs table's columns, oldest first.
