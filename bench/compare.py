@@ -59,6 +59,16 @@ def rss_mib(pid):
     return 0
 
 
+def fresh(paths):
+    """Median seconds of requests never asked before (nothing kept to send again), each
+    followed by /api/models."""
+    mine, models = [], []
+    for path in paths:
+        mine.append(get(path)[0])
+        models.append(get("/api/models")[0])
+    return statistics.median(mine), statistics.median(models)
+
+
 def warm(path, rounds=ROUNDS):
     """Median seconds of `path` and of /api/models, asked alternately."""
     mine, models = [], []
@@ -84,6 +94,9 @@ def main():
                 break
             except OSError:
                 time.sleep(0.1)
+        # The server reads the newest run at start (for `/`): let that finish, so the cold
+        # figure is the comparison's own.
+        time.sleep(float(os.environ.get("SETTLE_SECONDS", "45")))
         runs = [r["run_id"] for r in get("/api/runs")[2]]
         assert len(runs) == 20, runs
         ids = ",".join(runs)
@@ -111,13 +124,28 @@ def main():
         (s0, t0), (s1, t1) = [(m["step"], m["time"]) for m in (clock[0], clock[-1])]
         per_step = (t1 - t0) / max(1, s1 - s0)
         start = (t1 - t0) / 2
-        zoom = (f"/api/compare?runs={ids}&metrics=loss_total&max_points=2000&x=time"
-                f"&start={start:.0f}&end={start + 10_000 * per_step:.0f}")
+
+        def zoom_at(s):
+            return (f"/api/compare?runs={ids}&metrics=loss_total&max_points=2000&x=time"
+                    f"&start={s:.0f}&end={s + 10_000 * per_step:.0f}")
+
+        zoom = zoom_at(start)
         _, _, z = get(zoom)
         spans = [r["steps"][1] - r["steps"][0] for r in z["runs"] if r["steps"]]
         print(f"zoom: {len(spans)} runs, {min(spans)}–{max(spans)} steps each")
         t, models = warm(zoom)
         rows.append(("10k-step zoom by time", t, models, get(zoom)[1]))
+
+        # The same requests, each one new (a shifted range, another weight): what a zoom or
+        # a slider costs on runs already held, as nothing kept can answer it.
+        computed = [
+            ("new 2,000 px loss answers", [f"{loss}&end_step={10_000_000 - i}" for i in range(10)]),
+            ("new 10k-step zooms by time", [zoom_at(start + 60 * (i + 1)) for i in range(10)]),
+            ("new smoothing weights, 2,000 px", [f"{loss}&smoothing=0.{50 + i}" for i in range(10)]),
+        ]
+        for label, paths in computed:
+            t, models = fresh(paths)
+            rows.append((label + " (computed)", t, models, get(paths[-1])[1]))
 
         smooth = loss + "&smoothing=0.6"
         get(smooth)  # the smoothed columns are built once per weight

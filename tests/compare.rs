@@ -68,6 +68,15 @@ fn each_runs_series_is_what_its_own_metrics_request_answers() {
         let mut shown = 0;
         for (run, id) in runs.iter().zip(&ids) {
             assert_eq!(run["run_id"], id.as_str(), "in the order asked");
+            if run["steps"].is_null() {
+                // None of its steps in the range: no series, as it has none alone.
+                assert!(run["series"].as_array().unwrap().is_empty());
+                let (_, own) = s.json(&format!(
+                    "/api/metrics/{id}?max_points={max_points}&metrics=loss_total{range}"
+                ));
+                assert!(own["steps"].as_array().unwrap().is_empty(), "{own}");
+                continue;
+            }
             assert_eq!(run["series"].as_array().unwrap().len(), 3);
             for series in run["series"].as_array().unwrap() {
                 let metric = series["metric"].as_str().unwrap();
@@ -149,6 +158,10 @@ fn a_bad_run_list_is_refused_with_the_problem_named() {
         (format!("runs={id}&smoothing=NaN"), "must be a number"),
         (format!("runs={id}&metrics=loss_totl"), "unknown metric"),
         (
+            format!("runs={id}&metrics=loss_ce"),
+            "loss_ce cannot be compared",
+        ),
+        (
             format!("runs={id}&start=9&end=3"),
             "ends (3) before it starts (9)",
         ),
@@ -204,6 +217,22 @@ fn an_axis_of_time_or_tokens_picks_each_runs_own_steps() {
         let shown = points(&run["series"][0], "points");
         assert!(shown.iter().all(|(st, _)| (a..=b).contains(st)));
         assert!(run["clock"].as_array().unwrap().len() > 10);
+    }
+    // A range the runs never reach: no steps, no points, not their last one.
+    let (_, c) = s.json(&format!(
+        "/api/compare?runs={list}&x=time&start=1e9&end=2e9&max_points=50"
+    ));
+    for run in c["runs"].as_array().unwrap() {
+        assert!(run["steps"].is_null(), "{}", run["steps"]);
+        assert!(run["series"].as_array().unwrap().is_empty());
+    }
+    // By step, `steps` is the run's own first and last step in the range.
+    let (_, c) = s.json(&format!(
+        "/api/compare?runs={list}&start_step=0&end_step=1000000"
+    ));
+    for run in c["runs"].as_array().unwrap() {
+        assert_eq!(run["steps"][0], run["first_step"]);
+        assert_eq!(run["steps"][1], run["max_step"]);
     }
 }
 

@@ -121,7 +121,7 @@ pub fn x_of(marks: &[ClockMark], axis: CompareX) -> impl Fn(i64) -> Option<i64> 
         let v = match (i.checked_sub(1).map(|j| known[j]), known.get(i)) {
             (_, Some(&(s1, v1))) if s1 == step => v1,
             (Some((s0, v0)), Some(&(s1, v1))) => {
-                v0 + (v1 - v0) * (step - s0) as f64 / (s1 - s0) as f64
+                v0 + (v1 - v0) * (step as f64 - s0 as f64) / (s1 as f64 - s0 as f64)
             }
             (Some((_, v)), None) | (None, Some(&(_, v))) => v,
             (None, None) => return None,

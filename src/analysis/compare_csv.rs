@@ -9,7 +9,9 @@ use std::fmt::Write;
 pub fn to_csv(c: &Comparison, metric: Metric) -> String {
     // Column per run (and smoothed), values by x.
     let mut columns: Vec<String> = Vec::new();
-    let mut rows: BTreeMap<i64, Vec<Option<f64>>> = BTreeMap::new();
+    // By x, then step: on a time axis (whole seconds) two steps of a run can share an x, and
+    // each keeps its own row.
+    let mut rows: BTreeMap<(i64, i64), Vec<Option<f64>>> = BTreeMap::new();
     let smoothing = c.smoothing.is_some();
     let width = c.runs.len() * if smoothing { 2 } else { 1 };
     for (i, run) in c.runs.iter().enumerate() {
@@ -25,7 +27,7 @@ pub fn to_csv(c: &Comparison, metric: Metric) -> String {
         let mut put = |points: &[(i64, f64)], column: usize| {
             for &(step, v) in points {
                 if let Some(at) = x(step) {
-                    rows.entry(at).or_insert_with(|| vec![None; width])[column] = Some(v);
+                    rows.entry((at, step)).or_insert_with(|| vec![None; width])[column] = Some(v);
                 }
             }
         };
@@ -40,7 +42,7 @@ pub fn to_csv(c: &Comparison, metric: Metric) -> String {
         CompareX::Time => "seconds",
     };
     let mut out = format!("{axis},{}\n", columns.join(","));
-    for (x, values) in rows {
+    for ((x, _), values) in rows {
         let _ = write!(out, "{x}");
         for v in values {
             out.push(',');
@@ -99,5 +101,32 @@ mod tests {
             "step,a,a smoothed,\"b,2\",\"b,2 smoothed\"\n0,3,3.5,,\n10,2.5,3,2.75,3.25\n"
         );
         assert_eq!(to_csv(&c, Metric::Lr).lines().count(), 1, "a header only");
+    }
+
+    #[test]
+    fn two_steps_in_the_same_second_keep_a_row_each() {
+        use crate::model::ClockMark;
+        let mut r = run("a", vec![(0, 3.0), (1, 2.9), (2, 2.8)]);
+        r.clock = vec![
+            ClockMark {
+                step: 0,
+                time: Some(100.0),
+                tokens: None,
+            },
+            ClockMark {
+                step: 2,
+                time: Some(101.0),
+                tokens: None,
+            },
+        ];
+        let c = Comparison {
+            x: CompareX::Time,
+            runs: vec![r],
+            ..Default::default()
+        };
+        assert_eq!(
+            to_csv(&c, Metric::LossTotal),
+            "seconds,a\n0,3\n1,2.9\n1,2.8\n"
+        );
     }
 }

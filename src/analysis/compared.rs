@@ -183,12 +183,12 @@ impl ComparedColumns {
         let (a, b) = self.span(range);
         let steps = &self.steps;
         let column = self.columns.iter_mut().find(|c| c.metric == metric)?;
-        let downsampled = b - a > max_points;
+        let downsampled = b.saturating_sub(a) > max_points;
         let keep = |values: &[f64], pyramid: &Pyramid| -> Vec<usize> {
             if downsampled {
                 m4_range(steps, values, pyramid, a, b, max_points)
             } else {
-                (a..b).collect()
+                (a..b.max(a)).collect()
             }
         };
         let kept = keep(&column.values, &column.pyramid);
@@ -243,39 +243,50 @@ impl ComparedColumns {
         if x == CompareX::Step {
             return Some((lo.ceil() as i64, hi.floor() as i64));
         }
-        let marks = self.clock();
-        let first = marks.first()?;
-        let (get, origin): (fn(&ClockMark) -> Option<f64>, f64) = match x {
-            CompareX::Tokens => (|m| m.tokens, 0.0),
-            _ => (|m| m.time, first.time?),
+        let get: fn(&ClockMark) -> Option<f64> = match x {
+            CompareX::Tokens => |m| m.tokens,
+            _ => |m| m.time,
         };
-        let known: Vec<(i64, f64)> = marks
+        let known: Vec<(i64, f64)> = self
+            .clock()
             .iter()
-            .filter_map(|m| Some((m.step, get(m)? - origin)))
+            .filter_map(|m| Some((m.step, get(m)?)))
             .collect();
+        // Time counts from the run's first timed step, as the charts place it (`x_of`).
+        let origin = match x {
+            CompareX::Time => known.first()?.1,
+            _ => 0.0,
+        };
+        let (first, last) = (known.first()?, known.last()?);
+        if hi < first.1 - origin || lo > last.1 - origin {
+            return None; // the range misses the run
+        }
         let step_at = |x: f64, up: bool| -> i64 {
+            let x = x + origin;
             let i = known.partition_point(|(_, v)| *v < x);
             match (i.checked_sub(1).map(|j| known[j]), known.get(i)) {
                 (Some((s0, v0)), Some(&(s1, v1))) if v1 > v0 => {
-                    let at = s0 as f64 + (s1 - s0) as f64 * (x - v0) / (v1 - v0);
+                    let at = s0 as f64 + (s1 as f64 - s0 as f64) * (x - v0) / (v1 - v0);
                     if up {
                         at.ceil() as i64
                     } else {
                         at.floor() as i64
                     }
                 }
-                (_, Some(&(s, _))) => s,
-                (Some((s, _)), None) => s,
-                (None, None) => 0,
+                (_, Some(&(s, _))) | (Some((s, _)), None) => s,
+                (None, None) => first.0,
             }
         };
-        if known.is_empty() {
-            return None;
-        }
-        // Steps between two marks are read as evenly spaced in x: widen by one on each side
-        // so a step on the edge is never left out.
+        // Steps between two marks are read as evenly spaced in x: rounded outwards, so a
+        // step on the edge is never left out.
         let (a, b) = (step_at(lo, false), step_at(hi, true));
         (a <= b).then_some((a, b))
+    }
+
+    /// The first and last step held within `range`; `None` when none is.
+    pub fn steps_in(&self, range: (i64, i64)) -> Option<(i64, i64)> {
+        let (a, b) = self.span(range);
+        (a < b).then(|| (self.steps[a], self.steps[b - 1]))
     }
 }
 

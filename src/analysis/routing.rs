@@ -486,7 +486,9 @@ pub fn health(
             .map(|c| (c.layer, c.since_step))
             .collect(),
         mor_layers: layers.len(),
-        moe_imbalance: (shares.len() > 1).then(|| if lo > 0.0 { hi / lo } else { f64::INFINITY }),
+        // JSON has no infinity: an expert without tokens is said as such.
+        moe_imbalance: (shares.len() > 1 && lo > 0.0).then(|| hi / lo),
+        moe_starved: shares.len() > 1 && lo <= 0.0,
     }
 }
 
@@ -547,6 +549,9 @@ mod tests {
         assert_eq!(h.mor_layers, 2);
         assert_eq!((h.mod_selected, h.mod_capacity), (Some(0.5), Some(0.5)));
         assert_eq!(h.moe_imbalance, Some(2.0), "the newest record: 30 over 15");
+        assert!(!h.moe_starved);
+        let starved = health(&config, &[], &[], &[moe([50.0, 50.0, 0.0, 0.0])]);
+        assert_eq!((starved.moe_imbalance, starved.moe_starved), (None, true));
         let none = health(&RunConfig::Missing, &[], &[], &[]);
         assert_eq!(
             (none.mod_selected, none.moe_imbalance, none.mor_layers),

@@ -13,6 +13,18 @@ pub const COMPARED_METRICS: [super::Metric; 5] = [
     super::Metric::VramGb,
 ];
 
+/// The metrics a comparison can show: those every source reads for a run's charts, as the
+/// source holds them (the EMAs are left out: a run read from its log has the dashboard's
+/// own, not a column).
+pub const COMPARABLE_METRICS: [super::Metric; 6] = [
+    super::Metric::LossTotal,
+    super::Metric::Lr,
+    super::Metric::GradNorm,
+    super::Metric::GradNormPreClip,
+    super::Metric::TokensPerSec,
+    super::Metric::VramGb,
+];
+
 /// The most runs one comparison shows: beyond it the colours stop being told apart.
 pub const MAX_COMPARED: usize = 20;
 
@@ -139,7 +151,7 @@ pub struct ConfigRow {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RoutingHealth {
     pub run_id: String,
-    /// Mean MoD selected fraction over the newest records of every layer.
+    /// Mean MoD selected fraction over the records of the run's last steps, every layer.
     pub mod_selected: Option<f64>,
     /// Config `mod_capacity`: what the router aims for.
     pub mod_capacity: Option<f64>,
@@ -147,8 +159,12 @@ pub struct RoutingHealth {
     pub mor_collapsed: Vec<(i64, i64)>,
     /// MoR layers in the records.
     pub mor_layers: usize,
-    /// The newest MoE record's highest expert share over its lowest (∞ when one gets none).
+    /// The newest MoE record's highest expert share over its lowest (`None` when one gets
+    /// none: then `moe_starved`).
     pub moe_imbalance: Option<f64>,
+    /// An expert got no tokens in the newest MoE record.
+    #[serde(default)]
+    pub moe_starved: bool,
 }
 
 /// Everything the compare page shows: the series, each run's row of the runs table, and

@@ -134,6 +134,7 @@ fn Toolbar(x: RwSignal<CompareX>, smoothing: RwSignal<f64>) -> impl IntoView {
                     min="0"
                     max="0.999"
                     step="0.001"
+                    value=smoothing.get_untracked().to_string()
                     prop:value=move || shown.get().to_string()
                     on:input=move |ev| {
                         if let Ok(v) = event_target_value(&ev).parse() {
@@ -154,6 +155,8 @@ fn Toolbar(x: RwSignal<CompareX>, smoothing: RwSignal<f64>) -> impl IntoView {
                     id="compare-x"
                     on:change=move |ev| {
                         if let Some(a) = CompareX::parse(&event_target_value(&ev)) {
+                            // The zoom is in the old axis's units: drop it first.
+                            shared.range.set(None);
                             x.set(a);
                         }
                     }
@@ -292,9 +295,9 @@ fn Legend(data: CompareView, hidden: RwSignal<Vec<String>>) -> impl IntoView {
 /// layers collapsed, the MoE imbalance. Left out when no run has routing records.
 #[component]
 fn RoutingSideBySide(routing: Vec<RoutingHealth>) -> impl IntoView {
-    let any = routing
-        .iter()
-        .any(|h| h.mod_selected.is_some() || h.mor_layers > 0 || h.moe_imbalance.is_some());
+    let any = routing.iter().any(|h| {
+        h.mod_selected.is_some() || h.mor_layers > 0 || h.moe_imbalance.is_some() || h.moe_starved
+    });
     let percent = |v: f64| format!("{:.1}%", v * 100.0);
     let rows = routing
         .into_iter()
@@ -317,12 +320,14 @@ fn RoutingSideBySide(routing: Vec<RoutingHealth>) -> impl IntoView {
                     format!("{} of {n}: {}", named.len(), named.join(", "))
                 }
             };
-            let imbalance = match h.moe_imbalance {
-                None => "—".to_string(),
-                Some(r) if r.is_infinite() => "an expert gets nothing".into(),
-                Some(r) => format!("{r:.2}× max/min"),
+            let imbalance = match (h.moe_imbalance, h.moe_starved) {
+                (_, true) => "an expert gets nothing".to_string(),
+                (Some(r), _) => format!("{r:.2}× max/min"),
+                (None, _) => "—".into(),
             };
-            let warn = !h.mor_collapsed.is_empty() || h.moe_imbalance.is_some_and(|r| r > 2.0);
+            let warn = !h.mor_collapsed.is_empty()
+                || h.moe_starved
+                || h.moe_imbalance.is_some_and(|r| r > 2.0);
             view! {
                 <tr class:warn=warn data-run=h.run_id.clone()>
                     <td style=format!("color:{}", run_css(slot))>{h.run_id.clone()}</td>

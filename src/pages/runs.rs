@@ -44,6 +44,7 @@ pub fn RunsPage() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
         keyboard(ticked, filter);
+        keep_focus(move || data.track());
     }
 
     let rows = move || {
@@ -103,6 +104,7 @@ pub fn RunsPage() -> impl IntoView {
                         id="runs-filter"
                         name="q"
                         placeholder="filter: run, model, state, key=value"
+                        value=filter.get_untracked()
                         prop:value=move || filter.get()
                         on:input=move |ev| filter.set(event_target_value(&ev))
                     />
@@ -215,6 +217,47 @@ fn RunLine(row: RunRow, ticked: RwSignal<Vec<String>>) -> impl IntoView {
             <td class="num">{or_dash(row.duration.map(duration))}</td>
         </tr>
     }
+}
+
+/// The rows are drawn anew on every refresh, so the tick box that had the focus would lose
+/// it: it gets it back (unless the person moved on to something else meanwhile).
+#[cfg(feature = "hydrate")]
+fn keep_focus(rows_changed: impl Fn() + 'static) {
+    use wasm_bindgen::JsCast;
+    let focused = StoredValue::new(None::<String>);
+    let handle = window_event_listener(leptos::ev::focusin, move |ev| {
+        let tick = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            .filter(|input| input.class_name() == "run-tick");
+        focused.set_value(tick.map(|input| input.value()));
+    });
+    on_cleanup(move || handle.remove());
+    Effect::new(move |_| {
+        rows_changed();
+        // After the new rows are in the document.
+        request_animation_frame(move || {
+            let Some(id) = focused.get_value() else {
+                return;
+            };
+            let document = document();
+            if document
+                .active_element()
+                .is_some_and(|el| el.tag_name() != "BODY")
+            {
+                return;
+            }
+            let Ok(list) = document.query_selector_all("input.run-tick") else {
+                return;
+            };
+            let found = (0..list.length())
+                .filter_map(|i| list.item(i)?.dyn_into::<web_sys::HtmlInputElement>().ok())
+                .find(|input| input.value() == id);
+            if let Some(input) = found {
+                let _ = input.focus();
+            }
+        });
+    });
 }
 
 /// ↑/↓ move between the runs' tick boxes, `c` compares the ticked runs, `/` focuses the

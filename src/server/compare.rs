@@ -35,6 +35,9 @@ const HEALTH_STEPS: i64 = 5_000;
 /// The most routing records of each kind read for one run's health.
 const HEALTH_RECORDS: usize = 100_000;
 
+/// How long a training run's summary (best loss, tokens) in the runs table may be old.
+const DIGEST_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Answers kept: a page's charts ask the same comparison again and again (each viewer, each
 /// reload), and twenty long runs take tens of milliseconds to downsample and more to
 /// compress. Until the data changes (the marks) the same bytes go out.
@@ -112,7 +115,7 @@ impl Store {
             ask.start.unwrap_or(f64::NEG_INFINITY),
             ask.end.unwrap_or(f64::INFINITY),
         );
-        let steps = match (ask.x, ask.start, ask.end) {
+        let range = match (ask.x, ask.start, ask.end) {
             (_, None, None) | (CompareX::Step, _, _) => {
                 let clamp = |v: f64| v.clamp(i64::MIN as f64, i64::MAX as f64);
                 let (a, b) = (clamp(lo.ceil()) as i64, clamp(hi.floor()) as i64);
@@ -120,6 +123,8 @@ impl Store {
             }
             (x, _, _) => columns.steps_within(x, lo, hi),
         };
+        // The run's own steps within the range, `None` when it has none there.
+        let steps = range.and_then(|r| columns.steps_in(r));
         let mut answer = ComparedRun {
             run_id: run.0.run_id.clone(),
             model_id: run.0.model_id.clone(),
@@ -282,14 +287,16 @@ impl Store {
     /// A run's summary from one pass over its steps, kept with the marks it was made at.
     async fn digest(&self, run: &(Run, usize)) -> Result<RunSummary, AppError> {
         let marks = self.sources().marks().await?;
-        if let Some(kept) = self
+        if let Some((at, (made, summary))) = self
             .digests()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&run.0.run_id)
         {
-            if kept.0 == marks {
-                return Ok(kept.1.clone());
+            // A training run moves the marks every step: its summary is made again at most
+            // every DIGEST_AGE, not on every look at the table.
+            if *at == marks || made.elapsed() < DIGEST_AGE {
+                return Ok(summary.clone());
             }
         }
         let mut summary = SummaryBuilder::new(&run.0.config());
@@ -310,7 +317,10 @@ impl Store {
         self.digests()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(run.0.run_id.clone(), (marks, summary.clone()));
+            .insert(
+                run.0.run_id.clone(),
+                (marks, (std::time::Instant::now(), summary.clone())),
+            );
         Ok(summary)
     }
 }

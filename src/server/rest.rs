@@ -148,9 +148,14 @@ async fn compare_get(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|e| {
-            e.split(';')
-                .next()
-                .is_some_and(|name| name.trim() == "gzip")
+            // `gzip`, unless refused with `q=0`.
+            let mut parts = e.split(';').map(str::trim);
+            parts.next() == Some("gzip")
+                && !parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.parse::<f64>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                })
         });
     let json = (header::CONTENT_TYPE, "application/json");
     let vary = (header::VARY, "accept-encoding");
@@ -175,6 +180,7 @@ async fn compare_csv_get(
             AppError::bad_param("metric", format!("unknown metric {m:?}; see docs/api.md"))
         })?,
     };
+    comparable(&[metric], "metric")?;
     let mut ask = compare_ask(&q)?;
     ask.metrics = vec![metric];
     if !q.has("max_points") {
@@ -193,12 +199,28 @@ async fn compare_csv_get(
         .into_response())
 }
 
+/// A 400 for a metric a comparison does not offer.
+fn comparable(metrics: &[crate::model::Metric], name: &'static str) -> Result<(), AppError> {
+    use crate::model::COMPARABLE_METRICS;
+    match metrics.iter().find(|m| !COMPARABLE_METRICS.contains(m)) {
+        None => Ok(()),
+        Some(m) => Err(AppError::bad_param(
+            name,
+            format!(
+                "{} cannot be compared; these can: {}",
+                m.name(),
+                COMPARABLE_METRICS.map(|m| m.name()).join(", ")
+            ),
+        )),
+    }
+}
+
 /// A comparison's parameters, each checked: the first mistake is a 400 naming it.
 fn compare_ask(q: &Query) -> Result<super::compare::CompareAsk, AppError> {
     use crate::model::{CompareX, Metric};
     let runs = crate::model::parse_run_list(q.text("runs"))
         .map_err(|why| AppError::bad_param("runs", why))?;
-    let metrics = if q.text("metrics").is_some_and(|m| !m.is_empty()) {
+    let metrics: Vec<Metric> = if q.text("metrics").is_some_and(|m| !m.is_empty()) {
         q.metrics("metrics")?
             .into_iter()
             .filter_map(Metric::parse)
@@ -206,6 +228,7 @@ fn compare_ask(q: &Query) -> Result<super::compare::CompareAsk, AppError> {
     } else {
         vec![Metric::LossTotal]
     };
+    comparable(&metrics, "metrics")?;
     let max_points = q.int_in("max_points", 500, 1, MAX_PAGE)? as usize;
     let x = match q.text("x").filter(|x| !x.is_empty()) {
         None => CompareX::Step,

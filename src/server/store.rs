@@ -37,10 +37,13 @@ struct Inner {
     /// Runs held in their lean form for comparisons.
     compare: CompareCache,
     /// Each run's summary from one pass, for the runs table.
-    digests: Kept<String, RunSummary>,
+    digests: Digests,
     /// Comparisons as last sent, with the marks they were made at.
     sent: SentAnswers,
 }
+
+/// Run summaries for the runs table, with when they were made.
+type Digests = Kept<String, (std::time::Instant, RunSummary)>;
 
 type SentAnswers = Mutex<std::collections::VecDeque<(String, Marks, super::compare::SentAnswer)>>;
 
@@ -118,7 +121,7 @@ impl Store {
         &self.inner.compare
     }
 
-    pub(super) fn digests(&self) -> &Kept<String, RunSummary> {
+    pub(super) fn digests(&self) -> &Digests {
         &self.inner.digests
     }
 
