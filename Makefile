@@ -5,6 +5,10 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
+# The fixture writers every test and bench uses (each also reads $HYDRA_FIXTURES itself).
+HYDRA_FIXTURES ?= $(shell scripts/fixtures-dir.sh)
+export HYDRA_FIXTURES
+
 BIN  := target/release/hydra-dashboard
 DB   ?= checkpoints/training.db
 ADDR ?= 127.0.0.1:8765
