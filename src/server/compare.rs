@@ -157,7 +157,8 @@ impl Store {
     /// side by side (the model's facts first).
     pub async fn compare_view(&self, ask: &CompareAsk) -> Result<CompareView, AppError> {
         let comparison = self.compare(ask).await?;
-        let all = self.run_rows().await?;
+        // Only the compared runs' rows: each costs reads, and this runs on every zoom.
+        let all = self.rows_of(Some(&ask.runs)).await?;
         let rows: Vec<RunRow> = ask
             .runs
             .iter()
@@ -219,10 +220,19 @@ impl Store {
 
     /// Every run of every model, with the runs table's columns, oldest first.
     pub async fn run_rows(&self) -> Result<Vec<RunRow>, AppError> {
+        self.rows_of(None).await
+    }
+
+    /// The rows of the runs in `only` (every run when `None`). A run's state is judged
+    /// among its model's runs, so each model's list is still read whole.
+    async fn rows_of(&self, only: Option<&[String]>) -> Result<Vec<RunRow>, AppError> {
         let (utc_now, local_now) = local_time::now();
         let mut rows = Vec::new();
         for model in self.models().await? {
             for run in self.runs_with_state(&model.model_id).await? {
+                if only.is_some_and(|ids| !ids.contains(&run.run_id)) {
+                    continue;
+                }
                 let Ok(located) = self.located(&run.run_id).await else {
                     continue;
                 };

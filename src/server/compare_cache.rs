@@ -5,7 +5,6 @@
 
 use super::error::AppError;
 use super::held::{Held, Weighed};
-use super::run_cache::DEFAULT_CACHE_BYTES;
 use super::sources::{Marks, Sources};
 use crate::analysis::compared::ComparedColumns;
 use crate::analysis::run_state::Pushed;
@@ -47,28 +46,10 @@ impl Weighed for HeldRun {
     }
 }
 
-pub struct CompareCache {
-    runs: Held<HeldRun>,
-}
+/// Every run held for comparing, by run id.
+pub type CompareCache = Held<HeldRun>;
 
-impl Default for CompareCache {
-    fn default() -> Self {
-        Self {
-            runs: Held::new(DEFAULT_CACHE_BYTES),
-        }
-    }
-}
-
-impl CompareCache {
-    pub fn set_budget(&self, bytes: usize) {
-        self.runs.set_budget(bytes);
-    }
-
-    /// Bytes held now.
-    pub fn bytes(&self) -> usize {
-        self.runs.bytes()
-    }
-
+impl Held<HeldRun> {
     /// The run with at least `metrics` held, brought up to its sources.
     pub async fn get(
         &self,
@@ -76,7 +57,7 @@ impl CompareCache {
         run: &(Run, usize),
         metrics: &[Metric],
     ) -> Result<tokio::sync::OwnedMutexGuard<HeldRun>, AppError> {
-        let entry = self.runs.entry(&run.0.run_id);
+        let entry = self.entry(&run.0.run_id);
         let mut held = entry.lock_owned().await;
         let marks = sources.marks().await?;
         let span = sources.span(run).await?;
@@ -127,7 +108,7 @@ impl CompareCache {
         }
         held.last_used = Instant::now();
         held.bytes = held.columns.as_ref().map_or(0, ComparedColumns::heap_bytes);
-        self.runs.evict(&run.0.run_id, held.bytes);
+        self.evict(&run.0.run_id, held.bytes);
         Ok(held)
     }
 }

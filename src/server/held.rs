@@ -21,14 +21,16 @@ pub struct Held<T> {
     budget: AtomicUsize,
 }
 
-impl<T: Weighed> Held<T> {
-    pub fn new(budget: usize) -> Self {
+impl<T: Weighed> Default for Held<T> {
+    fn default() -> Self {
         Self {
             runs: Mutex::default(),
-            budget: AtomicUsize::new(budget),
+            budget: AtomicUsize::new(super::run_cache::DEFAULT_CACHE_BYTES),
         }
     }
+}
 
+impl<T: Weighed> Held<T> {
     pub fn set_budget(&self, bytes: usize) {
         self.budget.store(bytes, Ordering::Relaxed);
     }
@@ -47,6 +49,7 @@ impl<T: Weighed> Held<T> {
         map.entry(run_id.to_string()).or_default().clone()
     }
 
+    /// Forgets every run (a test, or a caller that knows the sources changed under it).
     pub fn clear(&self) {
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }

@@ -52,17 +52,7 @@ pub struct Extras {
 }
 
 /// Every run held in memory, by run id.
-pub struct RunCache {
-    runs: Held<CachedRun>,
-}
-
-impl Default for RunCache {
-    fn default() -> Self {
-        Self {
-            runs: Held::new(DEFAULT_CACHE_BYTES),
-        }
-    }
-}
+pub type RunCache = Held<CachedRun>;
 
 impl Default for CachedRun {
     fn default() -> Self {
@@ -88,17 +78,7 @@ impl Weighed for CachedRun {
     }
 }
 
-impl RunCache {
-    /// Caps the memory the cache holds; least recently used runs go first.
-    pub fn set_budget(&self, bytes: usize) {
-        self.runs.set_budget(bytes);
-    }
-
-    /// Bytes held now.
-    pub fn bytes(&self) -> usize {
-        self.runs.bytes()
-    }
-
+impl Held<CachedRun> {
     /// The run's state in memory, brought up to its source: built on first use by paging
     /// through the run, then extended with the rows that arrived since (the cost is the new
     /// rows). A re-logged step, a replaced source, a new config or end rebuilds it. Callers
@@ -110,7 +90,7 @@ impl RunCache {
         with_routing: bool,
     ) -> Result<tokio::sync::OwnedMutexGuard<CachedRun>, AppError> {
         let run_id = &run.0.run_id;
-        let entry = self.runs.entry(run_id);
+        let entry = self.entry(run_id);
         let mut cached = entry.lock_owned().await;
         let marks = sources.marks().await?;
         let span = sources.span(run).await?;
@@ -187,13 +167,8 @@ impl RunCache {
                 cached.bytes as f64 / 1e6
             );
         }
-        self.runs.evict(run_id, cached.bytes);
+        self.evict(run_id, cached.bytes);
         Ok(cached)
-    }
-
-    /// Forgets every run (a test or a caller that knows the sources changed under it).
-    pub fn clear(&self) {
-        self.runs.clear();
     }
 }
 
