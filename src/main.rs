@@ -58,6 +58,24 @@ mod cli {
             access: AccessArgs,
             #[command(flatten)]
             gauges: GaugeArgs,
+            #[command(flatten)]
+            rules: RuleArgs,
+        },
+        /// Print every run's alerts, found by reading its whole history as the server's
+        /// watcher would (no server needed). Exit code 1 when any alert is still open: usable
+        /// from cron or CI.
+        Alerts {
+            /// The trainer's working directory (default: the current directory).
+            #[arg(long, env = "HYDRA_ROOT")]
+            root: Option<PathBuf>,
+            /// Only this run.
+            #[arg(long)]
+            run: Option<String>,
+            /// One JSON object per alert instead of sentences.
+            #[arg(long)]
+            json: bool,
+            #[command(flatten)]
+            rules: RuleArgs,
         },
         /// Write one run's dashboard as a single self-contained HTML file (inline CSS and
         /// SVG charts, no scripts): readable offline, with JavaScript off, after the run moved on.
@@ -102,7 +120,85 @@ mod cli {
             access: AccessArgs,
             #[command(flatten)]
             gauges: GaugeArgs,
+            #[command(flatten)]
+            rules: RuleArgs,
         },
+    }
+
+    /// The alert detectors' thresholds (docs/alerts.md).
+    #[derive(Args)]
+    struct RuleArgs {
+        /// A loss or gradient norm this many robust σ above the median of its last 128
+        /// logged values is a spike.
+        #[arg(long, env = "HYDRA_ALERT_SPIKE_SIGMAS", default_value_t = 6.0)]
+        alert_spike_sigmas: f64,
+        /// A spike not back under its band within this many steps is reported as late.
+        #[arg(long, env = "HYDRA_ALERT_SPIKE_RECOVERY_STEPS", default_value_t = 500)]
+        alert_spike_recovery_steps: i64,
+        /// Tokens/s this fraction below its rolling median is a throughput drop…
+        #[arg(long, env = "HYDRA_ALERT_THROUGHPUT_DROP", default_value_t = 0.30)]
+        alert_throughput_drop: f64,
+        /// …when it lasts this many logged steps.
+        #[arg(long, env = "HYDRA_ALERT_THROUGHPUT_STEPS", default_value_t = 5)]
+        alert_throughput_steps: usize,
+        /// A run quiet for longer than max(this, --alert-stall-intervals × its usual
+        /// interval) has stalled.
+        #[arg(long, env = "HYDRA_ALERT_STALL_SECONDS", default_value_t = 300.0)]
+        alert_stall_seconds: f64,
+        #[arg(long, env = "HYDRA_ALERT_STALL_INTERVALS", default_value_t = 20.0)]
+        alert_stall_intervals: f64,
+        /// MoD records in a row beyond the heatmap's red zone before a layer has drifted.
+        #[arg(long, env = "HYDRA_ALERT_DRIFT_RECORDS", default_value_t = 10)]
+        alert_drift_records: usize,
+        /// Eval-loss rises in a row that raise `eval_rising`.
+        #[arg(long, env = "HYDRA_ALERT_EVAL_RISES", default_value_t = 3)]
+        alert_eval_rises: usize,
+        /// After an alert is raised, the same kind for the same run stays quiet this long
+        /// (minutes of the trainer's clock).
+        #[arg(long, env = "HYDRA_ALERT_COOLDOWN_MINUTES", default_value_t = 30.0)]
+        alert_cooldown_minutes: f64,
+    }
+
+    impl RuleArgs {
+        fn rules(&self) -> Result<hydra_dashboard::analysis::alerts::Rules, String> {
+            let positive = |v: f64| v.is_finite() && v > 0.0;
+            if ![
+                self.alert_spike_sigmas,
+                self.alert_stall_seconds,
+                self.alert_stall_intervals,
+            ]
+            .into_iter()
+            .all(positive)
+            {
+                return Err(
+                    "--alert-spike-sigmas and --alert-stall-* must be positive numbers".into(),
+                );
+            }
+            if !(self.alert_throughput_drop > 0.0 && self.alert_throughput_drop < 1.0) {
+                return Err("--alert-throughput-drop must be a fraction between 0 and 1".into());
+            }
+            if !(self.alert_cooldown_minutes.is_finite() && self.alert_cooldown_minutes >= 0.0) {
+                return Err("--alert-cooldown-minutes must be 0 or more".into());
+            }
+            if self.alert_spike_recovery_steps < 1
+                || self.alert_throughput_steps < 1
+                || self.alert_drift_records < 1
+                || self.alert_eval_rises < 1
+            {
+                return Err("alert step and record counts must be at least 1".into());
+            }
+            Ok(hydra_dashboard::analysis::alerts::Rules {
+                spike_sigmas: self.alert_spike_sigmas,
+                spike_recovery_steps: self.alert_spike_recovery_steps,
+                throughput_drop: self.alert_throughput_drop,
+                throughput_steps: self.alert_throughput_steps,
+                stall_floor_seconds: self.alert_stall_seconds,
+                stall_intervals: self.alert_stall_intervals,
+                drift_records: self.alert_drift_records,
+                eval_rises: self.alert_eval_rises,
+                cooldown_seconds: self.alert_cooldown_minutes * 60.0,
+            })
+        }
     }
 
     /// Who may read the runs.
@@ -199,9 +295,11 @@ mod cli {
                 state_dir,
                 access,
                 gauges,
+                rules,
             } => {
                 let gauges = gauges.settings()?;
                 let access = access.access()?;
+                let rules = rules.rules()?;
                 // Serve even when the file is not there or not readable yet: the page says
                 // why, and the file is read as soon as it is.
                 // `--db` alone reads the database only, as it always did; otherwise the
@@ -234,7 +332,58 @@ mod cli {
                 }
                 store.set_cache_budget(cache_mb.saturating_mul(1 << 20));
                 let state_dir = state_dir.unwrap_or_else(default_state_dir);
-                run(store, &db, &addr, gauges, &state_dir, access, None).await
+                let settings = Settings {
+                    gauges,
+                    rules,
+                    state_dir,
+                    access,
+                };
+                run(store, &db, &addr, settings, None).await
+            }
+            Command::Alerts {
+                root,
+                run,
+                json,
+                rules,
+            } => {
+                // Exit code 2 for "could not tell", so cron tells it from 1, "alerts open".
+                let cannot_tell = |e: String| -> ! {
+                    eprintln!("hydra-dashboard: {e}");
+                    std::process::exit(2)
+                };
+                let rules = rules.rules().unwrap_or_else(|e| cannot_tell(e));
+                let root = root.unwrap_or_else(|| PathBuf::from("."));
+                let store = Store::watch_trainer(
+                    &root.join("checkpoints").join("training.db"),
+                    server::files::Dirs::under(&root),
+                );
+                let replayed = match store.check().await {
+                    Ok(()) => server::alerts::replay(&store, &rules, run.as_deref()).await,
+                    Err(e) => Err(e),
+                };
+                store.close().await;
+                let alerts = replayed.unwrap_or_else(|e| cannot_tell(e.to_string()));
+                for a in &alerts {
+                    if json {
+                        println!("{}", serde_json::to_string(a).map_err(|e| e.to_string())?);
+                        continue;
+                    }
+                    use hydra_dashboard::analysis::alerts::sentence;
+                    use hydra_dashboard::model::AlertChange;
+                    let state = if a.is_open() { "OPEN" } else { "    " };
+                    println!("{state} {}", sentence(AlertChange::Raised, a));
+                    if a.resolved_step.is_some() {
+                        println!("     {}", sentence(AlertChange::Resolved, a));
+                    }
+                }
+                let open = alerts.iter().filter(|a| a.is_open()).count();
+                if !json {
+                    eprintln!("{} alerts, {open} open", alerts.len());
+                }
+                if open > 0 {
+                    std::process::exit(1);
+                }
+                Ok(())
             }
             Command::Snapshot {
                 db,
@@ -273,9 +422,11 @@ mod cli {
                 state_dir,
                 access,
                 gauges,
+                rules,
             } => {
                 let gauges = gauges.settings()?;
                 let access = access.access()?;
+                let rules = rules.rules()?;
                 let dir = dir.unwrap_or_else(fresh_temp_dir);
                 let root = demo::prepare(&dir).await?;
                 eprintln!(
@@ -292,16 +443,13 @@ mod cli {
                 let db = root.join("checkpoints").join("training.db");
                 let store = Store::watch_trainer(&db, server::files::Dirs::under(&root));
                 let state_dir = state_dir.unwrap_or_else(|| dir.join("state"));
-                run(
-                    store,
-                    &root,
-                    &addr,
+                let settings = Settings {
                     gauges,
-                    &state_dir,
+                    rules,
+                    state_dir,
                     access,
-                    Some(trainer),
-                )
-                .await
+                };
+                run(store, &root, &addr, settings, Some(trainer)).await
             }
         }
     }
@@ -327,15 +475,27 @@ mod cli {
         std::env::temp_dir().join(format!("hydra-demo-{}-{nanos}", std::process::id()))
     }
 
+    /// How a dashboard serves, from its flags.
+    struct Settings {
+        gauges: GaugeSettings,
+        rules: hydra_dashboard::analysis::alerts::Rules,
+        state_dir: PathBuf,
+        access: server::auth::Access,
+    }
+
     async fn run(
         store: Store,
         db: &std::path::Path,
         addr: &str,
-        gauges: GaugeSettings,
-        state_dir: &std::path::Path,
-        access: server::auth::Access,
+        settings: Settings,
         trainer: Option<tokio::task::JoinHandle<()>>,
     ) -> Result<(), String> {
+        let Settings {
+            gauges,
+            rules,
+            state_dir,
+            access,
+        } = settings;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| match e.kind() {
@@ -353,9 +513,12 @@ mod cli {
             store: store.clone(),
             gauges,
             live: server::live::Hub::new(store.clone()),
-            shares: server::share::Shares::new(state_dir),
+            shares: server::share::Shares::new(&state_dir),
             access,
+            alerts: server::alerts::Alerts::new(),
         };
+        // Every run watched for trouble from the start, whether or not a page is open.
+        let watcher = state.alerts.start(store.clone(), rules);
         // Read the run people open first (the newest) into memory while nobody waits yet.
         let warm = store.clone();
         let warm_gauges = state.gauges.clone();
@@ -381,6 +544,7 @@ mod cli {
             })
             .await
             .map_err(|e| format!("server stopped: {e}"))?;
+        watcher.abort();
         if let Some(t) = trainer {
             t.abort();
         }

@@ -264,6 +264,7 @@ fn serve(source: MemorySource) -> (tokio::runtime::Runtime, String) {
             live: server::live::Hub::new(store.clone()),
             shares: server::share::Shares::new(&temp_dir("seam-state")),
             access: server::auth::Access::new(None, None).unwrap(),
+            alerts: server::alerts::Alerts::new(),
         };
         tokio::spawn(async move {
             axum::serve(listener, hydra_dashboard::site::router(state))

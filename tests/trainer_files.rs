@@ -7,34 +7,8 @@ use common::*;
 use futures::StreamExt;
 use hydra_dashboard::model::LiveMessage;
 use std::path::Path;
-use std::process::{Child, Command};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-
-/// The trainer fixture training in `dir` in real time; killed on drop.
-struct Training(Child);
-
-impl Training {
-    /// `hydra_trainer.py --live` in `dir` with `args`.
-    fn start(dir: &Path, args: &[&str]) -> Self {
-        Self(
-            Command::new("python3")
-                .arg(trainer_script())
-                .arg(dir)
-                .arg("--live")
-                .args(args)
-                .spawn()
-                .unwrap(),
-        )
-    }
-}
-
-impl Drop for Training {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn serve(dir: &Path) -> Server {
     let root = dir.to_str().unwrap();

@@ -68,16 +68,38 @@ fn flagged(losses: &[f64]) -> Vec<usize> {
 
 /// The spike detector's trailing window, kept both in arrival order (to know what leaves)
 /// and sorted (for median and MAD), so judging a loss costs O(window), not a sort.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SpikeWindow {
     arrival: std::collections::VecDeque<f64>,
     sorted: Vec<f64>,
+    /// Robust standard deviations above the median that make a spike.
+    sigmas: f64,
+}
+
+impl Default for SpikeWindow {
+    fn default() -> Self {
+        Self::with_sigmas(SPIKE_SIGMAS)
+    }
 }
 
 impl SpikeWindow {
+    /// A window flagging values more than `sigmas` robust σ above its median (the charts
+    /// use [`SPIKE_SIGMAS`]; alerts let a flag set it).
+    pub fn with_sigmas(sigmas: f64) -> Self {
+        Self {
+            arrival: Default::default(),
+            sorted: Vec::new(),
+            sigmas,
+        }
+    }
+
+    pub fn sigmas(&self) -> f64 {
+        self.sigmas
+    }
+
     /// Whether finite `x` is a spike against the losses before it; then takes it in.
     pub fn judge(&mut self, x: f64) -> bool {
-        let spike = exceeds(&self.sorted, x);
+        let spike = exceeds(&self.sorted, x, self.sigmas);
         self.arrival.push_back(x);
         let at = self.sorted.partition_point(|v| *v < x);
         self.sorted.insert(at, x);
@@ -93,6 +115,17 @@ impl SpikeWindow {
     /// The window's losses, oldest first.
     pub fn losses(&self) -> Vec<f64> {
         self.arrival.iter().copied().collect()
+    }
+
+    /// The window's median and the value above which a loss is a spike, once the window
+    /// is full enough to judge.
+    pub fn band(&self) -> Option<(f64, f64)> {
+        if self.sorted.len() < SPIKE_MIN_WINDOW {
+            return None;
+        }
+        let median = median(&self.sorted);
+        let sigma = (1.4826 * mad(&self.sorted, median)).max(median.abs() * 1e-3);
+        Some((median, median + self.sigmas * sigma))
     }
 }
 
@@ -132,7 +165,7 @@ impl SpikeEvents {
 }
 
 /// Whether `x` is a spike against a window of earlier finite losses, sorted ascending.
-fn exceeds(sorted: &[f64], x: f64) -> bool {
+fn exceeds(sorted: &[f64], x: f64, sigmas: f64) -> bool {
     if sorted.len() < SPIKE_MIN_WINDOW || !x.is_finite() {
         return false;
     }
@@ -141,11 +174,11 @@ fn exceeds(sorted: &[f64], x: f64) -> bool {
     let floor = median.abs() * 1e-3;
     // σ is at least the floor, so most losses are cleared without the MAD (this runs for
     // every logged step when a run is read).
-    if x <= median + SPIKE_SIGMAS * floor {
+    if x <= median + sigmas * floor {
         return false;
     }
     let sigma = (1.4826 * mad(sorted, median)).max(floor);
-    x > median + SPIKE_SIGMAS * sigma
+    x > median + sigmas * sigma
 }
 
 fn median(sorted: &[f64]) -> f64 {

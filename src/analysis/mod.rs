@@ -4,6 +4,7 @@
 //! natively. The store feeds it rows; the page and the API show what it returns.
 
 pub mod adaptive_lr;
+pub mod alerts;
 pub mod charts;
 pub mod clock;
 pub mod compare_csv;

@@ -15,6 +15,38 @@ pub const COLLAPSE_TOLERANCE: f64 = 0.05;
 /// …when it stays there for this many consecutive records.
 pub const COLLAPSE_RECORDS: usize = 10;
 
+/// A MoD layer within this of its capacity is on target…
+pub const MOD_ON_TARGET: f64 = 0.05;
+/// …within this it is drifting; beyond, it is off (the heatmap's red).
+pub const MOD_DRIFTING: f64 = 0.10;
+
+/// Where a MoD layer's selection stands against its capacity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModZone {
+    /// The router is not on yet (the trainer's `DISABLED_PRE_ENABLE`: it selects everything).
+    Warmup,
+    OnTarget,
+    Drifting,
+    Off,
+}
+
+/// The zone of a selected fraction: the trainer's word first — its warm-up is not off
+/// target, and its `DRIFTING` is at least drifting — then the distance from capacity.
+pub fn mod_zone(selected_frac: f64, status: Option<&str>, capacity: f64) -> ModZone {
+    let said = status.unwrap_or("").to_ascii_lowercase();
+    let warming = ["warmup", "warm_up", "pre_enable", "disabled"]
+        .iter()
+        .any(|w| said.contains(w));
+    let drifting = said.contains("drift");
+    let off = (selected_frac - capacity).abs();
+    match () {
+        _ if warming => ModZone::Warmup,
+        _ if off <= MOD_ON_TARGET && !drifting => ModZone::OnTarget,
+        _ if off <= MOD_DRIFTING || (drifting && off <= MOD_ON_TARGET) => ModZone::Drifting,
+        _ => ModZone::Off,
+    }
+}
+
 /// The depth-share strip's columns at most: a stack of depths per column and layer, read
 /// at a glance, not point by point.
 pub const SHARE_COLUMNS: usize = 120;

@@ -5,31 +5,21 @@
 
 use super::theme::Theme;
 use super::{draw_empty, DrawResult, View};
+use crate::analysis::routing::{mod_zone, ModZone};
 use crate::model::{ModCell, RoutingCharts};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-/// Within this of the capacity a layer is on target…
-pub const ON_TARGET: f64 = 0.05;
-/// …within this it is drifting; beyond, it is off.
-pub const DRIFTING: f64 = 0.10;
+pub use crate::analysis::routing::{MOD_DRIFTING as DRIFTING, MOD_ON_TARGET as ON_TARGET};
 
-/// The colour of a cell, and the words the legend and tooltip use for it.
+/// The colour of a cell, and the words the legend and tooltip use for it
+/// (`analysis::routing::mod_zone`, which the `mod_drift` alert uses too).
 pub fn status(cell: &ModCell, capacity: f64, theme: &Theme) -> (RGBColor, &'static str) {
-    // The trainer's word first: its warm-up (`DISABLED_PRE_ENABLE`, the router not on yet,
-    // selecting everything) is not off target, and its `DRIFTING` is at least drifting.
-    // Without a word it knows, the distance from capacity decides.
-    let said = cell.status.as_deref().unwrap_or("").to_ascii_lowercase();
-    let warming = ["warmup", "warm_up", "pre_enable", "disabled"]
-        .iter()
-        .any(|w| said.contains(w));
-    let drifting = said.contains("drift");
-    let off = (cell.selected_frac - capacity).abs();
-    match () {
-        _ if warming => (theme.axis, "warmup"),
-        _ if off <= ON_TARGET && !drifting => (theme.ema[2], "on target"),
-        _ if off <= DRIFTING || (drifting && off <= ON_TARGET) => (theme.ema[1], "drifting"),
-        _ => (theme.loss, "off target"),
+    match mod_zone(cell.selected_frac, cell.status.as_deref(), capacity) {
+        ModZone::Warmup => (theme.axis, "warmup"),
+        ModZone::OnTarget => (theme.ema[2], "on target"),
+        ModZone::Drifting => (theme.ema[1], "drifting"),
+        ModZone::Off => (theme.loss, "off target"),
     }
 }
 

@@ -6,6 +6,7 @@
 //!
 //! Split by subject; everything is re-exported here, so `use crate::model::*` reaches it all.
 
+mod alerts;
 mod answers;
 mod charts;
 mod compare;
@@ -17,6 +18,7 @@ mod run;
 mod share;
 mod step;
 
+pub use alerts::*;
 pub use answers::*;
 pub use charts::*;
 pub use compare::*;

@@ -19,7 +19,7 @@ pub struct RoutingMod {
 }
 
 /// Mixture-of-Recursions depth of one layer at one step (`routing_mor`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RoutingMor {
     pub step: i64,
     pub run_id: String,

@@ -2,6 +2,7 @@
 //! build never sees this module, and it knows nothing of pages or components (`crate::site`
 //! puts the two together).
 
+pub mod alerts;
 pub mod assets;
 pub mod auth;
 pub mod compare;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub shares: share::Shares,
     /// The access token and CORS origin, if any.
     pub access: auth::Access,
+    /// Every run's alerts, kept current by a watcher (`alerts::Alerts::start`).
+    pub alerts: alerts::Alerts,
 }
 
 impl FromRef<AppState> for LeptosOptions {

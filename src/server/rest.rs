@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/ema/{model_id}", get(ema_get))
         .route("/api/adaptive_lr/{run_id}", get(adaptive_lr_get))
         .route("/api/eval/{run_id}", get(eval_get))
+        .route("/api/alerts", get(alerts_get))
         .route("/health", get(health_get))
         .route("/api", get(api_not_found))
         .route("/api/", get(api_not_found))
@@ -79,6 +80,54 @@ async fn eval_get(
 ) -> ApiResult<crate::model::EvalPage> {
     let run_id = segment(run_id)?;
     Ok(Json(s.store.evals(&run_id).await?))
+}
+
+/// `GET /api/alerts?run_id=&since=&state=open|resolved|all`: every run's alerts, newest
+/// first, with how many are open. `since` is an ISO 8601 time or seconds since the epoch.
+async fn alerts_get(
+    State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<crate::model::AlertList> {
+    use super::alerts::{AlertFilter, StateFilter};
+    let q = Query::parse(raw.as_deref());
+    let run_id = q
+        .text("run_id")
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
+    if let Some(run_id) = &run_id {
+        s.store.run(run_id).await?;
+    }
+    let since = match q.text("since").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(
+            t.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .or_else(|| crate::analysis::time::parse_iso8601(t))
+                .ok_or_else(|| {
+                    AppError::bad_param(
+                        "since",
+                        format!("{t:?} is not a time (ISO 8601, or seconds since 1970)"),
+                    )
+                })?,
+        ),
+    };
+    let state = match q.text("state").unwrap_or("") {
+        "" | "all" => StateFilter::All,
+        "open" => StateFilter::Open,
+        "resolved" => StateFilter::Resolved,
+        other => {
+            return Err(AppError::bad_param(
+                "state",
+                format!("{other:?} is not one of open, resolved, all"),
+            ))
+        }
+    };
+    Ok(Json(s.alerts.list(&AlertFilter {
+        run_id,
+        since,
+        state,
+    })))
 }
 
 /// `GET /health`: 200 while the process serves, whatever the state of the runs' sources;

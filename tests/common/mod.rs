@@ -344,3 +344,28 @@ pub fn gzipped(addr: &str, path: &str) -> (Reply, String) {
         .unwrap();
     (reply, text)
 }
+
+/// The trainer fixture training in `dir` in real time; killed on drop.
+pub struct Training(pub Child);
+
+impl Training {
+    /// `hydra_trainer.py --live` in `dir` with `args`.
+    pub fn start(dir: &Path, args: &[&str]) -> Self {
+        Self(
+            Command::new("python3")
+                .arg(trainer_script())
+                .arg(dir)
+                .arg("--live")
+                .args(args)
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
+impl Drop for Training {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

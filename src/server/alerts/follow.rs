@@ -1,0 +1,119 @@
+//! One run's alerts kept current: what the run gained since it was last read — steps, router
+//! records, evals — fed to its [`RunWatch`] in step order, through the same sources every
+//! page reads.
+
+use crate::analysis::alerts::{Rules, RunWatch};
+use crate::model::{RoutingMod, RoutingMor, Run, TrainingState};
+use crate::server::error::AppError;
+use crate::server::source::{Fields, RoutingTable};
+use crate::server::store::Store;
+
+/// Rows per read.
+const PAGE: usize = 10_000;
+
+/// A run being watched, and how far it was read.
+#[derive(Debug)]
+pub struct Followed {
+    pub watch: RunWatch,
+    next_mod: Option<i64>,
+    next_mor: Option<i64>,
+    last_eval: Option<i64>,
+    /// The state it was last judged in.
+    pub state: Option<TrainingState>,
+}
+
+impl Followed {
+    pub fn new(run: &Run, rules: &Rules) -> Self {
+        Self {
+            watch: RunWatch::new(&run.run_id, &run.model_id, &run.config(), rules),
+            next_mod: None,
+            next_mor: None,
+            last_eval: None,
+            state: None,
+        }
+    }
+
+    /// Done with: it ended, and what it ended with was said. Its files do not grow again.
+    pub fn ended(&self) -> bool {
+        matches!(
+            self.state,
+            Some(TrainingState::Finished | TrainingState::Crashed | TrainingState::Stopped)
+        )
+    }
+
+    /// Reads everything `run` gained since the last call into the watch, router records
+    /// interleaved with the steps they belong to, so each is judged with its step's time
+    /// at hand.
+    pub async fn catch_up(&mut self, store: &Store, run_id: &str) -> Result<(), AppError> {
+        let run = store.located(run_id).await?;
+        let sources = store.sources();
+        loop {
+            let from = self
+                .watch
+                .last_step()
+                .map_or(i64::MIN, |s| s.saturating_add(1));
+            let page = sources
+                .steps(&run, (from, i64::MAX), false, PAGE, Fields::RunCache)
+                .await?;
+            page.iter().for_each(|s| self.watch.step(s));
+            let full = page.len() == PAGE;
+            // The last page takes every router record there is, even ahead of the log.
+            let until = page
+                .last()
+                .map(|s| s.step)
+                .filter(|_| full)
+                .unwrap_or(i64::MAX);
+            self.routing(store, &run, until).await?;
+            if !full {
+                break;
+            }
+        }
+        for e in sources.evals(&run).await? {
+            if self.last_eval.is_none_or(|last| e.step > last) {
+                self.watch.eval(&e);
+                self.last_eval = Some(e.step);
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds the router records up to step `until`.
+    async fn routing(
+        &mut self,
+        store: &Store,
+        run: &(Run, usize),
+        until: i64,
+    ) -> Result<(), AppError> {
+        let watch = &mut self.watch;
+        feed::<RoutingMod>(store, run, &mut self.next_mod, until, |r| {
+            watch.mod_record(r)
+        })
+        .await?;
+        feed::<RoutingMor>(store, run, &mut self.next_mor, until, |r| {
+            watch.mor_record(r)
+        })
+        .await
+    }
+}
+
+/// Hands `visit` a router table's records from `*next` up to step `until`, in step order,
+/// and moves `*next` past them; records a page read beyond `until` are read again next time.
+async fn feed<T: RoutingTable>(
+    store: &Store,
+    run: &(Run, usize),
+    next: &mut Option<i64>,
+    until: i64,
+    mut visit: impl FnMut(&T),
+) -> Result<(), AppError> {
+    while next.is_none_or(|n| n <= until) {
+        let page = store.sources().routing_page::<T>(run, *next, PAGE).await?;
+        for r in page.data.iter().filter(|r| r.step() <= until) {
+            visit(r);
+            *next = r.step().checked_add(1);
+        }
+        if page.next_start_step.is_none() || page.data.iter().any(|r| r.step() > until) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}

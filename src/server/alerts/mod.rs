@@ -1,0 +1,304 @@
+//! Alerts, server side: every run watched in the background, whether or not a page is open,
+//! at the cadence its files grow; what the detectors raise and resolve kept in one book that
+//! `/api/alerts` and the page read, and told to whoever subscribed (webhooks, the feed).
+
+pub mod follow;
+
+use super::error::AppError;
+use super::local_time;
+use super::store::Store;
+use crate::analysis::alerts::Rules;
+use crate::analysis::time::parse_iso8601;
+use crate::model::{Alert, AlertChange, AlertList, Run, TrainingState};
+use follow::Followed;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// How often the watcher asks the sources whether anything grew (one cheap statement).
+pub const POLL: Duration = Duration::from_millis(250);
+/// How often every run's state is judged again even when nothing grew (a stall is silence).
+const JUDGE_EVERY: Duration = Duration::from_secs(5);
+/// Changes a slow subscriber may fall behind by before it misses some.
+const RING: usize = 1_024;
+
+/// An alert raised or resolved, as the watcher tells it.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub change: AlertChange,
+    pub alert: Alert,
+    /// Happened while watched, not found in the history read at start: worth telling people.
+    pub fresh: bool,
+}
+
+/// Every run's alerts, shared by the watcher (which writes) and the handlers (which read).
+#[derive(Clone)]
+pub struct Alerts {
+    book: Arc<Mutex<Book>>,
+    notices: broadcast::Sender<Arc<Notice>>,
+}
+
+#[derive(Default)]
+struct Book {
+    /// Per run, its alerts in the order raised.
+    runs: BTreeMap<String, Vec<Alert>>,
+    /// Runs whose history is still being read.
+    pending: usize,
+}
+
+/// What `/api/alerts` asks for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertFilter {
+    pub run_id: Option<String>,
+    /// Only alerts raised or resolved at or after this time (seconds, the trainer's clock).
+    pub since: Option<f64>,
+    pub state: StateFilter,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StateFilter {
+    #[default]
+    All,
+    Open,
+    Resolved,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Alerts {
+    /// An empty book; [`Alerts::start`] sets a watcher filling it.
+    pub fn new() -> Self {
+        Self {
+            book: Arc::default(),
+            notices: broadcast::channel(RING).0,
+        }
+    }
+
+    /// Watches every run of `store` until the server stops.
+    pub fn start(&self, store: Store, rules: Rules) -> tokio::task::JoinHandle<()> {
+        let watcher = Watcher {
+            store,
+            rules,
+            alerts: self.clone(),
+            runs: HashMap::new(),
+            marks: None,
+            judged_at: None,
+            started: false,
+        };
+        tokio::spawn(watcher.run())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notice>> {
+        self.notices.subscribe()
+    }
+
+    /// The alerts asked for, newest first, and how many of them are open.
+    pub fn list(&self, filter: &AlertFilter) -> AlertList {
+        let book = self.book.lock().unwrap_or_else(|p| p.into_inner());
+        let mut alerts: Vec<Alert> = book
+            .runs
+            .iter()
+            .filter(|(run, _)| filter.run_id.as_ref().is_none_or(|r| r == *run))
+            .flat_map(|(_, alerts)| alerts.iter())
+            .filter(|a| match filter.state {
+                StateFilter::All => true,
+                StateFilter::Open => a.is_open(),
+                StateFilter::Resolved => a.resolved_step.is_some(),
+            })
+            .filter(|a| {
+                filter.since.is_none_or(|since| {
+                    [&a.time, &a.resolved_time]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| parse_iso8601(t))
+                        .any(|t| t >= since)
+                })
+            })
+            .cloned()
+            .collect();
+        alerts.sort_by(newest_first);
+        AlertList {
+            open: alerts.iter().filter(|a| a.is_open()).count(),
+            alerts,
+            pending_runs: book.pending,
+        }
+    }
+
+    fn record(
+        &self,
+        run_id: &str,
+        alerts: &[Alert],
+        changes: Vec<(AlertChange, Alert)>,
+        fresh: bool,
+    ) {
+        self.book
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .runs
+            .insert(run_id.to_string(), alerts.to_vec());
+        for (change, alert) in changes {
+            // Nobody listening is fine.
+            let _ = self.notices.send(Arc::new(Notice {
+                change,
+                alert,
+                fresh,
+            }));
+        }
+    }
+
+    fn set_pending(&self, pending: usize) {
+        self.book.lock().unwrap_or_else(|p| p.into_inner()).pending = pending;
+    }
+}
+
+/// Newest first: by time where both have one, else by step.
+fn newest_first(a: &Alert, b: &Alert) -> std::cmp::Ordering {
+    let time = |x: &Alert| x.time.as_deref().and_then(parse_iso8601);
+    match (time(a), time(b)) {
+        (Some(x), Some(y)) => y.total_cmp(&x),
+        _ => b.step.cmp(&a.step),
+    }
+    .then_with(|| a.run_id.cmp(&b.run_id))
+}
+
+/// The background task: follows every run through the store.
+struct Watcher {
+    store: Store,
+    rules: Rules,
+    alerts: Alerts,
+    runs: HashMap<String, Followed>,
+    marks: Option<super::sources::Marks>,
+    judged_at: Option<Instant>,
+    /// The history present at start has been read.
+    started: bool,
+}
+
+impl Watcher {
+    async fn run(mut self) {
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::debug!("watching runs for alerts: {e}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// One look: when any source grew, read what every run still going gained; every
+    /// [`JUDGE_EVERY`], judge each run's state (a stall is the absence of growth).
+    async fn tick(&mut self) -> Result<(), AppError> {
+        let marks = self.store.live_marks().await?;
+        let grew = self.marks.as_ref() != Some(&marks);
+        let judge = self.judged_at.is_none_or(|t| t.elapsed() >= JUDGE_EVERY);
+        if !grew && !judge {
+            return Ok(());
+        }
+        let runs = self.judged_runs().await?;
+        self.alerts.set_pending(
+            runs.iter()
+                .filter(|(r, _)| !self.runs.contains_key(&r.run_id))
+                .count(),
+        );
+        let (utc_now, local_now) = local_time::now();
+        for (run, resumed_by) in &runs {
+            let state = run.state.unwrap_or(TrainingState::Training);
+            let followed = self
+                .runs
+                .entry(run.run_id.clone())
+                .or_insert_with(|| Followed::new(run, &self.rules));
+            let first = followed.state.is_none();
+            if first || (!followed.ended() && (grew || judge)) {
+                if let Err(e) = followed.catch_up(&self.store, &run.run_id).await {
+                    tracing::debug!("reading {} for alerts: {e}", run.run_id);
+                    continue;
+                }
+            }
+            let zoned = run.last_seen.as_deref().is_some_and(local_time::has_zone);
+            let now = if zoned { utc_now } else { local_now };
+            followed.watch.state(state, now, resumed_by.as_deref());
+            followed.state = Some(state);
+            let changes = followed.watch.take_changes();
+            if !changes.is_empty() || first {
+                self.alerts
+                    .record(&run.run_id, followed.watch.alerts(), changes, self.started);
+            }
+        }
+        self.alerts.set_pending(0);
+        self.started = true;
+        self.marks = Some(marks);
+        if judge {
+            self.judged_at = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Every run with its state judged and the run that resumed it (the next of its model),
+    /// runs still going first so a long history read at start does not hold them up.
+    async fn judged_runs(&self) -> Result<Vec<(Run, Option<String>)>, AppError> {
+        let mut by_model: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+        for run in self.store.all_runs().await? {
+            by_model.entry(run.model_id.clone()).or_default().push(run);
+        }
+        let mut out = Vec::new();
+        for runs in by_model.into_values() {
+            let judged = self.store.judged(runs).await?;
+            let next: Vec<Option<String>> = judged
+                .iter()
+                .skip(1)
+                .map(|r| Some(r.run_id.clone()))
+                .chain([None])
+                .collect();
+            out.extend(judged.into_iter().zip(next));
+        }
+        out.sort_by_key(|(r, _)| {
+            !matches!(
+                r.state,
+                None | Some(TrainingState::Training | TrainingState::Stalled)
+            )
+        });
+        Ok(out)
+    }
+}
+
+/// Every run's alerts from its whole history, as the watcher would find them: what
+/// `hydra-dashboard alerts` prints. Run `only` alone when given.
+pub async fn replay(
+    store: &Store,
+    rules: &Rules,
+    only: Option<&str>,
+) -> Result<Vec<Alert>, AppError> {
+    let alerts = Alerts::new();
+    let mut watcher = Watcher {
+        store: store.clone(),
+        rules: rules.clone(),
+        alerts: alerts.clone(),
+        runs: HashMap::new(),
+        marks: None,
+        judged_at: None,
+        started: false,
+    };
+    if let Some(run_id) = only {
+        store.run(run_id).await?;
+    }
+    watcher.tick().await?;
+    let order: HashMap<String, usize> = store
+        .all_runs()
+        .await?
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (r.run_id, i))
+        .collect();
+    let mut list = alerts
+        .list(&AlertFilter {
+            run_id: only.map(str::to_string),
+            ..Default::default()
+        })
+        .alerts;
+    // Run by run, oldest first, each in step order: reads as the runs' story.
+    list.sort_by_key(|a| (order.get(&a.run_id).copied(), a.step, a.kind));
+    Ok(list)
+}
