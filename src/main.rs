@@ -60,6 +60,8 @@ mod cli {
             gauges: GaugeArgs,
             #[command(flatten)]
             rules: RuleArgs,
+            #[command(flatten)]
+            notify: NotifyArgs,
         },
         /// Print every run's alerts, found by reading its whole history as the server's
         /// watcher would (no server needed). Exit code 1 when any alert is still open: usable
@@ -122,7 +124,28 @@ mod cli {
             gauges: GaugeArgs,
             #[command(flatten)]
             rules: RuleArgs,
+            #[command(flatten)]
+            notify: NotifyArgs,
         },
+    }
+
+    /// Whom alerts are told to, beyond the page.
+    #[derive(Args)]
+    struct NotifyArgs {
+        /// POST each alert raised or resolved to this URL as JSON that Slack and Discord
+        /// incoming webhooks accept as is (docs/alerts.md). Repeatable; the variable takes
+        /// several, comma-separated. Nothing is sent anywhere else.
+        #[arg(
+            long = "notify-webhook",
+            env = "HYDRA_NOTIFY_WEBHOOK",
+            value_delimiter = ',',
+            hide_env_values = true
+        )]
+        notify_webhook: Vec<String>,
+        /// The address people reach this dashboard at (e.g. https://dash.example.com), for
+        /// the link in each webhook message.
+        #[arg(long, env = "HYDRA_PUBLIC_URL")]
+        public_url: Option<String>,
     }
 
     /// The alert detectors' thresholds (docs/alerts.md).
@@ -296,6 +319,7 @@ mod cli {
                 access,
                 gauges,
                 rules,
+                notify,
             } => {
                 let gauges = gauges.settings()?;
                 let access = access.access()?;
@@ -337,6 +361,7 @@ mod cli {
                     rules,
                     state_dir,
                     access,
+                    notify,
                 };
                 run(store, &db, &addr, settings, None).await
             }
@@ -423,6 +448,7 @@ mod cli {
                 access,
                 gauges,
                 rules,
+                notify,
             } => {
                 let gauges = gauges.settings()?;
                 let access = access.access()?;
@@ -448,6 +474,7 @@ mod cli {
                     rules,
                     state_dir,
                     access,
+                    notify,
                 };
                 run(store, &root, &addr, settings, Some(trainer)).await
             }
@@ -481,6 +508,7 @@ mod cli {
         rules: hydra_dashboard::analysis::alerts::Rules,
         state_dir: PathBuf,
         access: server::auth::Access,
+        notify: NotifyArgs,
     }
 
     async fn run(
@@ -495,7 +523,13 @@ mod cli {
             rules,
             state_dir,
             access,
+            notify,
         } = settings;
+        let telling = server::alerts::Telling::new(
+            &state_dir,
+            &notify.notify_webhook,
+            notify.public_url.clone(),
+        )?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| match e.kind() {
@@ -518,7 +552,7 @@ mod cli {
             alerts: server::alerts::Alerts::new(),
         };
         // Every run watched for trouble from the start, whether or not a page is open.
-        let watcher = state.alerts.start(store.clone(), rules);
+        let watcher = state.alerts.start(store.clone(), rules, Some(telling));
         // Read the run people open first (the newest) into memory while nobody waits yet.
         let warm = store.clone();
         let warm_gauges = state.gauges.clone();

@@ -51,6 +51,15 @@ fn last_logged_step(dir: &Path, run_id: &str) -> i64 {
         .unwrap()
 }
 
+/// The fixture training `run_id` live at 200 steps/s into a NaN, an Inf, and a crash at
+/// step 2,500.
+fn crashing_run(dir: &Path, run_id: &str) -> Training {
+    let args = [
+        "--run-id", run_id, "--steps", "4000", "--rate", "200", "--nan",
+    ];
+    Training::start(dir, &[&args[..], &["--crash-at", "2500"]].concat())
+}
+
 fn kinds_of(alerts: &[serde_json::Value], run_id: &str) -> Vec<(String, i64)> {
     alerts
         .iter()
@@ -146,20 +155,7 @@ fn the_server_raises_alerts_while_a_run_trains_with_no_page_open() {
         &dir.join("checkpoints/training.db"),
         &["--root", dir.to_str().unwrap()],
     );
-    let _training = Training::start(
-        &dir,
-        &[
-            "--run-id",
-            "500m_live",
-            "--steps",
-            "4000",
-            "--rate",
-            "200",
-            "--nan",
-            "--crash-at",
-            "2500",
-        ],
-    );
+    let _training = crashing_run(&dir, "500m_live");
     let deadline = Instant::now() + Duration::from_secs(120);
     let list = loop {
         let (status, list) = server.json("/api/alerts");
@@ -209,4 +205,327 @@ fn the_server_raises_alerts_while_a_run_trains_with_no_page_open() {
     ] {
         assert_eq!(server.get(path).0, status, "{path}");
     }
+}
+
+/// A webhook receiver on 127.0.0.1: keeps every body POSTed to it, answering each request
+/// as `answer` says for the request's number (counted from 0).
+struct Receiver {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+enum Answer {
+    Ok,
+    Status(u16),
+    /// Read the request, say nothing, keep the connection open.
+    Hang,
+}
+
+impl Receiver {
+    fn start(answer: impl Fn(usize) -> Answer + Send + Sync + 'static) -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook/secret", listener.local_addr().unwrap());
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (kept, counted) = (bodies.clone(), requests.clone());
+        let answer = std::sync::Arc::new(answer);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (kept, counted, answer) = (kept.clone(), counted.clone(), answer.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    loop {
+                        let (mut length, mut line) = (0, String::new());
+                        let mut json = false;
+                        while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                            let lower = line.to_ascii_lowercase();
+                            if let Some(v) = lower.strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap();
+                            }
+                            json |= lower.starts_with("content-type: application/json");
+                            line.clear();
+                        }
+                        if line != "\r\n" {
+                            return; // closed
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        assert!(json, "Content-Type: application/json");
+                        let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let status = match answer(n) {
+                            Answer::Hang => {
+                                std::thread::sleep(Duration::from_secs(3600));
+                                return;
+                            }
+                            Answer::Status(s) => s,
+                            Answer::Ok => {
+                                kept.lock()
+                                    .unwrap()
+                                    .push(serde_json::from_slice(&body).unwrap());
+                                200
+                            }
+                        };
+                        let mut out = stream.try_clone().unwrap();
+                        let _ = write!(out, "HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok");
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            bodies,
+            requests,
+        }
+    }
+
+    /// What it received: `(state, kind, step)` in arrival order.
+    fn told(&self) -> Vec<(String, String, i64)> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["state"].as_str().unwrap().to_string(),
+                    b["kind"].as_str().unwrap().to_string(),
+                    b["step"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The changes the command finds in `dir`, in the order they happened: what a watcher that
+/// saw the whole run must have told.
+fn expected_changes(dir: &Path, flags: &[&str]) -> Vec<(String, String, i64)> {
+    let (_, alerts) = alerts_cli(dir, flags);
+    let mut changes: Vec<(i64, String, String, i64)> = Vec::new();
+    for a in &alerts {
+        let (kind, step) = (
+            a["kind"].as_str().unwrap().to_string(),
+            a["step"].as_i64().unwrap(),
+        );
+        changes.push((step, "raised".into(), kind.clone(), step));
+        if let Some(at) = a["resolved_step"].as_i64() {
+            changes.push((at, "resolved".into(), kind, step));
+        }
+    }
+    changes.sort_by_key(|(at, state, _, _)| (*at, state == "raised"));
+    changes
+        .into_iter()
+        .map(|(_, s, k, step)| (s, k, step))
+        .collect()
+}
+
+fn wait_for(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {seconds} s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn as_set(mut v: Vec<(String, String, i64)>) -> Vec<(String, String, i64)> {
+    v.sort();
+    v
+}
+
+#[test]
+fn webhooks_get_each_alert_once_and_a_failing_or_hanging_one_holds_up_nobody() {
+    let dir = temp_dir("alerts-hooks");
+    let good = Receiver::start(|_| Answer::Ok);
+    let flaky = Receiver::start(|n| {
+        if n < 3 {
+            Answer::Status(500)
+        } else {
+            Answer::Ok
+        }
+    });
+    let hanging = Receiver::start(|_| Answer::Hang);
+    let state = dir.join("state");
+    let server = Server::start_with(
+        &dir.join("checkpoints/training.db"),
+        &[
+            "--root",
+            dir.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--notify-webhook",
+            &hanging.url,
+            "--notify-webhook",
+            &good.url,
+            "--notify-webhook",
+            &flaky.url,
+            "--public-url",
+            "http://dash.example.com:8765",
+        ],
+    );
+    let training = crashing_run(&dir, "500m_hook");
+    wait_for("the crash told", 120, || {
+        good.told().iter().any(|(_, k, _)| k == "crashed")
+    });
+    drop(training);
+    let expected = expected_changes(&dir, &[]);
+    assert!(expected.contains(&(
+        "raised".into(),
+        "nan".into(),
+        non_finite_steps(&dir, "500m_hook")[0]
+    )));
+    // Exactly those, each once, in the order they happened on the run's steps.
+    assert_eq!(good.told(), expected);
+    let body = &good.bodies.lock().unwrap()[0];
+    assert_eq!(body["run_id"], "500m_hook");
+    assert_eq!(body["model_id"], "500m");
+    assert!(
+        body["text"].as_str().unwrap().starts_with("⚠️ 500m_hook: "),
+        "{body}"
+    );
+    assert!(body["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://dash.example.com:8765/run/500m_hook?start="));
+
+    // The flaky one was answered 500 three times and got everything after, in order.
+    wait_for("the flaky receiver caught up", 60, || {
+        flaky.told().len() == expected.len()
+    });
+    assert_eq!(flaky.told(), expected);
+    assert!(flaky.requests.load(std::sync::atomic::Ordering::SeqCst) >= expected.len() + 3);
+    // The page sees how delivery goes, without the webhooks' secret paths.
+    let (_, list) = server.json("/api/alerts");
+    let hooks = list["webhooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 3);
+    assert!(
+        hooks
+            .iter()
+            .all(|h| !h["url"].as_str().unwrap().contains("secret")),
+        "{list}"
+    );
+    assert!(
+        hooks[0]["waiting"].as_u64().unwrap() >= 1,
+        "the hanging one: {list}"
+    );
+    assert!(hooks[2]["failures"].as_u64().unwrap() >= 3, "{list}");
+}
+
+const NO_COOLDOWN: &[&str] = &["--alert-cooldown-minutes", "0"];
+
+#[test]
+fn a_restart_mid_run_neither_tells_twice_nor_loses_what_happened_while_down() {
+    let dir = temp_dir("alerts-restart");
+    let hook = Receiver::start(|_| Answer::Ok);
+    let state = dir.join("state");
+    let flags = |hook: &str| {
+        vec![
+            "--root".to_string(),
+            dir.to_str().unwrap().to_string(),
+            "--state-dir".into(),
+            state.to_str().unwrap().into(),
+            "--notify-webhook".into(),
+            hook.to_string(),
+            // The Inf a hundred steps after the NaN is then an alert of its own, raised
+            // while the server is down.
+            "--alert-cooldown-minutes".into(),
+            "0".into(),
+        ]
+    };
+    let start = |hook: &str| {
+        let flags = flags(hook);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        Server::start_with(&dir.join("checkpoints/training.db"), &flags)
+    };
+    let first = start(&hook.url);
+    let training = Training::start(
+        &dir,
+        &[
+            "--run-id",
+            "500m_restart",
+            "--steps",
+            "6000",
+            "--rate",
+            "150",
+            "--nan",
+            "--crash-at",
+            "4000",
+        ],
+    );
+    // Down after the first alert was told, through part of the run.
+    wait_for("a first alert", 120, || !hook.told().is_empty());
+    drop(first);
+    let down_from = last_logged_step(&dir, "500m_restart");
+    std::thread::sleep(Duration::from_secs(6));
+    let down_to = last_logged_step(&dir, "500m_restart");
+    let second = start(&hook.url);
+    wait_for("the crash told", 120, || {
+        hook.told().iter().any(|(_, k, _)| k == "crashed")
+    });
+    drop(training);
+    std::thread::sleep(Duration::from_secs(1));
+    let told = hook.told();
+    assert_eq!(
+        as_set(told.clone()),
+        as_set(expected_changes(&dir, NO_COOLDOWN)),
+        "told: {told:?}"
+    );
+    let (_, alerts) = alerts_cli(&dir, NO_COOLDOWN);
+    let while_down = alerts.iter().any(|a| {
+        [a["step"].as_i64(), a["resolved_step"].as_i64()]
+            .into_iter()
+            .flatten()
+            .any(|s| s > down_from && s <= down_to)
+    });
+    assert!(
+        while_down,
+        "nothing happened in steps {down_from}..={down_to}: {told:?}"
+    );
+    drop(second);
+
+    // A third start on the finished story tells nothing new.
+    let before = hook.told().len();
+    let third = start(&hook.url);
+    wait_for("the third server has read the run", 60, || {
+        let (_, list) = third.json("/api/alerts");
+        list["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["kind"] == "crashed"))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(hook.told().len(), before);
+}
+
+#[test]
+fn a_server_started_on_old_runs_lists_their_history_and_tells_no_one() {
+    let dir = temp_dir("alerts-history");
+    train(
+        &dir,
+        &[
+            "--run-id",
+            "500m_old",
+            "--steps",
+            "4000",
+            "--crash-at",
+            "3000",
+            "--nan",
+        ],
+    );
+    let hook = Receiver::start(|_| Answer::Ok);
+    let server = Server::start_with(
+        &dir.join("checkpoints/training.db"),
+        &[
+            "--root",
+            dir.to_str().unwrap(),
+            "--notify-webhook",
+            &hook.url,
+        ],
+    );
+    wait_for("the history read", 60, || {
+        let (_, list) = server.json("/api/alerts");
+        list["open"] == 1
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(hook.told(), vec![]);
+    let (status, _) = server.get("/api/alerts");
+    assert_eq!(status, 200);
 }

@@ -143,4 +143,22 @@ pub struct AlertList {
     /// Runs not watched yet (the server is still reading their history).
     #[serde(default)]
     pub pending_runs: usize,
+    /// How delivery to each `--notify-webhook` goes.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookStatus>,
+}
+
+/// One webhook endpoint's deliveries so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookStatus {
+    /// Scheme and host only: a webhook's path is its secret.
+    pub url: String,
+    pub delivered: u64,
+    /// Attempts that failed (each retry counts).
+    pub failures: u64,
+    /// Changes given up on after an hour of retries.
+    pub given_up: u64,
+    /// Changes waiting to be delivered.
+    pub waiting: u64,
+    pub last_error: Option<String>,
 }

@@ -68,17 +68,15 @@ impl Server {
         Self::start_with(db, &[])
     }
 
-    /// Started with more `serve` flags. Shared snapshots go to a temporary directory unless
-    /// the flags say `--state-dir`, never into the tester's home.
+    /// Started with more `serve` flags. Shared snapshots and alert memory go to a fresh
+    /// temporary directory unless the flags say `--state-dir`, never into the tester's home
+    /// nor shared between servers.
     pub fn start_with(db: &Path, flags: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
             .args(["serve", "--addr", "127.0.0.1:0", "--db"])
             .arg(db)
             .args(flags)
-            .env(
-                "HYDRA_STATE_DIR",
-                std::env::temp_dir().join("hydra-test-state"),
-            )
+            .env("HYDRA_STATE_DIR", temp_dir("state"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -353,5 +353,18 @@ pub fn sentence(change: AlertChange, a: &Alert) -> String {
     }
 }
 
+/// Where the page shows an alert: its run, zoomed to the steps around it (and to where it
+/// cleared), as a path from the dashboard's root.
+pub fn link(a: &Alert) -> String {
+    let end = a.resolved_step.unwrap_or(a.step).max(a.step);
+    let pad = ((end - a.step) / 2).max(500);
+    format!(
+        "/run/{}?start={}&end={}",
+        super::format::path_segment(&a.run_id),
+        (a.step - pad).max(0),
+        end.saturating_add(pad)
+    )
+}
+
 #[cfg(test)]
 mod tests;

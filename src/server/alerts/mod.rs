@@ -3,6 +3,8 @@
 //! `/api/alerts` and the page read, and told to whoever subscribed (webhooks, the feed).
 
 pub mod follow;
+pub mod journal;
+pub mod webhooks;
 
 use super::error::AppError;
 use super::local_time;
@@ -11,10 +13,12 @@ use crate::analysis::alerts::Rules;
 use crate::analysis::time::parse_iso8601;
 use crate::model::{Alert, AlertChange, AlertList, Run, TrainingState};
 use follow::Followed;
+use journal::{Journal, Message};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
+use webhooks::Webhooks;
 
 /// How often the watcher asks the sources whether anything grew (one cheap statement).
 pub const POLL: Duration = Duration::from_millis(250);
@@ -37,6 +41,27 @@ pub struct Notice {
 pub struct Alerts {
     book: Arc<Mutex<Book>>,
     notices: broadcast::Sender<Arc<Notice>>,
+    webhooks: Arc<Mutex<Webhooks>>,
+}
+
+/// Where the watcher keeps what it said, and whom it tells.
+pub struct Telling {
+    pub journal: Arc<Mutex<Journal>>,
+    pub webhooks: Webhooks,
+}
+
+impl Telling {
+    /// The memory in `state_dir`, and a task per webhook URL (refused when one is not an
+    /// http(s) URL).
+    pub fn new(
+        state_dir: &std::path::Path,
+        webhook_urls: &[String],
+        public_url: Option<String>,
+    ) -> Result<Self, String> {
+        let journal = Arc::new(Mutex::new(Journal::open(state_dir)));
+        let webhooks = Webhooks::start(webhook_urls, public_url, journal.clone())?;
+        Ok(Self { journal, webhooks })
+    }
 }
 
 #[derive(Default)]
@@ -76,20 +101,23 @@ impl Alerts {
         Self {
             book: Arc::default(),
             notices: broadcast::channel(RING).0,
+            webhooks: Arc::default(),
         }
     }
 
-    /// Watches every run of `store` until the server stops.
-    pub fn start(&self, store: Store, rules: Rules) -> tokio::task::JoinHandle<()> {
-        let watcher = Watcher {
-            store,
-            rules,
-            alerts: self.clone(),
-            runs: HashMap::new(),
-            marks: None,
-            judged_at: None,
-            started: false,
-        };
+    /// Watches every run of `store` until the server stops, keeping what it said in
+    /// `telling`'s journal and telling its webhooks.
+    pub fn start(
+        &self,
+        store: Store,
+        rules: Rules,
+        telling: Option<Telling>,
+    ) -> tokio::task::JoinHandle<()> {
+        let mut watcher = Watcher::new(store, rules, self.clone());
+        if let Some(t) = telling {
+            *lock(&self.webhooks) = t.webhooks.clone();
+            watcher.telling = Some(t);
+        }
         tokio::spawn(watcher.run())
     }
 
@@ -99,7 +127,7 @@ impl Alerts {
 
     /// The alerts asked for, newest first, and how many of them are open.
     pub fn list(&self, filter: &AlertFilter) -> AlertList {
-        let book = self.book.lock().unwrap_or_else(|p| p.into_inner());
+        let book = lock(&self.book);
         let mut alerts: Vec<Alert> = book
             .runs
             .iter()
@@ -126,33 +154,22 @@ impl Alerts {
             open: alerts.iter().filter(|a| a.is_open()).count(),
             alerts,
             pending_runs: book.pending,
+            webhooks: lock(&self.webhooks).status(),
         }
     }
 
-    fn record(
-        &self,
-        run_id: &str,
-        alerts: &[Alert],
-        changes: Vec<(AlertChange, Alert)>,
-        fresh: bool,
-    ) {
-        self.book
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    fn record(&self, run_id: &str, alerts: &[Alert], notices: Vec<Notice>) {
+        lock(&self.book)
             .runs
             .insert(run_id.to_string(), alerts.to_vec());
-        for (change, alert) in changes {
+        for notice in notices {
             // Nobody listening is fine.
-            let _ = self.notices.send(Arc::new(Notice {
-                change,
-                alert,
-                fresh,
-            }));
+            let _ = self.notices.send(Arc::new(notice));
         }
     }
 
     fn set_pending(&self, pending: usize) {
-        self.book.lock().unwrap_or_else(|p| p.into_inner()).pending = pending;
+        lock(&self.book).pending = pending;
     }
 }
 
@@ -176,9 +193,23 @@ struct Watcher {
     judged_at: Option<Instant>,
     /// The history present at start has been read.
     started: bool,
+    telling: Option<Telling>,
 }
 
 impl Watcher {
+    fn new(store: Store, rules: Rules, alerts: Alerts) -> Self {
+        Self {
+            store,
+            rules,
+            alerts,
+            runs: HashMap::new(),
+            marks: None,
+            judged_at: None,
+            started: false,
+            telling: None,
+        }
+    }
+
     async fn run(mut self) {
         loop {
             if let Err(e) = self.tick().await {
@@ -222,10 +253,17 @@ impl Watcher {
             followed.watch.state(state, now, resumed_by.as_deref());
             followed.state = Some(state);
             let changes = followed.watch.take_changes();
-            if !changes.is_empty() || first {
-                self.alerts
-                    .record(&run.run_id, followed.watch.alerts(), changes, self.started);
+            let notices = tell(self.telling.as_ref(), run, changes, self.started);
+            if let (Some(t), Some(last)) = (&self.telling, followed.watch.last_step()) {
+                lock(&t.journal).set_watermark(&run.run_id, last);
             }
+            if !notices.is_empty() || first {
+                self.alerts
+                    .record(&run.run_id, followed.watch.alerts(), notices);
+            }
+        }
+        if let Some(t) = &self.telling {
+            lock(&t.journal).save_watermarks();
         }
         self.alerts.set_pending(0);
         self.started = true;
@@ -264,6 +302,55 @@ impl Watcher {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Which of `run`'s changes are news — not in the journal, and either found while watching
+/// or in a run watched before (it happened while the dashboard was down) — noted in the
+/// journal and handed to the webhooks. A run's history the first time it is seen is listed,
+/// not told.
+fn tell(
+    telling: Option<&Telling>,
+    run: &Run,
+    changes: Vec<(AlertChange, Alert)>,
+    watching: bool,
+) -> Vec<Notice> {
+    let Some(t) = telling else {
+        return changes
+            .into_iter()
+            .map(|(change, alert)| Notice {
+                change,
+                alert,
+                fresh: watching,
+            })
+            .collect();
+    };
+    let mut journal = lock(&t.journal);
+    let watched_before = journal.watermark(&run.run_id).is_some();
+    changes
+        .into_iter()
+        .map(|(change, alert)| {
+            let key = journal::key(change, &alert);
+            let fresh = !journal.knows(&key) && (watching || watched_before);
+            let message = (fresh && !t.webhooks.is_empty()).then(|| Message {
+                change,
+                alert: alert.clone(),
+                at: webhooks::now(),
+            });
+            journal.know(key.clone(), message.clone());
+            if let Some(m) = &message {
+                t.webhooks.send(&key, m);
+            }
+            Notice {
+                change,
+                alert,
+                fresh,
+            }
+        })
+        .collect()
+}
+
 /// Every run's alerts from its whole history, as the watcher would find them: what
 /// `hydra-dashboard alerts` prints. Run `only` alone when given.
 pub async fn replay(
@@ -272,15 +359,7 @@ pub async fn replay(
     only: Option<&str>,
 ) -> Result<Vec<Alert>, AppError> {
     let alerts = Alerts::new();
-    let mut watcher = Watcher {
-        store: store.clone(),
-        rules: rules.clone(),
-        alerts: alerts.clone(),
-        runs: HashMap::new(),
-        marks: None,
-        judged_at: None,
-        started: false,
-    };
+    let mut watcher = Watcher::new(store.clone(), rules.clone(), alerts.clone());
     if let Some(run_id) = only {
         store.run(run_id).await?;
     }
