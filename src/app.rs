@@ -55,6 +55,8 @@ fn page_policy() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // The live feed tells the header's bell of every alert through this.
+    provide_context(crate::components::alerts::AlertPulse(RwSignal::new(0)));
     view! {
         <Stylesheet id="leptos" href="/pkg/hydra-dashboard.css"/>
         <Title text="HYDRA training dashboard"/>

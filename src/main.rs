@@ -542,14 +542,15 @@ mod cli {
         if let Some(warning) = server::exposure_warning(local, access.has_token()) {
             eprintln!("hydra-dashboard: warning: {warning}");
         }
+        let alerts = server::alerts::Alerts::new();
         let state = AppState {
             leptos_options: server::leptos_options(local),
             store: store.clone(),
             gauges,
-            live: server::live::Hub::new(store.clone()),
+            live: server::live::Hub::new(store.clone()).with_alerts(alerts.clone()),
             shares: server::share::Shares::new(&state_dir),
             access,
-            alerts: server::alerts::Alerts::new(),
+            alerts: alerts.clone(),
         };
         // Every run watched for trouble from the start, whether or not a page is open.
         let watcher = state.alerts.start(store.clone(), rules, Some(telling));

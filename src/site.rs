@@ -14,6 +14,7 @@ pub fn router(state: AppState) -> Router {
     let store = state.store.clone();
     let gauges = state.gauges.clone();
     let shares = state.shares.clone();
+    let alerts = state.alerts.clone();
     let options = state.leptos_options.clone();
     Router::new()
         .merge(server::share::routes())
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
                 provide_context(store.clone());
                 provide_context(gauges.clone());
                 provide_context(shares.clone());
+                provide_context(alerts.clone());
             },
             move || shell(options.clone()),
         )

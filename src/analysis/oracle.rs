@@ -109,6 +109,7 @@ fn prepare_from(
         clock: Vec::new(),
         resumes: Vec::new(),
         adaptive_lr: Default::default(),
+        alerts: Vec::new(),
         eval: Vec::new(),
         eval_components: Vec::new(),
         recent_losses: {

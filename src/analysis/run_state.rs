@@ -298,6 +298,7 @@ impl RunState {
             recent_losses: self.spikes.recent_losses(),
             // Kept beside the run's state (the run cache reads them): added by the caller.
             adaptive_lr: Default::default(),
+            alerts: Vec::new(),
             eval: Vec::new(),
             eval_components: Vec::new(),
         }

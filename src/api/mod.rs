@@ -48,8 +48,39 @@ pub async fn get_dashboard(
                 .await
         }
     };
-    dashboard.map_err(crate::server::error::AppError::into_server_error)
+    let mut dashboard = dashboard.map_err(crate::server::error::AppError::into_server_error)?;
+    if let (Some(alerts), Some(charts)) = (
+        use_context::<crate::server::alerts::Alerts>(),
+        dashboard.charts.as_mut(),
+    ) {
+        let runs: Vec<&str> = match (lineage, &dashboard.run) {
+            (false, Some(run)) => vec![run.run_id.as_str()],
+            _ => dashboard.runs.iter().map(|r| r.run_id.as_str()).collect(),
+        };
+        charts.alerts = alerts.marks(&runs);
+    }
+    Ok(dashboard)
 }
+
+/// Every run's alerts, newest first, with how many are open: the header's bell.
+#[server(prefix = "/_sfn")]
+pub async fn get_alerts() -> Result<crate::model::AlertList, ServerFnError> {
+    let alerts = use_context::<crate::server::alerts::Alerts>()
+        .ok_or_else(|| ServerFnError::new("this dashboard watches no runs"))?;
+    let mut list = alerts.list(&Default::default());
+    // The bell's panel: every open one, and the newest of the rest.
+    let mut resolved = 0;
+    list.alerts.retain(|a| {
+        a.is_open() || {
+            resolved += 1;
+            resolved <= BELL_RESOLVED
+        }
+    });
+    Ok(list)
+}
+
+/// Resolved or informational alerts the bell's panel lists besides the open ones.
+pub const BELL_RESOLVED: usize = 30;
 
 /// The charts' data for steps `start_step..=end_step` of a run (or of the whole lineage of
 /// the model `lineage`), for a zoom.

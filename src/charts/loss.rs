@@ -4,9 +4,10 @@
 
 use super::theme::Theme;
 use super::{draw_empty, y_range, DrawResult, Swatch, View};
-use crate::model::{NonFinite, RunCharts};
+use crate::model::{AlertMark, NonFinite, RunCharts};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub const EMA_NAMES: [&str; 3] = ["EMA short", "EMA medium", "EMA long"];
 
@@ -54,6 +55,17 @@ pub fn draw<DB: DrawingBackend>(
         .map(|t| (t, if view.log_y { t.log10() } else { t }));
     if let Some((t, _)) = target {
         legend.push((format!("target {t}"), Swatch::Dashed(theme.threshold)));
+    }
+    let alerts: Vec<&AlertMark> = data
+        .alerts
+        .iter()
+        .filter(|m| view.contains(m.step))
+        .collect();
+    if !alerts.is_empty() {
+        legend.push((
+            format!("alert ({})", alerts.len()),
+            Swatch::Dashed(theme.alert),
+        ));
     }
     let body = super::legend_row(root, theme, &legend)?;
 
@@ -134,7 +146,63 @@ pub fn draw<DB: DrawingBackend>(
         )))?;
     }
     super::draw_resumes(&mut chart, &data.resumes, view, (y0, y1), theme)?;
+    // Alerts: a dashed line from the top at each step, a triangle naming them (alerts closer
+    // than `near` share one label, so none overprints); resolved ones faint.
+    for (step, open, words) in alert_labels(&alerts, near) {
+        // Near the right edge the name goes to the left of its mark, inside the plot.
+        let leftward = (step - shown.start) * 5 > (shown.end - shown.start) * 4;
+        let color = if open {
+            theme.alert.to_rgba()
+        } else {
+            theme.alert.mix(0.45)
+        };
+        let top = y1 - (y1 - y0) * 0.01;
+        chart.draw_series(DashedLineSeries::new(
+            vec![(step, y0), (step, top)],
+            3,
+            3,
+            color.stroke_width(1),
+        ))?;
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((step, top))
+                + TriangleMarker::new((0, 0), 5, color.filled())
+                + if leftward {
+                    Text::new(
+                        format!("{words} "),
+                        (-4, -6),
+                        theme
+                            .font(12)
+                            .color(&color)
+                            .pos(Pos::new(HPos::Right, VPos::Top)),
+                    )
+                } else {
+                    Text::new(format!(" {words}"), (4, -6), theme.font(12).color(&color))
+                },
+        ))?;
+    }
     root.present()
+}
+
+/// One label per cluster of alerts less than `near` steps apart: at the first one's step,
+/// open when any is, naming each kind once.
+pub fn alert_labels(marks: &[&AlertMark], near: i64) -> Vec<(i64, bool, String)> {
+    let mut clusters: Vec<(i64, i64, bool, Vec<&'static str>)> = Vec::new();
+    for m in marks {
+        match clusters.last_mut() {
+            Some((_, last, open, words)) if m.step - *last < near => {
+                *last = m.step;
+                *open |= m.open;
+                if !words.contains(&m.kind.words()) {
+                    words.push(m.kind.words());
+                }
+            }
+            _ => clusters.push((m.step, m.step, m.open, vec![m.kind.words()])),
+        }
+    }
+    clusters
+        .into_iter()
+        .map(|(step, _, open, words)| (step, open, words.join(", ")))
+        .collect()
 }
 
 /// One label per cluster of divergences less than `near` steps apart: `NaN`, `Inf`, or

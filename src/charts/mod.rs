@@ -482,6 +482,52 @@ mod tests {
     }
 
     #[test]
+    fn alerts_are_marked_at_their_steps_open_bright_resolved_faint_and_only_in_view() {
+        use crate::model::{AlertKind, AlertMark};
+        let mut r = run();
+        r.alerts = vec![
+            AlertMark {
+                step: 1_200,
+                kind: AlertKind::Nan,
+                open: false,
+            },
+            AlertMark {
+                step: 2_000,
+                kind: AlertKind::LossSpike,
+                open: true,
+            },
+        ];
+        let svg = svg_of(|root| loss::draw(root, &r, &theme::DARK, &View::default()));
+        assert!(svg.contains(">alert (2)<"), "legend");
+        assert!(svg.contains("> loss spike<") && svg.contains("> nan<"));
+        // Two at one step share a label.
+        r.alerts.push(AlertMark {
+            step: 2_000,
+            kind: AlertKind::GradSpike,
+            open: false,
+        });
+        let svg = svg_of(|root| loss::draw(root, &r, &theme::DARK, &View::default()));
+        assert!(svg.contains("> loss spike, gradient spike<"), "one label");
+        r.alerts.pop();
+        assert!(
+            svg.contains("fill=\"#f0abfc\""),
+            "the open one's triangle, full colour"
+        );
+        let zoomed = View {
+            range: Some((1_500, 2_500)),
+            ..View::default()
+        };
+        let svg = svg_of(|root| loss::draw(root, &r, &theme::DARK, &zoomed));
+        assert!(
+            svg.contains(">alert (1)<") && !svg.contains("> nan<"),
+            "only in view"
+        );
+        r.alerts.clear();
+        let svg = svg_of(|root| loss::draw(root, &r, &theme::DARK, &View::default()));
+        assert!(!svg.contains("alert ("));
+    }
+
+    #[test]
     fn the_legend_is_a_row_above_the_plot_never_over_it() {
         let r = run();
         let svg = svg_of(|root| loss::draw(root, &r, &theme::DARK, &View::default()));

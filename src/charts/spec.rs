@@ -79,6 +79,7 @@ impl ChartSpec {
             // The target is the page's (it may come from the command line), not the zoom's.
             Self::Loss(d) => Self::Loss(RunCharts {
                 target_loss: d.target_loss,
+                alerts: d.alerts.clone(),
                 ..zoom.run.clone()
             }),
             Self::LearningRate(_) => Self::LearningRate(zoom.run.clone()),
@@ -100,6 +101,14 @@ impl ChartSpec {
             Self::LearningRate(d) => view.points(&d.lr).count(),
             Self::GradNorm(d) => view.points(&d.grad_post_clip).count(),
             Self::Compare(c) => c.lines.iter().map(|l| view.points(&l.points).count()).sum(),
+            _ => 0,
+        }
+    }
+
+    /// Alerts marked within the view (the loss chart marks them).
+    pub fn alerts_in(&self, view: &View) -> usize {
+        match self {
+            Self::Loss(d) => d.alerts.iter().filter(|m| view.contains(m.step)).count(),
             _ => 0,
         }
     }

@@ -20,6 +20,8 @@ pub struct Theme {
     pub controller: [RGBColor; 2],
     /// Eval loss: apart from the training loss and its EMAs.
     pub eval: RGBColor,
+    /// Alerts' markers: apart from every line they sit on.
+    pub alert: RGBColor,
 }
 
 pub const DARK: Theme = Theme {
@@ -41,6 +43,7 @@ pub const DARK: Theme = Theme {
     threshold: RGBColor(0xea, 0xb3, 0x08),
     controller: [RGBColor(0x06, 0xb6, 0xd4), RGBColor(0xec, 0x48, 0x99)],
     eval: RGBColor(0x7d, 0xd3, 0xfc),
+    alert: RGBColor(0xf0, 0xab, 0xfc),
 };
 
 /// Distinct colours for layers and experts, in order; they repeat after twelve.

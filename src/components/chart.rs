@@ -109,6 +109,7 @@ pub fn Chart(
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let live = RwSignal::new(false);
     let drawn = RwSignal::new(0_usize);
+    let alerts = RwSignal::new(0_usize);
     let hover = RwSignal::new(None::<Hover>);
     let drag = RwSignal::new(None::<(f64, f64)>);
 
@@ -132,6 +133,7 @@ pub fn Chart(
             };
             let spec = spec.without_layers(&shared.hidden_layers.get());
             drawn.set(spec.points_in(&view));
+            alerts.set(spec.alerts_in(&view));
             let Some(element) = canvas.get() else { return };
             let Some(backend) = plotters_canvas::CanvasBackend::with_canvas_object(element) else {
                 return;
@@ -224,7 +226,7 @@ pub fn Chart(
     let (plot_left, plot_right) = plot_x_pixels(width);
 
     view! {
-        <div class="chart" class:live=move || live.get() data-chart=id data-drawn=move || drawn.get()>
+        <div class="chart" class:live=move || live.get() data-chart=id data-drawn=move || drawn.get() data-alerts=move || alerts.get()>
             <div class="chart-svg" inner_html=svg></div>
             <canvas
                 class="chart-canvas"

@@ -1,6 +1,7 @@
 //! The header: brand, model and run selectors, and whether the run is still training.
 
 use crate::analysis::format::{path_segment, thousands};
+use crate::components::alerts::AlertBell;
 use crate::components::live::{LiveFeed, LiveIndicator};
 use crate::components::share::ShareButton;
 use crate::model::{Dashboard, Run};
@@ -123,6 +124,7 @@ pub fn Header(
             {status}
             {feed.filter(|_| live).map(|feed| view! { <LiveIndicator feed/> })}
             {current_run.clone().map(|run_id| view! { <ShareButton run_id/> })}
+            {(!super::frozen()).then(|| view! { <AlertBell/> })}
             {(!super::standalone()).then(|| view! { <a class="header-link" href="/runs" title="every run; tick some to compare">"runs"</a> })}
         </header>
     }

@@ -112,6 +112,8 @@ mod socket {
         flush_scheduled: StoredValue<bool>,
         attempt: StoredValue<u32>,
         alive: StoredValue<bool>,
+        /// The header's bell, told of every alert the feed passes on.
+        pulse: Option<crate::components::alerts::AlertPulse>,
     }
 
     pub fn start(feed: LiveFeed, current: RwSignal<Dashboard>, reload: RwSignal<u64>) {
@@ -124,6 +126,7 @@ mod socket {
             flush_scheduled: StoredValue::new(false),
             attempt: StoredValue::new(0),
             alive: StoredValue::new(true),
+            pulse: use_context(),
         };
         // The toggle opens and closes the socket.
         Effect::new(move |_| {
@@ -287,6 +290,15 @@ mod socket {
                     }
                     LiveMessage::Error { error } => p.feed.error.set(Some(error.clone())),
                     LiveMessage::Heartbeat { .. } => {}
+                    LiveMessage::Alert { change, alert } => {
+                        if let Some(pulse) = p.pulse {
+                            pulse.0.update(|n| *n += 1);
+                        }
+                        let ours = d.runs.iter().any(|r| r.run_id == alert.run_id);
+                        if let (true, Some(c)) = (ours, d.charts.as_mut()) {
+                            crate::analysis::alerts::mark(&mut c.alerts, *change, alert);
+                        }
+                    }
                 }
             }
         });

@@ -1,5 +1,6 @@
 //! Parts of the dashboard page. Each renders on the server and hydrates in the browser.
 
+pub mod alerts;
 pub mod cards;
 pub mod chart;
 pub mod header;
@@ -13,6 +14,15 @@ pub mod steps_table;
 /// snapshot`): no link may lead back to a server that is not there.
 #[derive(Clone, Copy, Debug)]
 pub struct Standalone;
+
+/// In the page's context when it is a frozen snapshot (`/s/{id}` or a file): nothing live.
+#[derive(Clone, Copy, Debug)]
+pub struct Frozen;
+
+/// Whether the page is frozen: a shared snapshot or a standalone file.
+pub fn frozen() -> bool {
+    leptos::prelude::use_context::<Frozen>().is_some() || standalone()
+}
 
 /// Whether the page is being rendered as a standalone file.
 pub fn standalone() -> bool {

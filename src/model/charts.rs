@@ -11,6 +11,14 @@ pub struct ClockMark {
     pub tokens: Option<f64>,
 }
 
+/// An alert drawn on a chart: where it was raised, what it was, whether it is still open.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertMark {
+    pub step: i64,
+    pub kind: super::AlertKind,
+    pub open: bool,
+}
+
 /// `(step, value)` points ready to draw: finite values only, downsampled on the server.
 pub type Points = Vec<(i64, f64)>;
 
@@ -64,6 +72,10 @@ pub struct RunCharts {
     /// Eval loss per component, by name.
     #[serde(default)]
     pub eval_components: Vec<(String, Points)>,
+    /// Alerts of the run (of every run of the lineage), drawn at their steps on the loss
+    /// chart; filled in by the server from its watcher, and by the live feed.
+    #[serde(default)]
+    pub alerts: Vec<AlertMark>,
 }
 
 /// What the adaptive-LR controller did: the two loss EMAs it compares, how patient it still

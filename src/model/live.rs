@@ -1,6 +1,6 @@
 //! The live feed's messages.
 
-use super::{EvalPoint, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
+use super::{Alert, AlertChange, EvalPoint, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
 use serde::{Deserialize, Serialize};
 
 /// What `/ws/{run_id}` sends, as JSON tagged by `type` (the seed's `update` and `heartbeat`,
@@ -27,6 +27,8 @@ pub enum LiveMessage {
     Evals { points: Vec<EvalPoint> },
     /// The file cannot be read just now; the feed keeps trying and says so when it can.
     Error { error: String },
+    /// An alert of any run was raised or resolved (the header's bell counts them all).
+    Alert { change: AlertChange, alert: Alert },
 }
 
 impl LiveMessage {
@@ -56,6 +58,10 @@ impl LiveMessage {
             error: Option<String>,
             #[serde(default)]
             points: Vec<EvalPoint>,
+            #[serde(default)]
+            change: Option<AlertChange>,
+            #[serde(default)]
+            alert: Option<Alert>,
         }
         let f: Frame = serde_json::from_slice(bytes)?;
         let missing = |field: &str| {
@@ -83,10 +89,14 @@ impl LiveMessage {
             "error" => Self::Error {
                 error: f.error.ok_or_else(|| missing("error"))?,
             },
+            "alert" => Self::Alert {
+                change: f.change.ok_or_else(|| missing("change"))?,
+                alert: f.alert.ok_or_else(|| missing("alert"))?,
+            },
             other => {
                 return Err(<serde_json::Error as serde::de::Error>::unknown_variant(
                     other,
-                    &["update", "heartbeat", "run", "evals", "error"],
+                    &["update", "heartbeat", "run", "evals", "error", "alert"],
                 ))
             }
         })
@@ -144,6 +154,21 @@ mod tests {
             LiveMessage::Error {
                 error: "busy".into(),
             },
+            LiveMessage::Alert {
+                change: AlertChange::Resolved,
+                alert: Alert {
+                    run_id: "r".into(),
+                    model_id: "m".into(),
+                    kind: crate::model::AlertKind::LossSpike,
+                    step: 7,
+                    value: Some(9.5),
+                    time: None,
+                    detail: "loss 9.5".into(),
+                    resolved_step: Some(9),
+                    resolved_time: None,
+                    resolved_detail: Some("back".into()),
+                },
+            },
         ];
         for frame in frames {
             let text = serde_json::to_string(&frame).unwrap();
@@ -152,6 +177,7 @@ mod tests {
         for bad in [
             r#"{"type":"nonsense"}"#,
             r#"{"type":"run"}"#,
+            r#"{"type":"alert","change":"raised"}"#,
             r#"{"steps":[]}"#,
             "[1]",
             "",

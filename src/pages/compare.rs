@@ -66,6 +66,7 @@ pub fn ComparePage() -> impl IntoView {
                 <a class="brand" href="/">"HYDRA"<span class="brand-sub">" training"</span></a>
                 <h1 class="page-title">"Compare runs"</h1>
                 <a class="header-link" href="/runs">"runs"</a>
+                <crate::components::alerts::AlertBell/>
             </header>
             <main class="content">
                 <Toolbar x smoothing/>

@@ -18,6 +18,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 #[derive(Clone, Copy)]
 struct Reload(RwSignal<u64>);
 
+/// The run a page shows and the zoom its link asked for: either changing starts the view afresh.
+type ShownAs = (Option<String>, Option<(i64, i64)>);
+
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let params = use_params_map();
@@ -36,13 +39,22 @@ pub fn DashboardPage() -> impl IntoView {
     let model_id =
         move || lineage().or_else(|| query.read().get("model").filter(|id| !id.is_empty()));
     let refresh = RwSignal::new(0_u64);
-    // One zoom and scale for every chart, kept across re-reads; a different run starts fresh.
+    // One zoom and scale for every chart, kept across re-reads; a different run (or link) starts
+    // fresh.
     let shared = SharedView::new();
+    // `?start=&end=`: a link (an alert's) opens the charts zoomed to those steps.
+    let linked_zoom = move || {
+        query.with(|q| {
+            let step = |name| q.get(name).and_then(|v| v.trim().parse::<i64>().ok());
+            step("start").zip(step("end")).filter(|(a, b)| a < b)
+        })
+    };
+    shared.range.set(untrack(linked_zoom));
     provide_context(shared);
-    Effect::new(move |previous: Option<Option<String>>| {
-        let current = run_id();
+    Effect::new(move |previous: Option<ShownAs>| {
+        let current = (run_id(), linked_zoom());
         if previous.is_some_and(|p| p != current) {
-            shared.range.set(None);
+            shared.range.set(current.1);
         }
         current
     });

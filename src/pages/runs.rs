@@ -96,6 +96,7 @@ pub fn RunsPage() -> impl IntoView {
                 <a class="brand" href="/">"HYDRA"<span class="brand-sub">" training"</span></a>
                 <h1 class="page-title">"Runs"</h1>
                 <a class="header-link" href="/">"dashboard"</a>
+                <crate::components::alerts::AlertBell/>
             </header>
             <main class="content">
                 <form class="runs-filter" method="get" action="/runs">

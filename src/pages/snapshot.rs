@@ -48,6 +48,7 @@ pub fn render(data: Dashboard, page: &Page) -> String {
         let shared = SharedView::new();
         shared.log_y.set(log_scale);
         provide_context(shared);
+        provide_context(crate::components::Frozen);
         if page.standalone {
             provide_context(crate::components::Standalone);
         }

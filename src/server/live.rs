@@ -76,6 +76,8 @@ pub struct Hub {
     sockets: Arc<AtomicUsize>,
     /// Set when the server shuts down: every follower sends a close frame and ends.
     closing: Arc<watch::Sender<bool>>,
+    /// Every run's alerts, passed on to every follower.
+    alerts: Option<super::alerts::Alerts>,
 }
 
 /// A follower's end of a run's feed.
@@ -93,7 +95,14 @@ impl Hub {
             runs: Arc::default(),
             sockets: Arc::default(),
             closing: Arc::new(watch::channel(false).0),
+            alerts: None,
         }
+    }
+
+    /// Followers are told each alert raised or resolved, of any run.
+    pub fn with_alerts(mut self, alerts: super::alerts::Alerts) -> Self {
+        self.alerts = Some(alerts);
+        self
     }
 
     /// Tells every follower the server is going away (close code 1001).
@@ -137,6 +146,7 @@ impl Hub {
             events,
             last_step: step_tx,
             evals,
+            alerts: self.alerts.as_ref().map(super::alerts::Alerts::subscribe),
         };
         tokio::spawn(watcher.run());
         Ok(Subscription {
@@ -171,6 +181,7 @@ struct Watcher {
     last_step: watch::Sender<Option<i64>>,
     /// The newest evaluation sent (or there when the watcher started).
     evals: Option<EvalPoint>,
+    alerts: Option<broadcast::Receiver<Arc<super::alerts::Notice>>>,
 }
 
 impl Watcher {
@@ -185,6 +196,7 @@ impl Watcher {
             if self.nobody_follows() {
                 return;
             }
+            self.send_alerts();
             polls = polls.wrapping_add(1);
             match self
                 .poll(polls.is_multiple_of(RUNS_EVERY), &mut known_runs)
@@ -319,6 +331,28 @@ impl Watcher {
             self.notice(&LiveMessage::Evals { points: fresh });
         }
         Ok(())
+    }
+
+    /// Alerts raised or resolved since the last tick, of any run.
+    fn send_alerts(&mut self) {
+        let Some(rx) = self.alerts.as_mut() else {
+            return;
+        };
+        let mut told = Vec::new();
+        loop {
+            match rx.try_recv() {
+                Ok(n) => told.push(n),
+                // Fell behind: the page refetches the list on the next one anyway.
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            }
+        }
+        for n in told {
+            self.notice(&LiveMessage::Alert {
+                change: n.change,
+                alert: n.alert.clone(),
+            });
+        }
     }
 
     fn notice(&self, message: &LiveMessage) {
@@ -741,6 +775,7 @@ mod tests {
                     LiveMessage::Run { .. } => others.push("run".into()),
                     LiveMessage::Evals { .. } => others.push("evals".into()),
                     LiveMessage::Error { error } => others.push(error),
+                    LiveMessage::Alert { .. } => others.push("alert".into()),
                 },
                 Outgoing::Close(code, _) => close = Some(code),
             }

@@ -366,5 +366,27 @@ pub fn link(a: &Alert) -> String {
     )
 }
 
+/// Folds an alert raised or resolved into a chart's marks (the live feed's way of keeping
+/// them current).
+pub fn mark(marks: &mut Vec<crate::model::AlertMark>, change: AlertChange, a: &Alert) {
+    if a.kind.informational() {
+        return;
+    }
+    match marks
+        .iter_mut()
+        .find(|m| m.step == a.step && m.kind == a.kind)
+    {
+        Some(m) => m.open = change == AlertChange::Raised && a.resolved_step.is_none(),
+        None => {
+            marks.push(crate::model::AlertMark {
+                step: a.step,
+                kind: a.kind,
+                open: a.is_open(),
+            });
+            marks.sort_by_key(|m| m.step);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

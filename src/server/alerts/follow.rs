@@ -33,12 +33,19 @@ impl Followed {
         }
     }
 
-    /// Done with: it ended, and what it ended with was said. Its files do not grow again.
+    /// Done with: it finished or crashed, and that was said. Its files do not grow again.
     pub fn ended(&self) -> bool {
         matches!(
             self.state,
-            Some(TrainingState::Finished | TrainingState::Crashed | TrainingState::Stopped)
+            Some(TrainingState::Finished | TrainingState::Crashed)
         )
+    }
+
+    /// Judged stopped: resumed into a later run of its model, or quiet. Rarely growing (a
+    /// sweep of several runs of one model trains them side by side), so read only when
+    /// states are judged, not at every growth of the files.
+    pub fn stopped(&self) -> bool {
+        self.state == Some(TrainingState::Stopped)
     }
 
     /// Reads everything `run` gained since the last call into the watch, router records

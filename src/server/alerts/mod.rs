@@ -158,6 +158,24 @@ impl Alerts {
         }
     }
 
+    /// The alerts of `runs` as chart marks, in step order.
+    pub fn marks(&self, runs: &[&str]) -> Vec<crate::model::AlertMark> {
+        let book = lock(&self.book);
+        let mut marks: Vec<crate::model::AlertMark> = runs
+            .iter()
+            .filter_map(|r| book.runs.get(*r))
+            .flatten()
+            .filter(|a| !a.kind.informational())
+            .map(|a| crate::model::AlertMark {
+                step: a.step,
+                kind: a.kind,
+                open: a.is_open(),
+            })
+            .collect();
+        marks.sort_by_key(|m| m.step);
+        marks
+    }
+
     fn record(&self, run_id: &str, alerts: &[Alert], notices: Vec<Notice>) {
         lock(&self.book)
             .runs
@@ -242,7 +260,12 @@ impl Watcher {
                 .entry(run.run_id.clone())
                 .or_insert_with(|| Followed::new(run, &self.rules));
             let first = followed.state.is_none();
-            if first || (!followed.ended() && (grew || judge)) {
+            let due = if followed.stopped() {
+                judge
+            } else {
+                grew || judge
+            };
+            if first || (!followed.ended() && due) {
                 if let Err(e) = followed.catch_up(&self.store, &run.run_id).await {
                     tracing::debug!("reading {} for alerts: {e}", run.run_id);
                     continue;
