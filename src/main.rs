@@ -527,6 +527,7 @@ mod cli {
         } = settings;
         let telling = server::alerts::Telling::new(
             &state_dir,
+            db,
             &notify.notify_webhook,
             notify.public_url.clone(),
         )?;

@@ -532,3 +532,119 @@ fn a_server_started_on_old_runs_lists_their_history_and_tells_no_one() {
     let (status, _) = server.get("/api/alerts");
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_run_begun_while_the_server_was_down_is_told_when_it_comes_back() {
+    let dir = temp_dir("alerts-begun-down");
+    let hook = Receiver::start(|_| Answer::Ok);
+    let state = dir.join("state");
+    let start = || {
+        Server::start_with(
+            &dir.join("checkpoints/training.db"),
+            &[
+                "--root",
+                dir.to_str().unwrap(),
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--notify-webhook",
+                &hook.url,
+            ],
+        )
+    };
+    let first = start();
+    let _quiet = Training::start(
+        &dir,
+        &["--run-id", "500m_first", "--steps", "600", "--rate", "300"],
+    );
+    wait_for("the first run watched", 60, || {
+        let (_, list) = first.json("/api/alerts");
+        list["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["kind"] == "finished"))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    drop(first);
+    // While no one watches, a new run trains into a NaN and finishes.
+    let mut later = Training::start(
+        &dir,
+        &[
+            "--run-id",
+            "626m_later",
+            "--model",
+            "626m",
+            "--steps",
+            "1500",
+            "--rate",
+            "500",
+            "--nan",
+        ],
+    );
+    later.0.wait().unwrap();
+    let _second = start();
+    wait_for("the NaN told", 60, || {
+        hook.told()
+            .iter()
+            .any(|(s, k, _)| s == "raised" && k == "nan")
+    });
+    let told = hook.told();
+    // The first run's end was told by the first server, and not again by the second.
+    let finished = told.iter().filter(|(_, k, _)| k == "finished").count();
+    assert!(finished >= 1, "{told:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    let told = hook.told();
+    assert_eq!(
+        told.iter().filter(|(_, k, _)| k == "finished").count(),
+        2,
+        "each run's end once: {told:?}"
+    );
+    assert_eq!(
+        told.iter()
+            .filter(|(s, k, _)| s == "raised" && k == "nan")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn runs_of_one_model_training_side_by_side_do_not_resolve_each_others_alerts() {
+    let dir = temp_dir("alerts-sweep");
+    let server = Server::start_with(
+        &dir.join("checkpoints/training.db"),
+        &["--root", dir.to_str().unwrap()],
+    );
+    let _a = Training::start(
+        &dir,
+        &[
+            "--run-id",
+            "500m_a",
+            "--steps",
+            "4000",
+            "--rate",
+            "200",
+            "--crash-at",
+            "1500",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let _b = Training::start(
+        &dir,
+        &["--run-id", "500m_b", "--steps", "4000", "--rate", "200"],
+    );
+    wait_for("the crash", 60, || {
+        let (_, list) = server.json("/api/alerts?run_id=500m_a");
+        list["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["kind"] == "crashed"))
+    });
+    // A few state judgements later (every 5 s), the crash is still open: 500m_b began before
+    // 500m_a's last step, so it did not resume it.
+    std::thread::sleep(Duration::from_secs(11));
+    let (_, list) = server.json("/api/alerts?run_id=500m_a&state=open");
+    let open: Vec<_> = list["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].clone())
+        .collect();
+    assert_eq!(open, vec![serde_json::json!("crashed")], "{list}");
+}

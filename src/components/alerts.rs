@@ -6,7 +6,6 @@
 
 use crate::analysis::alerts::link;
 use crate::analysis::format::thousands;
-use crate::api::get_alerts;
 use crate::model::{Alert, AlertList};
 use leptos::prelude::*;
 
@@ -19,28 +18,42 @@ pub struct AlertPulse(pub RwSignal<u64>);
 
 #[component]
 pub fn AlertBell() -> impl IntoView {
-    let pulse = use_context::<AlertPulse>().map_or_else(|| RwSignal::new(0), |p| p.0);
-    let refresh = RwSignal::new(0_u64);
-    let list: Resource<_, crate::api::Json> = Resource::new_with_options(
-        move || (pulse.get(), refresh.get()),
-        |_| get_alerts(),
-        false,
-    );
+    // Asked for in the browser only: the server renders an empty bell, the same one the
+    // page hydrates, and the answer fills it in (no resource read outside a suspense).
+    let latest = RwSignal::new(None::<Result<AlertList, String>>);
     let open = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
     {
+        use crate::api::get_alerts;
+        let pulse = use_context::<AlertPulse>().map_or_else(|| RwSignal::new(0), |p| p.0);
+        let refresh = RwSignal::new(0_u64);
+        // Answers that arrive out of order: only the newest question's answer is shown.
+        let asked = StoredValue::new(0_u64);
+        Effect::new(move |_| {
+            pulse.track();
+            refresh.track();
+            let n = asked.get_value() + 1;
+            asked.set_value(n);
+            leptos::task::spawn_local(async move {
+                let answer = get_alerts().await.map_err(|e| e.to_string());
+                if asked.get_value() == n {
+                    latest.set(Some(answer));
+                }
+            });
+        });
         if let Ok(handle) = set_interval_with_handle(
             move || refresh.update(|n| *n += 1),
             std::time::Duration::from_millis(REFRESH_MS),
         ) {
             on_cleanup(move || handle.clear());
         }
-        desktop::notify_fresh(list);
+        desktop::notify_fresh(latest);
     }
     let count = Signal::derive(move || {
-        list.get()
-            .and_then(Result::ok)
-            .map_or(0, |l: AlertList| l.open)
+        latest.with(|l| match l {
+            Some(Ok(l)) => l.open,
+            _ => 0,
+        })
     });
     view! {
         <div class="bell">
@@ -63,12 +76,11 @@ pub fn AlertBell() -> impl IntoView {
                         <strong>"Alerts"</strong>
                         {desktop::AskButton}
                     </div>
-                    <Transition fallback=|| view! { <p class="bell-empty">"reading…"</p> }>
-                        {move || list.get().map(|answer| match answer {
-                            Ok(l) => panel(l, open).into_any(),
-                            Err(e) => view! { <p class="bell-empty" role="alert">{e.to_string()}</p> }.into_any(),
-                        })}
-                    </Transition>
+                    {move || match latest.get() {
+                        None => view! { <p class="bell-empty">"reading…"</p> }.into_any(),
+                        Some(Ok(l)) => panel(l, open).into_any(),
+                        Some(Err(e)) => view! { <p class="bell-empty" role="alert">{e}</p> }.into_any(),
+                    }}
                 </div>
             </Show>
         </div>
@@ -148,6 +160,10 @@ mod desktop {
 
     #[component]
     pub fn AskButton() -> impl IntoView {
+        if !supported() {
+            return view! { <span class="bell-note">"this browser has no notifications"</span> }
+                .into_any();
+        }
         let permission = RwSignal::new(Notification::permission());
         let ask = move |_| {
             if let Ok(promise) = Notification::request_permission() {
@@ -157,7 +173,7 @@ mod desktop {
                 });
             }
         };
-        move || match permission.get() {
+        let shown = move || match permission.get() {
             NotificationPermission::Default => view! {
                 <button class="bell-ask" on:click=ask>"notify me on this computer"</button>
             }
@@ -167,36 +183,51 @@ mod desktop {
             }
             _ => view! { <span class="bell-note">"notifications blocked by the browser"</span> }
                 .into_any(),
-        }
+        };
+        shown.into_any()
+    }
+
+    /// Whether this browser has notifications at all (iOS Safari outside a home-screen app
+    /// and some webviews do not: asking there would throw).
+    fn supported() -> bool {
+        web_sys::window().is_some_and(|w| {
+            js_sys::Reflect::has(&w, &wasm_bindgen::JsValue::from_str("Notification"))
+                .unwrap_or(false)
+        })
     }
 
     /// Shows a notification for every open alert that was not in the list when the page
     /// opened (nor already shown), once permission is granted.
-    pub fn notify_fresh(list: Resource<Result<AlertList, ServerFnError>, crate::api::Json>) {
+    pub fn notify_fresh(latest: RwSignal<Option<Result<AlertList, String>>>) {
         let seen = StoredValue::new(None::<std::collections::HashSet<(String, String, i64)>>);
         Effect::new(move |_| {
-            let Some(Ok(l)) = list.get() else {
-                return;
-            };
-            let keys = l
-                .alerts
-                .iter()
-                .filter(|a| a.is_open())
-                .map(|a| (a.run_id.clone(), a.kind.name().to_string(), a.step));
-            let first = seen.with_value(Option::is_none);
-            let fresh: Vec<&Alert> = seen
-                .try_update_value(|s| {
+            let fresh: Vec<Alert> = latest.with(|l| {
+                let Some(Ok(l)) = l else {
+                    return Vec::new();
+                };
+                seen.try_update_value(|s| {
+                    let first = s.is_none();
                     let s = s.get_or_insert_with(Default::default);
-                    let new: Vec<_> = keys.filter(|k| s.insert(k.clone())).collect();
-                    l.alerts
+                    let new: Vec<Alert> = l
+                        .alerts
                         .iter()
-                        .filter(|a| {
-                            new.contains(&(a.run_id.clone(), a.kind.name().to_string(), a.step))
-                        })
-                        .collect()
+                        .filter(|a| a.is_open())
+                        .filter(|a| s.insert((a.run_id.clone(), a.kind.name().to_string(), a.step)))
+                        .cloned()
+                        .collect();
+                    // What was open when the page opened is not news.
+                    if first {
+                        Vec::new()
+                    } else {
+                        new
+                    }
                 })
-                .unwrap_or_default();
-            if first || Notification::permission() != NotificationPermission::Granted {
+                .unwrap_or_default()
+            });
+            if fresh.is_empty()
+                || !supported()
+                || Notification::permission() != NotificationPermission::Granted
+            {
                 return;
             }
             for a in fresh {
@@ -212,8 +243,6 @@ mod desktop {
     }
 }
 
-/// The server renders no notification button: whether notifications are allowed is the
-/// browser's to say.
 #[cfg(not(feature = "hydrate"))]
 mod desktop {
     use leptos::prelude::*;

@@ -294,7 +294,8 @@ mod socket {
                         if let Some(pulse) = p.pulse {
                             pulse.0.update(|n| *n += 1);
                         }
-                        let ours = d.runs.iter().any(|r| r.run_id == alert.run_id);
+                        // The shown run's, as the server marks them.
+                        let ours = d.run.as_ref().is_some_and(|r| r.run_id == alert.run_id);
                         if let (true, Some(c)) = (ours, d.charts.as_mut()) {
                             crate::analysis::alerts::mark(&mut c.alerts, *change, alert);
                         }

@@ -347,7 +347,8 @@ impl Watcher {
                 Err(_) => break,
             }
         }
-        for n in told {
+        // History read at start is listed in the bell, not news to pass on.
+        for n in told.into_iter().filter(|n| n.fresh) {
             self.notice(&LiveMessage::Alert {
                 change: n.change,
                 alert: n.alert.clone(),

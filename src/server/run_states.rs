@@ -30,7 +30,8 @@ impl Store {
             let Ok(located) = self.located(&run.run_id).await else {
                 continue;
             };
-            let steps = self
+            // A run that cannot be read just now stays unjudged; the others still are.
+            let Ok(steps) = self
                 .sources()
                 .steps(
                     &located,
@@ -39,7 +40,10 @@ impl Store {
                     NEWEST,
                     Fields::RunCache,
                 )
-                .await?;
+                .await
+            else {
+                continue;
+            };
             let step_numbers: Vec<f64> = steps.iter().map(|s| s.step as f64).collect();
             let newest_time = steps.iter().find_map(|s| s.timestamp.as_deref());
             let times: Vec<f64> = steps

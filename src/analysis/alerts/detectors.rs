@@ -326,6 +326,11 @@ impl StallDetector {
         }
     }
 
+    /// Whether the run has been quiet at `now` for longer than its patience.
+    pub fn overdue(&self, now: f64) -> bool {
+        self.last.is_some_and(|(_, t)| now - t > self.patience())
+    }
+
     /// The run was judged stalled at `now` (seconds, on its steps' clock).
     pub fn quiet(&mut self, now: f64) -> Option<Signal> {
         let (step, t) = self.last?;

@@ -78,11 +78,15 @@ pub struct RunWatch {
     times: BTreeMap<i64, String>,
     alerts: Vec<Alert>,
     open: BTreeMap<AlertKind, usize>,
-    /// Kinds whose latest raise fell within the cooldown: their clear is swallowed too.
-    muted: BTreeSet<AlertKind>,
+    /// Raises that fell within their kind's cooldown, held back: raised once the cooldown is
+    /// over if what raised them has not cleared by then; swallowed with their clear if it has.
+    muted: BTreeMap<AlertKind, Signal>,
     last_raised: BTreeMap<AlertKind, f64>,
     changes: Vec<(AlertChange, usize)>,
     said_state: BTreeSet<AlertKind>,
+    /// The kind whose held-back raise is being let through, and the time it is let through.
+    releasing: Option<AlertKind>,
+    now: f64,
 }
 
 /// Step times kept for signals that name an earlier step: a drop names its first low step, a
@@ -108,15 +112,25 @@ impl RunWatch {
             times: BTreeMap::new(),
             alerts: Vec::new(),
             open: BTreeMap::new(),
-            muted: BTreeSet::new(),
+            muted: BTreeMap::new(),
             last_raised: BTreeMap::new(),
             changes: Vec::new(),
             said_state: BTreeSet::new(),
+            releasing: None,
+            now: f64::NEG_INFINITY,
         }
     }
 
     pub fn run_id(&self) -> &str {
         &self.run_id
+    }
+
+    /// The trainer's time of the newest step fed, in seconds.
+    pub fn last_time(&self) -> Option<f64> {
+        self.last
+            .as_ref()
+            .and_then(|(_, t)| t.as_deref())
+            .and_then(parse_iso8601)
     }
 
     /// The newest step fed.
@@ -157,6 +171,45 @@ impl RunWatch {
         for signal in signals {
             self.apply(signal);
         }
+        if let Some(now) = s.timestamp.as_deref().and_then(parse_iso8601) {
+            self.release_held(s.step, now);
+        }
+    }
+
+    /// Raises what the cooldown held back and is still going now that the cooldown is over.
+    fn release_held(&mut self, step: i64, now: f64) {
+        let over: Vec<AlertKind> = self
+            .muted
+            .keys()
+            .copied()
+            .filter(|k| {
+                self.last_raised
+                    .get(k)
+                    .is_some_and(|t| now - t >= self.cooldown)
+            })
+            .collect();
+        for kind in over {
+            if let Some(Signal::Raise {
+                kind,
+                step: since,
+                value,
+                detail,
+            }) = self.muted.remove(&kind)
+            {
+                // Past its cooldown: through, and the next cooldown counts from now.
+                (self.releasing, self.now) = (Some(kind), now);
+                self.apply(Signal::Raise {
+                    kind,
+                    step: since,
+                    value,
+                    detail: format!(
+                        "{detail} (held back by the cooldown until step {}, still going)",
+                        thousands(step)
+                    ),
+                });
+                self.releasing = None;
+            }
+        }
     }
 
     pub fn eval(&mut self, e: &EvalPoint) {
@@ -193,12 +246,16 @@ impl RunWatch {
                 step,
                 format!("reached its planned length at step {}", thousands(step)),
             ),
-            TrainingState::Stalled => {
+            // Judged stalled as the runs table judges it, or quiet beyond this watch's own
+            // patience (its flags may be stricter than the table's defaults).
+            TrainingState::Stalled | TrainingState::Training
+                if state == TrainingState::Stalled || self.stall.overdue(now) =>
+            {
                 if let Some(signal) = self.stall.quiet(now) {
                     self.apply(signal);
                 }
             }
-            TrainingState::Training | TrainingState::Stopped => {}
+            TrainingState::Training | TrainingState::Stalled | TrainingState::Stopped => {}
         }
         if state != TrainingState::Crashed && self.said_state.remove(&AlertKind::Crashed) {
             // The same run id resumed from a checkpoint: its log goes on past the error.
@@ -235,13 +292,19 @@ impl RunWatch {
         }
     }
 
+    /// The trainer's time of `step`, or of the logged step before it (an eval or a router
+    /// record at a step the log did not print a line for).
     fn time_of(&self, step: i64) -> Option<String> {
-        self.times.get(&step).cloned().or_else(|| {
-            self.last
-                .as_ref()
-                .filter(|(s, _)| *s == step)
-                .and_then(|(_, t)| t.clone())
-        })
+        self.times
+            .range(..=step)
+            .next_back()
+            .map(|(_, t)| t.clone())
+            .or_else(|| {
+                self.last
+                    .as_ref()
+                    .filter(|(s, _)| *s <= step)
+                    .and_then(|(_, t)| t.clone())
+            })
     }
 
     fn apply(&mut self, signal: Signal) {
@@ -252,20 +315,31 @@ impl RunWatch {
                 value,
                 detail,
             } => {
-                if self.open.contains_key(&kind) || self.muted.contains(&kind) {
+                if self.open.contains_key(&kind) || self.muted.contains_key(&kind) {
                     return;
                 }
                 let time = self.time_of(step);
                 if let Some(t) = time.as_deref().and_then(parse_iso8601) {
-                    if self
-                        .last_raised
-                        .get(&kind)
-                        .is_some_and(|before| t - before < self.cooldown)
+                    let released = self.releasing == Some(kind);
+                    if !released
+                        && self
+                            .last_raised
+                            .get(&kind)
+                            .is_some_and(|before| t - before < self.cooldown)
                     {
-                        self.muted.insert(kind);
+                        self.muted.insert(
+                            kind,
+                            Signal::Raise {
+                                kind,
+                                step,
+                                value,
+                                detail,
+                            },
+                        );
                         return;
                     }
-                    self.last_raised.insert(kind, t);
+                    let at = if released { self.now.max(t) } else { t };
+                    self.last_raised.insert(kind, at);
                 }
                 self.alerts.push(Alert {
                     run_id: self.run_id.clone(),
@@ -286,7 +360,7 @@ impl RunWatch {
                 self.changes.push((AlertChange::Raised, i));
             }
             Signal::Clear { kind, step, detail } => {
-                if self.muted.remove(&kind) {
+                if self.muted.remove(&kind).is_some() {
                     return;
                 }
                 let Some(i) = self.open.remove(&kind) else {

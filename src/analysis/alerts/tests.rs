@@ -113,6 +113,36 @@ fn the_cooldown_keeps_a_second_spike_quiet_and_lets_a_later_one_through() {
 }
 
 #[test]
+fn a_raise_held_back_by_the_cooldown_is_raised_when_it_is_over_if_still_going() {
+    let mut rows = steps(3_000); // one line a second
+    rows[300].tokens_per_sec = Some(10.0); // not a drop: one step
+    for r in &mut rows[200..206] {
+        r.tokens_per_sec = Some(1_000.0); // a drop at 2,000, over at 2,060
+    }
+    for r in &mut rows[600..] {
+        r.tokens_per_sec = Some(1_000.0); // a drop at 6,000 that never ends
+    }
+    let mut w = watch();
+    let changes = feed(&mut w, &rows);
+    // 400 s after the first raise: held; raised once 30 minutes have passed, at its first step.
+    assert_eq!(
+        changes,
+        vec![
+            (Raised, AlertKind::ThroughputDrop, 2_000),
+            (Resolved, AlertKind::ThroughputDrop, 2_060),
+            (Raised, AlertKind::ThroughputDrop, 6_000),
+        ]
+    );
+    assert!(
+        w.alerts()[1]
+            .detail
+            .contains("held back by the cooldown until step 20,000"),
+        "{}",
+        w.alerts()[1].detail
+    );
+}
+
+#[test]
 fn a_gradient_spike_is_judged_on_the_pre_clip_norm() {
     let mut rows = steps(300);
     rows[250].grad_norm_pre_clip = Some(40.0);
@@ -199,6 +229,20 @@ fn a_run_judged_stalled_is_raised_once_and_resolved_by_its_next_step() {
         feed(&mut w, &rows[50..]),
         vec![(Resolved, AlertKind::Stalled, 500)]
     );
+}
+
+#[test]
+fn a_training_run_quiet_beyond_a_stricter_stall_rule_is_stalled() {
+    let rules = Rules {
+        stall_floor_seconds: 60.0,
+        ..Rules::default()
+    };
+    let mut w = RunWatch::new("500m_a", "500m", &RunConfig::parse(None), &rules);
+    feed(&mut w, &steps(50));
+    w.state(TrainingState::Training, 1.8e9 + 49.0 + 30.0, None);
+    assert!(w.alerts().is_empty(), "30 s is within a minute");
+    w.state(TrainingState::Training, 1.8e9 + 49.0 + 90.0, None);
+    assert_eq!(w.alerts()[0].kind, AlertKind::Stalled);
 }
 
 #[test]

@@ -8,8 +8,9 @@ use crate::server::error::AppError;
 use crate::server::source::{Fields, RoutingTable};
 use crate::server::store::Store;
 
-/// Rows per read.
-const PAGE: usize = 10_000;
+/// Steps per read: well within the step times a watch keeps (`TIMES_KEPT`), so the router
+/// records and evals read after a page find their steps' times.
+const PAGE: usize = 2_048;
 
 /// A run being watched, and how far it was read.
 #[derive(Debug)]
@@ -20,16 +21,23 @@ pub struct Followed {
     last_eval: Option<i64>,
     /// The state it was last judged in.
     pub state: Option<TrainingState>,
+    /// First seen while watching (a new run): everything it says is news. Otherwise its
+    /// first read is its history.
+    pub born_watching: bool,
+    /// Read once at least.
+    pub read: bool,
 }
 
 impl Followed {
-    pub fn new(run: &Run, rules: &Rules) -> Self {
+    pub fn new(run: &Run, rules: &Rules, born_watching: bool) -> Self {
         Self {
             watch: RunWatch::new(&run.run_id, &run.model_id, &run.config(), rules),
             next_mod: None,
             next_mor: None,
             last_eval: None,
             state: None,
+            born_watching,
+            read: false,
         }
     }
 
@@ -54,6 +62,12 @@ impl Followed {
     pub async fn catch_up(&mut self, store: &Store, run_id: &str) -> Result<(), AppError> {
         let run = store.located(run_id).await?;
         let sources = store.sources();
+        let mut evals: std::collections::VecDeque<_> = sources
+            .evals(&run)
+            .await?
+            .into_iter()
+            .filter(|e| self.last_eval.is_none_or(|last| e.step > last))
+            .collect();
         loop {
             let from = self
                 .watch
@@ -71,14 +85,12 @@ impl Followed {
                 .filter(|_| full)
                 .unwrap_or(i64::MAX);
             self.routing(store, &run, until).await?;
-            if !full {
-                break;
-            }
-        }
-        for e in sources.evals(&run).await? {
-            if self.last_eval.is_none_or(|last| e.step > last) {
+            while let Some(e) = evals.pop_front_if(|e| e.step <= until) {
                 self.watch.eval(&e);
                 self.last_eval = Some(e.step);
+            }
+            if !full {
+                break;
             }
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! What the watcher has said, kept in the dashboard's own state directory
-//! (`{state_dir}/alerts/`, never the trainer's files), so a restart neither tells an alert
-//! twice nor misses one that happened while it was down:
+//! (`{state_dir}/alerts/{watched}/`, one directory per directory of runs watched; never the
+//! trainer's files), so a restart neither tells an alert twice nor misses one that happened
+//! while it was down:
 //!
 //! - `journal.jsonl`, appended to: every alert change the watcher came across (its key),
 //!   with the message when it was to be delivered, and each delivery that succeeded. A line
@@ -10,19 +11,24 @@
 //!   the journal knows happened while the dashboard was down, and is told. A run without one
 //!   is new to this directory: its history is listed, not told.
 
-use crate::model::{Alert, AlertChange};
+use crate::model::{Alert, AlertChange, AlertKind};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What identifies an alert change across restarts: the same history gives the same keys.
+/// A run finishes once: its `finished` is known by the run alone (the step it is said at is
+/// the newest read when it was judged, which a later read may put further on).
 pub fn key(change: AlertChange, a: &Alert) -> String {
+    let step = match a.kind {
+        AlertKind::Finished => "end".to_string(),
+        _ => a.step.to_string(),
+    };
     format!(
-        "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        "{}\u{1f}{}\u{1f}{step}\u{1f}{}",
         a.run_id,
         a.kind.name(),
-        a.step,
         change.name()
     )
 }
@@ -59,6 +65,9 @@ pub struct Journal {
     outbox: HashMap<String, (Message, HashSet<String>)>,
     watermarks: BTreeMap<String, i64>,
     saved: BTreeMap<String, i64>,
+    /// When the dashboard that wrote this memory last watched, `(utc, local)` seconds (as
+    /// `local_time::now` gives them): a run that began after it began while no one watched.
+    alive: Option<(f64, f64)>,
     /// Why it cannot be written, once said (the watcher carries on without memory).
     broken: Option<String>,
     /// The file ends in a line cut short: the next line starts on a line of its own.
@@ -66,9 +75,9 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Reads what `state_dir` remembers; nothing when it holds nothing yet.
-    pub fn open(state_dir: &Path) -> Self {
-        let dir = state_dir.join("alerts");
+    /// Reads what `dir` remembers; nothing when it holds nothing yet.
+    pub fn open(dir: &Path) -> Self {
+        let dir = dir.to_path_buf();
         let mut journal = Self {
             known: HashSet::new(),
             outbox: HashMap::new(),
@@ -76,6 +85,7 @@ impl Journal {
             saved: BTreeMap::new(),
             broken: None,
             cut: false,
+            alive: None,
             dir,
         };
         if let Ok(text) = std::fs::read_to_string(journal.dir.join("journal.jsonl")) {
@@ -98,10 +108,23 @@ impl Journal {
             }
         }
         if let Ok(text) = std::fs::read_to_string(journal.dir.join("watermarks.json")) {
-            journal.watermarks = serde_json::from_str(&text).unwrap_or_default();
+            #[derive(Deserialize)]
+            struct Saved {
+                runs: BTreeMap<String, i64>,
+                alive: Option<(f64, f64)>,
+            }
+            if let Ok(saved) = serde_json::from_str::<Saved>(&text) {
+                journal.watermarks = saved.runs;
+                journal.alive = saved.alive;
+            }
             journal.saved = journal.watermarks.clone();
         }
         journal
+    }
+
+    /// When the dashboard that left this memory last watched, `(utc, local)`.
+    pub fn last_alive(&self) -> Option<(f64, f64)> {
+        self.alive
     }
 
     pub fn knows(&self, key: &str) -> bool {
@@ -157,14 +180,16 @@ impl Journal {
 
     /// Writes the watermarks when they moved: aside, then renamed over the old file, so a
     /// crash leaves the old or the new, never half.
-    pub fn save_watermarks(&mut self) {
+    /// With the time now, `(utc, local)`, as the time this dashboard was last alive.
+    pub fn save_watermarks(&mut self, now: (f64, f64)) {
         if self.watermarks == self.saved || self.broken.is_some() {
             return;
         }
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&self.dir)?;
             let aside = self.dir.join("watermarks.json.new");
-            std::fs::write(&aside, serde_json::to_vec(&self.watermarks)?)?;
+            let saved = serde_json::json!({ "runs": self.watermarks, "alive": now });
+            std::fs::write(&aside, serde_json::to_vec(&saved)?)?;
             std::fs::rename(&aside, self.dir.join("watermarks.json"))
         };
         match write() {
@@ -208,7 +233,6 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AlertKind;
 
     fn alert(step: i64) -> Alert {
         Alert {
@@ -247,12 +271,13 @@ mod tests {
         j.know("history".into(), None);
         j.delivered(&ka, "hook1");
         j.set_watermark("500m_a", 250);
-        j.save_watermarks();
+        j.save_watermarks((1.0e9, 1.0e9 + 3600.0));
 
         let again = Journal::open(&dir);
         assert!(again.knows(&ka) && again.knows(&kb) && again.knows("history"));
         assert_eq!(again.watermark("500m_a"), Some(250));
         assert_eq!(again.watermark("500m_b"), None);
+        assert_eq!(again.last_alive(), Some((1.0e9, 1.0e9 + 3600.0)));
         let left: Vec<String> = again
             .undelivered("hook1")
             .into_iter()
@@ -272,7 +297,7 @@ mod tests {
         let dir = temp("cut");
         let mut j = Journal::open(&dir);
         j.know("whole".into(), None);
-        let path = dir.join("alerts/journal.jsonl");
+        let path = dir.join("journal.jsonl");
         let mut text = std::fs::read(&path).unwrap();
         text.extend_from_slice(b"{\"known\":{\"key\":\"ha");
         std::fs::write(&path, text).unwrap();
@@ -294,7 +319,7 @@ mod tests {
         let mut j = Journal::open(&blocker);
         j.know("k".into(), None);
         j.set_watermark("r", 1);
-        j.save_watermarks();
+        j.save_watermarks((0.0, 0.0));
         assert!(j.knows("k"), "still known in memory");
         assert!(j.broken.as_deref().unwrap().contains("cannot keep alerts"));
         let _ = std::fs::remove_file(&blocker);

@@ -51,14 +51,16 @@ pub struct Telling {
 }
 
 impl Telling {
-    /// The memory in `state_dir`, and a task per webhook URL (refused when one is not an
-    /// http(s) URL).
+    /// The memory in `state_dir` of the runs in `watched` (each directory of runs has its
+    /// own: run ids repeat across them), and a task per webhook URL (refused when one is not
+    /// an http(s) URL).
     pub fn new(
         state_dir: &std::path::Path,
+        watched: &std::path::Path,
         webhook_urls: &[String],
         public_url: Option<String>,
     ) -> Result<Self, String> {
-        let journal = Arc::new(Mutex::new(Journal::open(state_dir)));
+        let journal = Arc::new(Mutex::new(Journal::open(&memory_dir(state_dir, watched))));
         let webhooks = Webhooks::start(webhook_urls, public_url, journal.clone())?;
         Ok(Self { journal, webhooks })
     }
@@ -191,14 +193,20 @@ impl Alerts {
     }
 }
 
-/// Newest first: by time where both have one, else by step.
+/// Newest first: by the trainer's time (alerts without one last), then step, then run. One
+/// key for all, so the order is total whatever mix of times there is.
 fn newest_first(a: &Alert, b: &Alert) -> std::cmp::Ordering {
-    let time = |x: &Alert| x.time.as_deref().and_then(parse_iso8601);
-    match (time(a), time(b)) {
-        (Some(x), Some(y)) => y.total_cmp(&x),
-        _ => b.step.cmp(&a.step),
-    }
-    .then_with(|| a.run_id.cmp(&b.run_id))
+    let time = |x: &Alert| {
+        x.time
+            .as_deref()
+            .and_then(parse_iso8601)
+            .unwrap_or(f64::NEG_INFINITY)
+    };
+    time(b)
+        .total_cmp(&time(a))
+        .then_with(|| b.step.cmp(&a.step))
+        .then_with(|| a.run_id.cmp(&b.run_id))
+        .then_with(|| a.kind.cmp(&b.kind))
 }
 
 /// The background task: follows every run through the store.
@@ -212,6 +220,9 @@ struct Watcher {
     /// The history present at start has been read.
     started: bool,
     telling: Option<Telling>,
+    /// A run that cannot be read fails the look (a replay must not say "nothing open" of a
+    /// run it could not read); watching carries on with the others instead.
+    strict: bool,
 }
 
 impl Watcher {
@@ -225,6 +236,7 @@ impl Watcher {
             judged_at: None,
             started: false,
             telling: None,
+            strict: false,
         }
     }
 
@@ -255,11 +267,12 @@ impl Watcher {
         let (utc_now, local_now) = local_time::now();
         for (run, resumed_by) in &runs {
             let state = run.state.unwrap_or(TrainingState::Training);
+            let started = self.started;
             let followed = self
                 .runs
                 .entry(run.run_id.clone())
-                .or_insert_with(|| Followed::new(run, &self.rules));
-            let first = followed.state.is_none();
+                .or_insert_with(|| Followed::new(run, &self.rules, started));
+            let first = !followed.read;
             let due = if followed.stopped() {
                 judge
             } else {
@@ -267,16 +280,35 @@ impl Watcher {
             };
             if first || (!followed.ended() && due) {
                 if let Err(e) = followed.catch_up(&self.store, &run.run_id).await {
+                    if self.strict {
+                        return Err(e);
+                    }
+                    // Tried again next time; its history is still unread, so still not news.
                     tracing::debug!("reading {} for alerts: {e}", run.run_id);
                     continue;
                 }
             }
             let zoned = run.last_seen.as_deref().is_some_and(local_time::has_zone);
             let now = if zoned { utc_now } else { local_now };
-            followed.watch.state(state, now, resumed_by.as_deref());
+            // A later run of the model took over only if it started after this one's last
+            // step: runs of a sweep train side by side, none resuming another.
+            let resumed_by = resumed_by
+                .as_ref()
+                .filter(|next| {
+                    let began = next.start_time.as_deref().and_then(parse_iso8601);
+                    match (began, followed.watch.last_time()) {
+                        (Some(began), Some(last)) => began >= last,
+                        _ => true,
+                    }
+                })
+                .map(|next| next.run_id.as_str());
+            followed.watch.state(state, now, resumed_by);
             followed.state = Some(state);
+            // What the first read of a run present at start finds is its history.
+            let news = followed.born_watching || !first;
+            followed.read = true;
             let changes = followed.watch.take_changes();
-            let notices = tell(self.telling.as_ref(), run, changes, self.started);
+            let notices = tell(self.telling.as_ref(), run, changes, news);
             if let (Some(t), Some(last)) = (&self.telling, followed.watch.last_step()) {
                 lock(&t.journal).set_watermark(&run.run_id, last);
             }
@@ -286,7 +318,7 @@ impl Watcher {
             }
         }
         if let Some(t) = &self.telling {
-            lock(&t.journal).save_watermarks();
+            lock(&t.journal).save_watermarks((utc_now, local_now));
         }
         self.alerts.set_pending(0);
         self.started = true;
@@ -299,7 +331,7 @@ impl Watcher {
 
     /// Every run with its state judged and the run that resumed it (the next of its model),
     /// runs still going first so a long history read at start does not hold them up.
-    async fn judged_runs(&self) -> Result<Vec<(Run, Option<String>)>, AppError> {
+    async fn judged_runs(&self) -> Result<Vec<(Run, Option<Run>)>, AppError> {
         let mut by_model: BTreeMap<String, Vec<Run>> = BTreeMap::new();
         for run in self.store.all_runs().await? {
             by_model.entry(run.model_id.clone()).or_default().push(run);
@@ -307,10 +339,11 @@ impl Watcher {
         let mut out = Vec::new();
         for runs in by_model.into_values() {
             let judged = self.store.judged(runs).await?;
-            let next: Vec<Option<String>> = judged
+            let next: Vec<Option<Run>> = judged
                 .iter()
                 .skip(1)
-                .map(|r| Some(r.run_id.clone()))
+                .cloned()
+                .map(Some)
                 .chain([None])
                 .collect();
             out.extend(judged.into_iter().zip(next));
@@ -323,6 +356,30 @@ impl Watcher {
         });
         Ok(out)
     }
+}
+
+/// `{state_dir}/alerts/{name}-{digest}`: named after the directory of runs watched, told
+/// apart by a digest of its full path.
+pub fn memory_dir(state_dir: &std::path::Path, watched: &std::path::Path) -> std::path::PathBuf {
+    let full = std::fs::canonicalize(watched).unwrap_or_else(|_| watched.to_path_buf());
+    let name: String = full
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    state_dir.join("alerts").join(format!(
+        "{name}-{}",
+        webhooks::digest(&full.to_string_lossy())
+    ))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -350,7 +407,19 @@ fn tell(
             .collect();
     };
     let mut journal = lock(&t.journal);
-    let watched_before = journal.watermark(&run.run_id).is_some();
+    // Watched before, or begun after the last dashboard on this memory stopped watching: what
+    // it holds that the journal does not know happened while no one watched.
+    let began_unwatched = match (journal.last_alive(), run.start_time.as_deref()) {
+        (Some((utc, local)), Some(start)) => parse_iso8601(start).is_some_and(|s| {
+            s >= if local_time::has_zone(start) {
+                utc
+            } else {
+                local
+            }
+        }),
+        _ => false,
+    };
+    let watched_before = journal.watermark(&run.run_id).is_some() || began_unwatched;
     changes
         .into_iter()
         .map(|(change, alert)| {
@@ -383,6 +452,7 @@ pub async fn replay(
 ) -> Result<Vec<Alert>, AppError> {
     let alerts = Alerts::new();
     let mut watcher = Watcher::new(store.clone(), rules.clone(), alerts.clone());
+    watcher.strict = true;
     if let Some(run_id) = only {
         store.run(run_id).await?;
     }

@@ -44,6 +44,8 @@ impl Webhooks {
     ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(ATTEMPT_TIMEOUT)
+            // Only the URL given is ever sent to, not wherever it redirects.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("hydra-dashboard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot make an HTTP client for webhooks: {e}"))?;
@@ -142,12 +144,20 @@ async fn deliver(
                 .body(body.clone())
                 .send()
                 .await;
+            // A 4xx other than 408 and 429 says the message itself is refused (a revoked
+            // webhook, a malformed body): trying again would only hold up the ones after it.
+            let mut refused = false;
             let error = match tried {
                 Ok(r) if r.status().is_success() => None,
-                Ok(r) => Some(format!("answered {}", r.status())),
+                Ok(r) => {
+                    let status = r.status();
+                    refused = status.is_client_error() && !matches!(status.as_u16(), 408 | 429);
+                    Some(format!("answered {status}"))
+                }
                 Err(e) if e.is_timeout() => Some("no answer within 10 s".to_string()),
                 Err(e) if e.is_connect() => Some("cannot connect".to_string()),
-                Err(e) => Some(e.to_string()),
+                // Never the URL: its path is the webhook's secret.
+                Err(e) => Some(e.without_url().to_string()),
             };
             let Some(error) = error else {
                 endpoint.update(|s| s.delivered += 1);
@@ -157,7 +167,8 @@ async fn deliver(
                     .delivered(&key, &endpoint.id);
                 break;
             };
-            let given_up = now() - message.at >= GIVE_UP_SECONDS;
+            let left = GIVE_UP_SECONDS - (now() - message.at);
+            let given_up = refused || left <= 0.0;
             endpoint.update(|s| {
                 s.failures += 1;
                 s.last_error = Some(error.clone());
@@ -165,7 +176,7 @@ async fn deliver(
             });
             if given_up {
                 tracing::warn!(
-                    "webhook {}: gave up on {} after an hour: {error}",
+                    "webhook {}: gave up on {}: {error}",
                     endpoint
                         .status
                         .lock()
@@ -184,7 +195,7 @@ async fn deliver(
                     .unwrap_or_default(),
                 wait.as_secs()
             );
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(wait.min(Duration::from_secs_f64(left.max(0.0)))).await;
             wait = (wait * 2).min(MAX_WAIT);
         }
         endpoint.update(|s| s.waiting = s.waiting.saturating_sub(1));
@@ -230,8 +241,8 @@ fn shown(url: &str) -> String {
     }
 }
 
-/// FNV-1a of the URL: stable across builds and platforms, unlike std's hasher.
-fn digest(url: &str) -> String {
+/// FNV-1a of `text` (a URL, a path): stable across builds and platforms, unlike std's hasher.
+pub fn digest(url: &str) -> String {
     let hash = url.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
