@@ -327,6 +327,16 @@ fn wait_for(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until `path` (an `/api/alerts` query) lists an alert of `kind`.
+fn wait_for_alert(server: &Server, path: &str, kind: &str, seconds: u64) {
+    wait_for(&format!("{kind} in {path}"), seconds, || {
+        let (_, list) = server.json(path);
+        list["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["kind"] == kind))
+    });
+}
+
 fn as_set(mut v: Vec<(String, String, i64)>) -> Vec<(String, String, i64)> {
     v.sort();
     v
@@ -488,12 +498,7 @@ fn a_restart_mid_run_neither_tells_twice_nor_loses_what_happened_while_down() {
     // A third start on the finished story tells nothing new.
     let before = hook.told().len();
     let third = start(&hook.url);
-    wait_for("the third server has read the run", 60, || {
-        let (_, list) = third.json("/api/alerts");
-        list["alerts"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|a| a["kind"] == "crashed"))
-    });
+    wait_for_alert(&third, "/api/alerts", "crashed", 60);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(hook.told().len(), before);
 }
@@ -556,12 +561,7 @@ fn a_run_begun_while_the_server_was_down_is_told_when_it_comes_back() {
         &dir,
         &["--run-id", "500m_first", "--steps", "600", "--rate", "300"],
     );
-    wait_for("the first run watched", 60, || {
-        let (_, list) = first.json("/api/alerts");
-        list["alerts"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|a| a["kind"] == "finished"))
-    });
+    wait_for_alert(&first, "/api/alerts", "finished", 60);
     std::thread::sleep(Duration::from_secs(1));
     drop(first);
     // While no one watches, a new run trains into a NaN and finishes.
@@ -630,12 +630,7 @@ fn runs_of_one_model_training_side_by_side_do_not_resolve_each_others_alerts() {
         &dir,
         &["--run-id", "500m_b", "--steps", "4000", "--rate", "200"],
     );
-    wait_for("the crash", 60, || {
-        let (_, list) = server.json("/api/alerts?run_id=500m_a");
-        list["alerts"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|a| a["kind"] == "crashed"))
-    });
+    wait_for_alert(&server, "/api/alerts?run_id=500m_a", "crashed", 60);
     // A few state judgements later (every 5 s), the crash is still open: 500m_b began before
     // 500m_a's last step, so it did not resume it.
     std::thread::sleep(Duration::from_secs(11));
