@@ -45,6 +45,9 @@ lint:
 	cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 unit:
+	@# Test runs leave their fixture directories behind (a few GB a run); clear those of
+	@# runs that ended hours ago, never those of a run going on now.
+	@find "$${TMPDIR:-/tmp}" -maxdepth 1 -name 'hydra-test-*' -mmin +180 -exec rm -rf {} + 2>/dev/null || true
 	cargo test --features ssr
 
 e2e: $(BIN)
