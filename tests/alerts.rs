@@ -151,10 +151,7 @@ fn the_alerts_command_says_what_is_wrong_with_exit_code_2() {
 #[test]
 fn the_server_raises_alerts_while_a_run_trains_with_no_page_open() {
     let dir = temp_dir("alerts-live");
-    let server = Server::start_with(
-        &dir.join("checkpoints/training.db"),
-        &["--root", dir.to_str().unwrap()],
-    );
+    let server = Server::watching(&dir, &[]);
     let _training = crashing_run(&dir, "500m_live");
     let deadline = Instant::now() + Duration::from_secs(120);
     let list = loop {
@@ -355,11 +352,9 @@ fn webhooks_get_each_alert_once_and_a_failing_or_hanging_one_holds_up_nobody() {
     });
     let hanging = Receiver::start(|_| Answer::Hang);
     let state = dir.join("state");
-    let server = Server::start_with(
-        &dir.join("checkpoints/training.db"),
+    let server = Server::watching(
+        &dir,
         &[
-            "--root",
-            dir.to_str().unwrap(),
             "--state-dir",
             state.to_str().unwrap(),
             "--notify-webhook",
@@ -427,24 +422,12 @@ fn a_restart_mid_run_neither_tells_twice_nor_loses_what_happened_while_down() {
     let dir = temp_dir("alerts-restart");
     let hook = Receiver::start(|_| Answer::Ok);
     let state = dir.join("state");
-    let flags = |hook: &str| {
-        vec![
-            "--root".to_string(),
-            dir.to_str().unwrap().to_string(),
-            "--state-dir".into(),
-            state.to_str().unwrap().into(),
-            "--notify-webhook".into(),
-            hook.to_string(),
-            // The Inf a hundred steps after the NaN is then an alert of its own, raised
-            // while the server is down.
-            "--alert-cooldown-minutes".into(),
-            "0".into(),
-        ]
-    };
     let start = |hook: &str| {
-        let flags = flags(hook);
-        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        Server::start_with(&dir.join("checkpoints/training.db"), &flags)
+        // With no cooldown, the Inf a hundred steps after the NaN is an alert of its own,
+        // raised while the server is down.
+        let state = state.to_str().unwrap();
+        let flags = ["--state-dir", state, "--notify-webhook", hook];
+        Server::watching(&dir, &[&flags[..], NO_COOLDOWN].concat())
     };
     let first = start(&hook.url);
     let training = Training::start(
@@ -519,15 +502,7 @@ fn a_server_started_on_old_runs_lists_their_history_and_tells_no_one() {
         ],
     );
     let hook = Receiver::start(|_| Answer::Ok);
-    let server = Server::start_with(
-        &dir.join("checkpoints/training.db"),
-        &[
-            "--root",
-            dir.to_str().unwrap(),
-            "--notify-webhook",
-            &hook.url,
-        ],
-    );
+    let server = Server::watching(&dir, &["--notify-webhook", &hook.url]);
     wait_for("the history read", 60, || {
         let (_, list) = server.json("/api/alerts");
         list["open"] == 1
@@ -544,11 +519,9 @@ fn a_run_begun_while_the_server_was_down_is_told_when_it_comes_back() {
     let hook = Receiver::start(|_| Answer::Ok);
     let state = dir.join("state");
     let start = || {
-        Server::start_with(
-            &dir.join("checkpoints/training.db"),
+        Server::watching(
+            &dir,
             &[
-                "--root",
-                dir.to_str().unwrap(),
                 "--state-dir",
                 state.to_str().unwrap(),
                 "--notify-webhook",
@@ -608,10 +581,7 @@ fn a_run_begun_while_the_server_was_down_is_told_when_it_comes_back() {
 #[test]
 fn runs_of_one_model_training_side_by_side_do_not_resolve_each_others_alerts() {
     let dir = temp_dir("alerts-sweep");
-    let server = Server::start_with(
-        &dir.join("checkpoints/training.db"),
-        &["--root", dir.to_str().unwrap()],
-    );
+    let server = Server::watching(&dir, &[]);
     let _a = Training::start(
         &dir,
         &[

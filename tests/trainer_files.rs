@@ -10,11 +10,6 @@ use std::path::Path;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-fn serve(dir: &Path) -> Server {
-    let root = dir.to_str().unwrap();
-    Server::start_with(&dir.join("checkpoints/training.db"), &["--root", root])
-}
-
 /// The steps of the log's `Step` lines, the later line of a step winning, in step order.
 fn logged_steps(dir: &Path, run_id: &str) -> Vec<i64> {
     let log = std::fs::read_to_string(dir.join(format!("logs/training_{run_id}.log"))).unwrap();
@@ -52,7 +47,7 @@ async fn a_run_is_followed_from_its_files_while_it_trains() {
         &dir,
         &["--rate", "50", "--steps", "1500", "--log-interval", "5"],
     );
-    let server = serve(&dir);
+    let server = Server::watching(&dir, &[]);
     // The log appears at once; the database only at the end.
     let mut run_id = None;
     for _ in 0..100 {
@@ -235,7 +230,7 @@ fn a_crashed_run_is_listed_crashed_with_its_steps_from_its_files() {
         log.contains("Traceback"),
         "the fixture dies as the trainer does"
     );
-    let server = serve(&dir);
+    let server = Server::watching(&dir, &[]);
     let (status, runs) = server.json("/api/runs/500m");
     assert_eq!(status, 200);
     assert_eq!(runs[0]["run_id"], run_id.as_str());
@@ -259,7 +254,7 @@ fn a_resume_replaces_the_steps_it_logs_again() {
     let run_id = only_run(&dir);
     let before = std::fs::read_to_string(dir.join(format!("logs/training_{run_id}.log"))).unwrap();
     train(&dir, &["--steps", "2000", "--resume-from", "1000"]);
-    let server = serve(&dir);
+    let server = Server::watching(&dir, &[]);
     let steps = steps_of(&server, &run_id);
     assert_eq!(steps, logged_steps(&dir, &run_id), "each step once");
     assert_eq!(steps.last(), Some(&2000));
@@ -296,7 +291,7 @@ fn a_run_with_only_a_log_draws_what_the_log_has() {
         .unwrap()
         .next()
         .is_none());
-    let server = serve(&dir);
+    let server = Server::watching(&dir, &[]);
     let (status, html) = server.get(&format!("/run/{run_id}"));
     assert_eq!(status, 200);
     assert!(
@@ -321,7 +316,7 @@ fn eval_loss_from_the_log_is_served_drawn_and_exported() {
     let dir = temp_dir("files-eval");
     train(&dir, &["--steps", "2000"]);
     let run_id = only_run(&dir);
-    let server = serve(&dir);
+    let server = Server::watching(&dir, &[]);
     let (status, page) = server.json(&format!("/api/eval/{run_id}"));
     assert_eq!(status, 200, "{page}");
     let points = page["points"].as_array().unwrap();
@@ -371,7 +366,7 @@ fn a_slow_rewrite_never_takes_records_back_or_fails_a_request() {
         &dir,
         &["--rate", "200", "--steps", "4000", "--slow-save", "1"],
     );
-    let server = serve(&dir);
+    let server = Server::watching(&dir, &[]);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let (mut steps_seen, mut records_seen, mut asked) = (0, 0, 0);
     let mut run_id = None;
@@ -426,7 +421,7 @@ fn a_run_quiet_without_an_end_in_its_log_is_stalled() {
     }
     text.push_str("2026-01-09 10:00:45 - HYDRA - WARNING - data loader slow\n");
     std::fs::write(&log, &text).unwrap();
-    let server = serve(&dir);
+    let server = Server::watching(&dir, &[]);
     let (_, runs) = server.json("/api/runs/500m");
     assert_eq!(runs[0]["state"], "stalled", "{runs}");
     assert_eq!(
@@ -436,7 +431,7 @@ fn a_run_quiet_without_an_end_in_its_log_is_stalled() {
     drop(server);
     text.push_str("2026-01-09 10:00:50 - HYDRA - ERROR - Traceback (most recent call last):\n");
     std::fs::write(&log, &text).unwrap();
-    let server = serve(&dir);
+    let server = Server::watching(&dir, &[]);
     let (_, runs) = server.json("/api/runs/500m");
     assert_eq!(runs[0]["state"], "crashed", "{runs}");
 }

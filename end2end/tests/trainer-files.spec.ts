@@ -1,10 +1,9 @@
 import { test, expect } from '@playwright/test';
-import { spawn, ChildProcess } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import { mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { binary, fixtures } from './own-server';
+import { serveRoot, trainLive } from './own-server';
 
 // Issue 14: a HYDRA run watched while it trains, from its files alone (the trainer writes
 // its database only when a run ends): hydra_trainer.py --live in a directory, the dashboard
@@ -18,14 +17,10 @@ let dir = '';
 
 test.beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hydra-e2e-files-'));
-  trainer = spawn('python3', [join(fixtures, 'hydra_trainer.py'), dir, '--live', '--rate', '50',
-    '--steps', '100000', '--log-interval', '5'], { stdio: 'ignore' });
-  for (let i = 0; i < 200 && !existsSync(join(dir, 'logs')); i++) await new Promise((r) => setTimeout(r, 50));
+  trainer = await trainLive(dir, ['--rate', '50', '--steps', '100000', '--log-interval', '5']);
   // Past the first diagnostics save (500 steps at 50 steps/s), so routing is there too.
   await new Promise((r) => setTimeout(r, 11_000));
-  server = spawn(binary, ['serve', '--root', dir, '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const first: string = await new Promise((ok) => createInterface({ input: server!.stdout! }).once('line', ok));
-  base = first.split('http://')[1].trim();
+  ({ server, base } = await serveRoot(dir, []));
 });
 
 test.afterAll(() => {

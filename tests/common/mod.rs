@@ -93,6 +93,15 @@ impl Server {
         Self { child, addr }
     }
 
+    /// Serving a trainer's working directory (`--root DIR`), with more `serve` flags.
+    pub fn watching(dir: &Path, flags: &[&str]) -> Self {
+        let root = ["--root", dir.to_str().unwrap()];
+        Self::start_with(
+            &dir.join("checkpoints/training.db"),
+            &[&root[..], flags].concat(),
+        )
+    }
+
     /// The server's peak resident memory so far, in MiB (Linux `VmHWM`).
     pub fn peak_rss_mib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();

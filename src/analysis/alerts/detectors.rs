@@ -420,6 +420,36 @@ impl EvalDetector {
     }
 }
 
+/// The layers of a router that are off (drifted, collapsed): one alert for the run while any
+/// is, raised by the first and cleared by the last to come back.
+#[derive(Clone, Debug, Default)]
+struct LayersOff {
+    layers: BTreeSet<i64>,
+    /// Where the first of the current ones went off.
+    since: i64,
+}
+
+impl LayersOff {
+    /// `layer` went off at `since`: true when it is the first, which raises the alert.
+    fn went_off(&mut self, layer: i64, since: i64) -> bool {
+        let first = self.layers.is_empty();
+        if self.layers.insert(layer) && first {
+            self.since = since;
+            return true;
+        }
+        false
+    }
+
+    /// `layer` came back at `step`: the steps since the first went off, when it was the last.
+    fn came_back(&mut self, layer: i64, step: i64) -> Option<i64> {
+        (self.layers.remove(&layer) && self.layers.is_empty()).then(|| step - self.since)
+    }
+
+    fn contains(&self, layer: i64) -> bool {
+        self.layers.contains(&layer)
+    }
+}
+
 /// MoD layers off target — selecting farther than the heatmap's red zone from
 /// `mod_capacity`, outside the router's warm-up — for `drift_records` records in a row. One
 /// alert for the run while any layer is off; it clears when every such layer is back.
@@ -429,8 +459,7 @@ pub struct DriftDetector {
     records: usize,
     /// Per layer: the current streak's first step and length.
     streaks: BTreeMap<i64, (i64, usize)>,
-    off: BTreeSet<i64>,
-    since: i64,
+    off: LayersOff,
 }
 
 impl DriftDetector {
@@ -439,8 +468,7 @@ impl DriftDetector {
             capacity,
             records: rules.drift_records.max(1),
             streaks: BTreeMap::new(),
-            off: BTreeSet::new(),
-            since: 0,
+            off: LayersOff::default(),
         }
     }
 
@@ -448,30 +476,25 @@ impl DriftDetector {
         let frac = r.selected_frac.filter(|f| f.is_finite())?;
         if mod_zone(frac, r.status.as_deref(), self.capacity) != ModZone::Off {
             self.streaks.remove(&r.layer);
-            if self.off.remove(&r.layer) && self.off.is_empty() {
-                return Some(Signal::Clear {
-                    kind: AlertKind::ModDrift,
-                    step: r.step,
-                    detail: format!(
-                        "every layer within the red zone again after {} steps",
-                        thousands(r.step - self.since)
-                    ),
-                });
-            }
-            return None;
+            let after = self.off.came_back(r.layer, r.step)?;
+            return Some(Signal::Clear {
+                kind: AlertKind::ModDrift,
+                step: r.step,
+                detail: format!(
+                    "every layer within the red zone again after {} steps",
+                    thousands(after)
+                ),
+            });
         }
         let streak = self.streaks.entry(r.layer).or_insert((r.step, 0));
         streak.1 += 1;
-        if streak.1 < self.records || self.off.contains(&r.layer) {
+        if streak.1 < self.records || self.off.contains(r.layer) {
             return None;
         }
         let first = streak.0;
-        let raise = self.off.is_empty();
-        self.off.insert(r.layer);
-        if !raise {
+        if !self.off.went_off(r.layer, first) {
             return None;
         }
-        self.since = first;
         Some(Signal::Raise {
             kind: AlertKind::ModDrift,
             step: first,
@@ -495,8 +518,7 @@ pub struct CollapseWatch {
     detector: CollapseDetector,
     /// Collapses seen so far (an index into `detector.found`).
     seen: usize,
-    collapsed: BTreeSet<i64>,
-    since: i64,
+    collapsed: LayersOff,
 }
 
 impl CollapseWatch {
@@ -505,24 +527,20 @@ impl CollapseWatch {
             min_depth,
             detector: CollapseDetector::default(),
             seen: 0,
-            collapsed: BTreeSet::new(),
-            since: 0,
+            collapsed: LayersOff::default(),
         }
     }
 
     pub fn push(&mut self, r: &RoutingMor) -> Option<Signal> {
-        let before = self.collapsed.len();
         self.detector.push(r, self.min_depth);
         let mut raised = None;
         for c in &self.detector.found[self.seen..] {
-            self.collapsed.insert(c.layer);
-            if before == 0 && raised.is_none() {
+            if self.collapsed.went_off(c.layer, c.since_step) {
                 raised = Some((c.layer, c.since_step));
             }
         }
         self.seen = self.detector.found.len();
         if let Some((layer, since)) = raised {
-            self.since = since;
             return Some(Signal::Raise {
                 kind: AlertKind::MorCollapse,
                 step: since,
@@ -540,16 +558,17 @@ impl CollapseWatch {
             .found
             .iter()
             .any(|c| c.layer == r.layer && c.recovered_step == Some(r.step));
-        if recovered && self.collapsed.remove(&r.layer) && self.collapsed.is_empty() {
-            return Some(Signal::Clear {
-                kind: AlertKind::MorCollapse,
-                step: r.step,
-                detail: format!(
-                    "every layer deeper than the floor again after {} steps",
-                    thousands(r.step - self.since)
-                ),
-            });
+        if !recovered {
+            return None;
         }
-        None
+        let after = self.collapsed.came_back(r.layer, r.step)?;
+        Some(Signal::Clear {
+            kind: AlertKind::MorCollapse,
+            step: r.step,
+            detail: format!(
+                "every layer deeper than the floor again after {} steps",
+                thousands(after)
+            ),
+        })
     }
 }

@@ -428,7 +428,7 @@ fn tell(
             let message = (fresh && !t.webhooks.is_empty()).then(|| Message {
                 change,
                 alert: alert.clone(),
-                at: webhooks::now(),
+                at: local_time::now().0,
             });
             journal.know(key.clone(), message.clone());
             if let Some(m) = &message {

@@ -8,6 +8,7 @@
 use super::journal::{Journal, Message};
 use crate::analysis::alerts::{link, sentence};
 use crate::model::WebhookStatus;
+use crate::server::local_time;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -68,7 +69,7 @@ impl Webhooks {
                     ..Default::default()
                 })),
             };
-            let now = now();
+            let now = local_time::now().0;
             let left = journal
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -167,7 +168,7 @@ async fn deliver(
                     .delivered(&key, &endpoint.id);
                 break;
             };
-            let left = GIVE_UP_SECONDS - (now() - message.at);
+            let left = GIVE_UP_SECONDS - (local_time::now().0 - message.at);
             let given_up = refused || left <= 0.0;
             endpoint.update(|s| {
                 s.failures += 1;
@@ -247,13 +248,6 @@ pub fn digest(url: &str) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
     format!("{hash:016x}")
-}
-
-/// Seconds since 1970.
-pub fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]
