@@ -230,6 +230,36 @@ async fn a_wal_file_is_byte_identical_and_only_sqlites_own_index_files_appear() 
     }
 }
 
+/// Whether this process has `path` open.
+fn held_open(path: &std::path::Path) -> bool {
+    let path = path.canonicalize().unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| p == path))
+}
+
+#[tokio::test]
+async fn the_file_is_let_go_when_nobody_reads_and_opened_again_when_someone_does() {
+    // In WAL mode the trainer's final checkpoint needs the last reader gone.
+    let dir = temp_dir("idle");
+    let db = make_db(&dir, &["--wal"]);
+    let store = Store::open(&db).await.unwrap();
+    let runs = store.models().await.unwrap();
+    assert!(held_open(&db));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while held_open(&db) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still open after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(store.models().await.unwrap(), runs, "read again alike");
+    assert!(held_open(&db));
+    store.close().await;
+}
+
 #[tokio::test]
 async fn what_is_not_a_hydra_database_is_named() {
     let dir = temp_dir("nothydra");

@@ -45,6 +45,9 @@ const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
 const FILE_RECHECK: Duration = Duration::from_secs(1);
 /// How long a read waits for a trainer holding the file before saying it stayed busy.
 const BUSY_PATIENCE: Duration = Duration::from_secs(5);
+/// How long the file stays open without a read. In WAL mode the trainer's final checkpoint
+/// (and the removal of its -wal file) only happens when it closes the last connection.
+const IDLE_CLOSE: Duration = Duration::from_secs(5);
 
 /// The trainer's SQLite file. Cheap to clone.
 #[derive(Clone)]
@@ -91,6 +94,8 @@ struct OpenDb {
     file: Option<FileId>,
     /// When the path was last seen to still name this file.
     checked: Instant,
+    /// When a read last asked for the pool.
+    used: Instant,
 }
 
 /// Which file a path names: a trainer that deletes and recreates its database makes a new
@@ -161,6 +166,7 @@ impl SqliteSource {
         let shown = || self.shown();
         let mut db = self.inner.db.lock().await;
         if let Some(open) = db.as_mut() {
+            open.used = Instant::now();
             if open.checked.elapsed() < FILE_RECHECK {
                 return Ok(open.pool.clone());
             }
@@ -205,7 +211,9 @@ impl SqliteSource {
             pool: pool.clone(),
             file: Some(file),
             checked: Instant::now(),
+            used: Instant::now(),
         });
+        tokio::spawn(close_when_idle(Arc::downgrade(&self.inner), pool.clone()));
         Ok(pool)
     }
 
@@ -432,6 +440,37 @@ impl Source for SqliteSource {
     }
 }
 
+/// Closes `pool` once no read asked for it for [`IDLE_CLOSE`]; the next read opens the file
+/// again. Nothing read from it is forgotten: the file is the same. sqlx's own idle timeout
+/// is not used: its maintenance task can spin a worker thread forever once a race has
+/// wrapped its idle count (sqlx #3645, seen here as a server using 100% of a core and never
+/// exiting; the fix came after sqlx 0.9.0).
+async fn close_when_idle(inner: std::sync::Weak<Inner>, pool: SqlitePool) {
+    loop {
+        tokio::time::sleep(IDLE_CLOSE / 5).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let mut db = inner.db.lock().await;
+        match db.as_ref() {
+            // Replaced or let go since: not ours to close.
+            Some(open) if !open.pool.is_closed() && same_pool(&open.pool, &pool) => {
+                if open.used.elapsed() >= IDLE_CLOSE {
+                    if let Some(open) = db.take() {
+                        // Under the lock, so no read opens a second connection meanwhile.
+                        open.pool.close().await;
+                    }
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Whether two handles are the same pool (a pool's handles share its options' address).
+fn same_pool(a: &SqlitePool, b: &SqlitePool) -> bool {
+    std::ptr::eq(a.options(), b.options())
+}
+
 /// One read-only connection to `path` (see `SqliteSource::pool`).
 async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::new()
@@ -452,9 +491,9 @@ async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         // Statements are short and most requests are served from the run cache.
         .max_connections(1)
         .min_connections(0)
-        // Let idle connections go soon: in WAL mode the trainer's final checkpoint (and the
-        // removal of its -wal file) only happens when it closes the last connection.
-        .idle_timeout(Duration::from_secs(5))
+        // Idle connections are let go by `close_when_idle`, not by sqlx (see there).
+        .idle_timeout(None)
+        .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
