@@ -51,10 +51,11 @@ def get(path):
     return elapsed, len(body), json.loads(text)
 
 
-def rss_mib(pid):
+def rss_mib(pid, field="VmRSS"):
+    """Resident memory now (VmRSS), or its peak so far (VmHWM)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) // 1024
     return 0
 
@@ -166,7 +167,7 @@ def main():
         for label, t, models, size in rows:
             print(f"| {label} | {t * 1000:.1f} ms | {models * 1000:.2f} ms | "
                   f"{t / models:.1f}× | {size / 1024:.0f} KB |")
-        print(f"\nRSS after: {rss_mib(server.pid)} MiB")
+        print(f"\nRSS after: {rss_mib(server.pid)} MiB; peak {rss_mib(server.pid, 'VmHWM')} MiB")
     finally:
         server.terminate()
         server.wait()

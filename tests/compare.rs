@@ -51,6 +51,66 @@ fn points(series: &Value, field: &str) -> Vec<(i64, f64)> {
         .collect()
 }
 
+/// Asks every run of `ids` compared over `range` and checks each series against the run's
+/// own `/api/metrics` answer; the points shown.
+fn each_run_as_alone(s: &Server, ids: &[String], range: &str, max_points: usize) -> usize {
+    let list = ids.join(",");
+    let (status, c) = s.json(&format!(
+        "/api/compare?runs={list}&metrics=loss_total,lr,grad_norm&max_points={max_points}{range}"
+    ));
+    assert_eq!(status, 200, "{c}");
+    let runs = c["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), ids.len());
+    let mut shown = 0;
+    for (run, id) in runs.iter().zip(ids) {
+        assert_eq!(run["run_id"], id.as_str(), "in the order asked");
+        if run["steps"].is_null() {
+            // None of its steps in the range: no series, as it has none alone.
+            assert!(run["series"].as_array().unwrap().is_empty());
+            let (_, own) = s.json(&format!(
+                "/api/metrics/{id}?max_points={max_points}&metrics=loss_total{range}"
+            ));
+            assert!(own["steps"].as_array().unwrap().is_empty(), "{own}");
+            continue;
+        }
+        assert_eq!(run["series"].as_array().unwrap().len(), 3);
+        for series in run["series"].as_array().unwrap() {
+            let metric = series["metric"].as_str().unwrap();
+            let (status, own) = s.json(&format!(
+                "/api/metrics/{id}?max_points={max_points}&metrics={metric}{range}"
+            ));
+            assert_eq!(status, 200);
+            assert!(!range.is_empty() || !points(series, "points").is_empty());
+            shown += points(series, "points").len();
+            assert_eq!(
+                points(series, "points"),
+                finite_points(&own, metric),
+                "run {id} {metric} {range}"
+            );
+            assert_eq!(series["downsampled"], own["downsampled"]);
+        }
+    }
+    shown
+}
+
+#[test]
+fn a_long_run_held_on_disk_answers_as_its_own_metrics_request() {
+    // 150k logged steps: past the 64k values a compared column keeps in memory, so most
+    // of each column is read back from its spill file.
+    let dir = temp_dir("compare-long");
+    let db = make_db(&dir, &["--nan", "--steps", "150000", "--every", "1"]);
+    let s = Server::start(&db);
+    let ids = run_ids(&s);
+    for (range, max_points) in [
+        ("", 2000),
+        ("&start_step=70000&end_step=71000", 2000),
+        ("&start_step=1000&end_step=149000", 300),
+    ] {
+        let shown = each_run_as_alone(&s, &ids, range, max_points);
+        assert!(shown > 300, "{shown} points in {range:?}");
+    }
+}
+
 #[test]
 fn each_runs_series_is_what_its_own_metrics_request_answers() {
     let (_dir, db) = two_models();
@@ -59,41 +119,7 @@ fn each_runs_series_is_what_its_own_metrics_request_answers() {
     assert_eq!(ids.len(), 4, "{ids:?}");
     let list = ids.join(",");
     for (range, max_points) in [("", 200), ("&start_step=12000&end_step=12900", 50)] {
-        let (status, c) = s.json(&format!(
-            "/api/compare?runs={list}&metrics=loss_total,lr,grad_norm&max_points={max_points}{range}"
-        ));
-        assert_eq!(status, 200, "{c}");
-        let runs = c["runs"].as_array().unwrap();
-        assert_eq!(runs.len(), 4);
-        let mut shown = 0;
-        for (run, id) in runs.iter().zip(&ids) {
-            assert_eq!(run["run_id"], id.as_str(), "in the order asked");
-            if run["steps"].is_null() {
-                // None of its steps in the range: no series, as it has none alone.
-                assert!(run["series"].as_array().unwrap().is_empty());
-                let (_, own) = s.json(&format!(
-                    "/api/metrics/{id}?max_points={max_points}&metrics=loss_total{range}"
-                ));
-                assert!(own["steps"].as_array().unwrap().is_empty(), "{own}");
-                continue;
-            }
-            assert_eq!(run["series"].as_array().unwrap().len(), 3);
-            for series in run["series"].as_array().unwrap() {
-                let metric = series["metric"].as_str().unwrap();
-                let (status, own) = s.json(&format!(
-                    "/api/metrics/{id}?max_points={max_points}&metrics={metric}{range}"
-                ));
-                assert_eq!(status, 200);
-                assert!(!range.is_empty() || !points(series, "points").is_empty());
-                shown += points(series, "points").len();
-                assert_eq!(
-                    points(series, "points"),
-                    finite_points(&own, metric),
-                    "run {id} {metric} {range}"
-                );
-                assert_eq!(series["downsampled"], own["downsampled"]);
-            }
-        }
+        let shown = each_run_as_alone(&s, &ids, range, max_points);
         assert!(shown > 100, "{shown} points in {range:?}");
     }
     // The NaN and Inf losses of the first model's runs are marked, not dropped.

@@ -1,7 +1,8 @@
 //! A run as the compare view holds it: only the metrics a comparison asked for, each a
 //! full-resolution column with its min/max pyramid, so twenty long runs fit where the run
 //! cache holds two or three (a run cache entry keeps seven metrics, EMAs and the routing).
-//! Extended with the rows that arrive, like the run cache.
+//! Extended with the rows that arrive, like the run cache. Given a [`Spiller`], a long
+//! column keeps only its pyramid in memory and its values in the spill (`analysis::spill`).
 //!
 //! Each series is downsampled exactly as `/api/metrics?max_points` downsamples it, and the
 //! smoothed series is smoothed over every step and then downsampled, so it is the same line
@@ -11,8 +12,9 @@ use super::clock::ClockBuilder;
 use super::loss::SpikeEvents;
 use super::push_lean;
 use super::run_state::Pushed;
-use super::series::{m4_range, Pyramid};
+use super::series::{m4_range, Pyramid, Window};
 use super::smoothing::Smoother;
+use super::spill::{Spiller, Values, SPILL_AT};
 use super::summary::SummaryBuilder;
 use crate::model::{
     ClockMark, CompareX, ComparedSeries, Metric, NonFinite, Points, RunConfig, Step,
@@ -20,34 +22,41 @@ use crate::model::{
 
 /// Clock marks sent per run: enough to map steps to tokens or time along a chart.
 const CLOCK_MARKS: usize = 300;
+/// Values between two kept states of a smoothed column.
+const SMOOTHED_EVERY: usize = 64;
 
 /// One metric, every step.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Column {
     metric: Metric,
-    values: Vec<f64>,
+    values: Values,
     pyramid: Pyramid,
     /// The smoothed column for the weight asked last.
     smoothed: Option<Smoothed>,
 }
 
-/// A smoothed column. It has no pyramid of its own: it is shown at the steps the data's
-/// M4 keeps (four or five a pixel), where a curve this smooth cannot hide anything between
-/// them; the same steps at the same zoom, the same values at every zoom.
+/// A smoothed column, as the smoother's state every [`SMOOTHED_EVERY`] values: a value is
+/// made again from the state before it, at most 63 steps of the average away. It is shown
+/// at the steps the data's M4 keeps (four or five a pixel), where a curve this smooth
+/// cannot hide anything between them; the same steps at the same zoom, the same values at
+/// every zoom.
 #[derive(Clone, Debug)]
 struct Smoothed {
     weight: f64,
+    /// The state after every value taken in.
     smoother: Smoother,
-    values: Vec<f64>,
+    /// `states[k]`: the state before value `k · SMOOTHED_EVERY`.
+    states: Vec<Smoother>,
+    len: usize,
 }
 
-#[derive(Clone, Debug)]
 pub struct ComparedColumns {
     steps: Vec<i64>,
     columns: Vec<Column>,
     spikes: SpikeEvents,
     clock: ClockBuilder,
     summary: SummaryBuilder,
+    spiller: Option<Spiller>,
 }
 
 impl ComparedColumns {
@@ -64,7 +73,7 @@ impl ComparedColumns {
                 .into_iter()
                 .map(|metric| Column {
                     metric,
-                    values: Vec::new(),
+                    values: Values::default(),
                     pyramid: Pyramid::default(),
                     smoothed: None,
                 })
@@ -72,7 +81,14 @@ impl ComparedColumns {
             spikes: SpikeEvents::default(),
             clock: ClockBuilder::default(),
             summary: SummaryBuilder::new(config),
+            spiller: None,
         }
+    }
+
+    /// Long columns keep their values in spills from `spiller`, not in memory.
+    pub fn spilling_to(mut self, spiller: Spiller) -> Self {
+        self.spiller = Some(spiller);
+        self
     }
 
     /// The metrics held.
@@ -101,10 +117,13 @@ impl ComparedColumns {
         if let Some(last) = self.last_step() {
             if s.step <= last {
                 let at = self.steps.partition_point(|x| *x < s.step);
+                // A value that cannot be read back counts as changed: the run is read again.
                 let same = self.steps.get(at) == Some(&s.step)
                     && self.columns.iter().all(|c| {
-                        let (a, b) = (c.values[at], c.metric.of(s).unwrap_or(f64::NAN));
-                        a == b || (a.is_nan() && b.is_nan())
+                        let b = c.metric.of(s).unwrap_or(f64::NAN);
+                        c.values
+                            .get(at)
+                            .is_ok_and(|a| a == b || (a.is_nan() && b.is_nan()))
                     });
                 return if same {
                     Pushed::Same
@@ -116,7 +135,7 @@ impl ComparedColumns {
         let i = self.steps.len();
         push_lean(&mut self.steps, s.step);
         for c in &mut self.columns {
-            push_lean(&mut c.values, c.metric.of(s).unwrap_or(f64::NAN));
+            c.values.push(c.metric.of(s).unwrap_or(f64::NAN));
         }
         if let Some(loss) = s.finite_loss() {
             self.spikes.push(i, s.step, loss);
@@ -127,16 +146,21 @@ impl ComparedColumns {
             time: self.summary.last_time(),
             tokens: self.summary.tokens_so_far(),
         });
+        // A long read is taken in a spill's worth at a time, not held whole until it ends.
+        if self.spiller.is_some() && (i + 1).is_multiple_of(SPILL_AT) {
+            self.index();
+        }
         Pushed::Appended
     }
 
     /// Brings the pyramids (and the smoothed columns) up to the rows pushed.
     pub fn index(&mut self) {
         for c in &mut self.columns {
-            c.pyramid.extend(&c.values);
+            c.pyramid.extend_window(c.values.in_memory());
             if let Some(s) = &mut c.smoothed {
-                s.extend(&c.values);
+                s.extend(c.values.in_memory());
             }
+            c.values.spill_some(self.spiller.as_ref());
         }
     }
 
@@ -154,9 +178,9 @@ impl ComparedColumns {
                 .columns
                 .iter()
                 .map(|c| {
-                    c.values.capacity() * 8
+                    c.values.heap_bytes()
                         + c.pyramid.heap_bytes()
-                        + c.smoothed.as_ref().map_or(0, |s| s.values.capacity() * 8)
+                        + c.smoothed.as_ref().map_or(0, Smoothed::heap_bytes)
                 })
                 .sum::<usize>()
             + self.clock.heap_bytes()
@@ -172,30 +196,40 @@ impl ComparedColumns {
     }
 
     /// `metric` over steps `range`, M4-downsampled to `max_points` buckets; with the series
-    /// smoothed by `smoothing` when asked. `None` when the metric is not held.
+    /// smoothed by `smoothing` when asked. `None` when the metric is not held; an error when
+    /// spilled values cannot be read back.
     pub fn series(
         &mut self,
         metric: Metric,
         range: (i64, i64),
         max_points: usize,
         smoothing: Option<f64>,
-    ) -> Option<ComparedSeries> {
+    ) -> std::io::Result<Option<ComparedSeries>> {
         let (a, b) = self.span(range);
         let steps = &self.steps;
-        let column = self.columns.iter_mut().find(|c| c.metric == metric)?;
-        let downsampled = b.saturating_sub(a) > max_points;
-        let keep = |values: &[f64], pyramid: &Pyramid| -> Vec<usize> {
-            if downsampled {
-                m4_range(steps, values, pyramid, a, b, max_points)
-            } else {
-                (a..b.max(a)).collect()
-            }
+        let Some(column) = self.columns.iter_mut().find(|c| c.metric == metric) else {
+            return Ok(None);
         };
-        let kept = keep(&column.values, &column.pyramid);
+        if let Some(weight) = smoothing {
+            column.smooth_with(weight)?;
+        }
+        // From the smoothed column's kept state before `a`, when it is asked for.
+        let from = match smoothing {
+            Some(_) => a / SMOOTHED_EVERY * SMOOTHED_EVERY,
+            None => a,
+        };
+        let mut scratch = Vec::new();
+        let values = column.values.window(from, b, &mut scratch)?;
+        let downsampled = b.saturating_sub(a) > max_points;
+        let kept = if downsampled {
+            m4_range(steps, values, &column.pyramid, a, b, max_points)
+        } else {
+            (a..b.max(a)).collect()
+        };
         let mut points = Points::new();
         let mut nonfinite = Vec::new();
         for &i in &kept {
-            let v = column.values[i];
+            let v = values.get(i);
             match NonFinite::of(v) {
                 None => points.push((steps[i], v)),
                 // A NULL loss is a NaN loss; another NULL column is just unrecorded.
@@ -203,20 +237,24 @@ impl ComparedColumns {
                 Some(kind) => nonfinite.push((steps[i], kind)),
             }
         }
-        let smoothed = smoothing.map(|weight| {
-            let s = column.smoothed_with(weight);
-            kept.iter()
-                .filter(|&&i| s.values[i].is_finite())
-                .map(|&i| (steps[i], s.values[i]))
-                .collect()
-        });
-        Some(ComparedSeries {
+        let smoothed = column
+            .smoothed
+            .as_ref()
+            .filter(|_| smoothing.is_some())
+            .map(|s| {
+                kept.iter()
+                    .zip(s.at(&values, &kept))
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(&i, v)| (steps[i], v))
+                    .collect()
+            });
+        Ok(Some(ComparedSeries {
             metric: metric.name().to_string(),
             downsampled,
             points,
             nonfinite,
             smoothed,
-        })
+        }))
     }
 
     /// The loss spikes within steps `range`, at their peaks.
@@ -291,28 +329,58 @@ impl ComparedColumns {
 }
 
 impl Column {
-    /// The smoothed column for `weight`, built over every value when the weight changed.
-    fn smoothed_with(&mut self, weight: f64) -> &Smoothed {
-        if self.smoothed.as_ref().is_none_or(|s| s.weight != weight) {
-            let mut s = Smoothed {
-                weight,
-                smoother: Smoother::new(weight),
-                values: Vec::with_capacity(self.values.len()),
-            };
-            s.extend(&self.values);
-            self.smoothed = Some(s);
+    /// Makes the smoothed column for `weight` over every value, when the weight changed.
+    fn smooth_with(&mut self, weight: f64) -> std::io::Result<()> {
+        if self.smoothed.as_ref().is_some_and(|s| s.weight == weight) {
+            return Ok(());
         }
-        self.smoothed.as_ref().expect("just made")
+        let mut s = Smoothed {
+            weight,
+            smoother: Smoother::new(weight),
+            states: Vec::with_capacity(self.values.len() / SMOOTHED_EVERY + 1),
+            len: 0,
+        };
+        self.values.each_chunk(|w| s.extend(w))?;
+        self.smoothed = Some(s);
+        Ok(())
     }
 }
 
 impl Smoothed {
-    /// Smooths the values appended since the last call.
-    fn extend(&mut self, values: &[f64]) {
-        for &v in &values[self.values.len().min(values.len())..] {
-            let s = self.smoother.push(v);
-            push_lean(&mut self.values, s);
+    /// Takes in the values from `self.len` on; `values` must hold them.
+    fn extend(&mut self, values: Window) {
+        for i in self.len.max(values.offset)..values.end() {
+            if i.is_multiple_of(SMOOTHED_EVERY) {
+                push_lean(&mut self.states, self.smoother);
+            }
+            self.smoother.push(values.get(i));
         }
+        self.len = self.len.max(values.end());
+    }
+
+    /// The smoothed values at `kept` (ascending), from `values`, which must hold every
+    /// index from the kept state before the first of them.
+    fn at(&self, values: &Window, kept: &[usize]) -> Vec<f64> {
+        let mut out = Vec::with_capacity(kept.len());
+        let (mut smoother, mut next) = (self.smoother, usize::MAX);
+        for &i in kept {
+            let state = i / SMOOTHED_EVERY * SMOOTHED_EVERY;
+            if next > i || next < state {
+                smoother = self.states[i / SMOOTHED_EVERY];
+                next = state;
+            }
+            let mut v = f64::NAN;
+            while next <= i {
+                v = smoother.push(values.get(next));
+                next += 1;
+            }
+            out.push(v);
+        }
+        out
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.states.capacity() * std::mem::size_of::<Smoother>()
     }
 }
 
@@ -321,6 +389,7 @@ mod tests {
     use super::*;
     use crate::analysis::downsample::m4_indices;
     use crate::analysis::smoothing::smooth;
+    use crate::analysis::spill::Spiller;
 
     fn run(n: i64) -> Vec<Step> {
         (1..=n)
@@ -346,7 +415,14 @@ mod tests {
     }
 
     fn held(rows: &[Step]) -> ComparedColumns {
+        held_in(rows, None)
+    }
+
+    fn held_in(rows: &[Step], spiller: Option<Spiller>) -> ComparedColumns {
         let mut c = ComparedColumns::new(&RunConfig::Missing, &[Metric::LossTotal, Metric::Lr]);
+        if let Some(spiller) = spiller {
+            c = c.spilling_to(spiller);
+        }
         for s in rows {
             c.push(s);
         }
@@ -362,6 +438,7 @@ mod tests {
         let loss: Vec<f64> = rows.iter().map(|s| s.loss_total.unwrap()).collect();
         let s = c
             .series(Metric::LossTotal, (i64::MIN, i64::MAX), 300, None)
+            .unwrap()
             .unwrap();
         assert!(s.downsampled);
         let expected: Vec<(i64, f64)> = m4_indices(&steps, &loss, 300)
@@ -374,10 +451,13 @@ mod tests {
         assert!(s.points.contains(&(70_000, 40.0)), "the spike survives");
         assert_eq!(c.spikes((0, i64::MAX)).first(), Some(&(70_000, 40.0)));
         // An unrecorded learning rate is no divergence.
-        let lr = c.series(Metric::Lr, (0, 1000), 300, None).unwrap();
+        let lr = c.series(Metric::Lr, (0, 1000), 300, None).unwrap().unwrap();
         assert!(!lr.downsampled && lr.nonfinite.is_empty());
         assert_eq!(lr.points.len(), 67);
-        assert!(c.series(Metric::GradNorm, (0, 10), 10, None).is_none());
+        assert!(c
+            .series(Metric::GradNorm, (0, 10), 10, None)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
@@ -388,9 +468,11 @@ mod tests {
         let full = smooth(&loss, 0.9);
         let wide = c
             .series(Metric::LossTotal, (0, i64::MAX), 200, Some(0.9))
+            .unwrap()
             .unwrap();
         let zoom = c
             .series(Metric::LossTotal, (50_000, 50_990), 200, Some(0.9))
+            .unwrap()
             .unwrap();
         // Every point either answer has is the full-resolution smoothed value at its step.
         for (step, v) in wide
@@ -408,15 +490,21 @@ mod tests {
     #[test]
     fn a_held_run_grown_row_by_row_answers_as_one_read_at_once() {
         let rows = run(5_000);
-        let whole = held(&rows).series(Metric::LossTotal, (0, i64::MAX), 100, Some(0.6));
+        let whole = held(&rows)
+            .series(Metric::LossTotal, (0, i64::MAX), 100, Some(0.6))
+            .unwrap();
         let mut grown = held(&rows[..1234]);
-        grown.series(Metric::LossTotal, (0, i64::MAX), 100, Some(0.6));
+        grown
+            .series(Metric::LossTotal, (0, i64::MAX), 100, Some(0.6))
+            .unwrap();
         for s in &rows[1000..] {
             grown.push(s);
         }
         grown.index();
         assert_eq!(
-            grown.series(Metric::LossTotal, (0, i64::MAX), 100, Some(0.6)),
+            grown
+                .series(Metric::LossTotal, (0, i64::MAX), 100, Some(0.6))
+                .unwrap(),
             whole
         );
         let mut changed = rows[10].clone();
@@ -441,5 +529,54 @@ mod tests {
             None,
             "no token counts"
         );
+    }
+
+    #[test]
+    fn a_spilled_run_answers_as_one_held_in_memory() {
+        let rows = run(3 * SPILL_AT as i64 + 999);
+        let mut memory = held(&rows);
+        let mut spilled = held_in(&rows, Some(crate::analysis::spill::in_memory()));
+        memory.shrink_to_fit();
+        spilled.shrink_to_fit();
+        // Both columns' values, but for the last ones, are out of memory.
+        let out = memory.heap_bytes() - spilled.heap_bytes();
+        assert!(out >= 2 * 3 * SPILL_AT * 8, "{out} bytes");
+        let last = rows.last().unwrap().step;
+        for (range, points, smoothing) in [
+            ((i64::MIN, i64::MAX), 2000, None),
+            ((i64::MIN, i64::MAX), 2000, Some(0.6)),
+            ((12_345, 500_000), 300, Some(0.99)),
+            ((last - 5_000, last), 2000, Some(0.99)),
+            ((640, 1_290), 2000, Some(0.6)),
+        ] {
+            for m in [Metric::LossTotal, Metric::Lr] {
+                assert_eq!(
+                    spilled.series(m, range, points, smoothing).unwrap(),
+                    memory.series(m, range, points, smoothing).unwrap(),
+                    "{m:?} {range:?} {points} {smoothing:?}"
+                );
+            }
+        }
+        // Rows arriving after a smoothing weight was asked extend both alike.
+        let more: Vec<Step> = run(3 * SPILL_AT as i64 + 1_999)[rows.len()..].to_vec();
+        for c in [&mut memory, &mut spilled] {
+            for s in &more {
+                c.push(s);
+            }
+            c.index();
+        }
+        assert_eq!(
+            spilled
+                .series(Metric::LossTotal, (0, i64::MAX), 500, Some(0.99))
+                .unwrap(),
+            memory
+                .series(Metric::LossTotal, (0, i64::MAX), 500, Some(0.99))
+                .unwrap()
+        );
+        // An early step rewritten is told from one sent again, from the spill too.
+        assert_eq!(spilled.push(&rows[10]), Pushed::Same);
+        let mut changed = rows[10].clone();
+        changed.loss_total = Some(1.0);
+        assert_eq!(spilled.push(&changed), Pushed::Rewritten);
     }
 }

@@ -25,6 +25,7 @@ pub mod run_state;
 pub mod runs_table;
 pub mod series;
 pub mod smoothing;
+pub mod spill;
 pub mod summary;
 pub mod time;
 pub mod training_state;

@@ -6,7 +6,7 @@
 use super::charts::RunColumns;
 use super::clock::ClockBuilder;
 use super::loss::{ema_missing, SpikeEvents, EMA_ALPHAS};
-use super::series::{m4_range, Pyramid};
+use super::series::{m4_range, Pyramid, Window};
 use super::summary::SummaryBuilder;
 use crate::model::{
     ClockMark, Metric, NonFinite, Points, Run, RunCharts, RunConfig, RunSummary, Step,
@@ -211,7 +211,7 @@ impl RunState {
             .flat_map(|&k| {
                 m4_range(
                     &self.columns.steps,
-                    column(&self.columns, k),
+                    Window::whole(column(&self.columns, k)),
                     &self.pyramids[k],
                     a,
                     b,
@@ -252,7 +252,7 @@ impl RunState {
         let steps = &self.columns.steps;
         let points = |k: usize| -> Points {
             let values = column(&self.columns, k);
-            m4_range(steps, values, &self.pyramids[k], a, b, width)
+            m4_range(steps, Window::whole(values), &self.pyramids[k], a, b, width)
                 .into_iter()
                 .filter(|&i| values[i].is_finite())
                 .map(|i| (steps[i], values[i]))

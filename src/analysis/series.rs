@@ -70,6 +70,31 @@ impl Extremes {
     }
 }
 
+/// Values `offset..offset + values.len()` of a column, indexed as the whole column is: what
+/// a query needs of a column whose older values are kept on disk (`analysis::held`).
+#[derive(Clone, Copy, Debug)]
+pub struct Window<'a> {
+    pub offset: usize,
+    pub values: &'a [f64],
+}
+
+impl<'a> Window<'a> {
+    /// The whole column.
+    pub fn whole(values: &'a [f64]) -> Self {
+        Self { offset: 0, values }
+    }
+
+    /// One past the last index held.
+    pub fn end(&self) -> usize {
+        self.offset + self.values.len()
+    }
+
+    /// Value `i` of the column; `i` must lie within the window.
+    pub fn get(&self, i: usize) -> f64 {
+        self.values[i - self.offset]
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Pyramid {
     /// `levels[k][b]`: the extremes of block `b` of size `BLOCK · 2^k`.
@@ -89,13 +114,23 @@ impl Pyramid {
 
     /// Takes in `values[self.len..]`: the values appended since the last call.
     pub fn extend(&mut self, values: &[f64]) {
+        self.extend_window(Window::whole(values));
+    }
+
+    /// Takes in the values appended since the last call, from a window of the column that
+    /// begins no later than the block the last call ended in.
+    pub fn extend_window(&mut self, values: Window) {
         let start = self.len;
-        for (i, v) in values.iter().enumerate().skip(start) {
-            if !v.is_finite() {
+        debug_assert!(
+            values.offset <= start / BLOCK * BLOCK,
+            "the window starts too late"
+        );
+        for i in start..values.end() {
+            if !values.get(i).is_finite() {
                 self.nonfinite.push(i as u32);
             }
         }
-        self.len = values.len();
+        self.len = values.end();
         // Recompute every block touched by the new values, level by level.
         let mut first_block = start / BLOCK;
         let mut blocks = self.len.div_ceil(BLOCK);
@@ -107,7 +142,7 @@ impl Pyramid {
         level0.resize(blocks, EMPTY);
         for (b, cell) in level0.iter_mut().enumerate().skip(first_block) {
             let (lo, hi) = (b * BLOCK, ((b + 1) * BLOCK).min(self.len));
-            *cell = scan(values, lo..hi);
+            *cell = scan(&values, lo..hi);
         }
         let mut k = 0;
         while blocks > 1 {
@@ -130,8 +165,9 @@ impl Pyramid {
         self.levels.truncate(k + 1);
     }
 
-    /// Indices of the lowest and highest finite value in `values[i..j]`.
-    pub fn min_max(&self, values: &[f64], i: usize, j: usize) -> (Option<usize>, Option<usize>) {
+    /// Indices of the lowest and highest finite value in `values[i..j]`; the window must
+    /// hold `i..j`.
+    pub fn min_max(&self, values: &Window, i: usize, j: usize) -> (Option<usize>, Option<usize>) {
         let j = j.min(self.len);
         if i >= j {
             return (None, None);
@@ -194,9 +230,11 @@ fn reserve_lean<T>(v: &mut Vec<T>, len: usize) {
 }
 
 /// The extremes of `values[range]`, value by value.
-fn scan(values: &[f64], range: std::ops::Range<usize>) -> Extremes {
+fn scan(values: &Window, range: std::ops::Range<usize>) -> Extremes {
     let mut e = EMPTY;
-    for (i, &v) in values.iter().enumerate().take(range.end).skip(range.start) {
+    let end = range.end.min(values.end());
+    for i in range.start.max(values.offset)..end {
+        let v = values.get(i);
         if v.is_finite() {
             e = e.join(Extremes::of(i, v));
         }
@@ -206,17 +244,18 @@ fn scan(values: &[f64], range: std::ops::Range<usize>) -> Extremes {
 
 /// [`m4_indices`](super::downsample::m4_indices) of `steps[a..b]` through the pyramid:
 /// the same indices (into the whole slice), at a cost that follows `buckets`, not `b - a`.
+/// `values` must hold `a..b`.
 pub fn m4_range(
     steps: &[i64],
-    values: &[f64],
+    values: Window,
     pyramid: &Pyramid,
     a: usize,
     b: usize,
     buckets: usize,
 ) -> Vec<usize> {
-    let b = b.min(values.len());
+    let b = b.min(values.end());
     m4_buckets(steps, a, b, buckets, |start, end| {
-        let (min_i, max_i) = pyramid.min_max(values, start, end);
+        let (min_i, max_i) = pyramid.min_max(&values, start, end);
         [min_i, max_i, pyramid.first_nonfinite(start, end)]
     })
 }
@@ -264,7 +303,7 @@ mod tests {
                         .map(|i| i + a)
                         .collect();
                     assert_eq!(
-                        m4_range(&steps, &values, &p, a, b, buckets),
+                        m4_range(&steps, Window::whole(&values), &p, a, b, buckets),
                         expected,
                         "n {n} buckets {buckets} range {a}..{b}"
                     );
@@ -287,7 +326,7 @@ mod tests {
         assert_eq!(grown.levels, whole.levels);
         assert_eq!(grown.nonfinite, whole.nonfinite);
         assert_eq!(
-            m4_range(&steps, &values, &grown, 0, 10_000, 300),
+            m4_range(&steps, Window::whole(&values), &grown, 0, 10_000, 300),
             m4_indices(&steps, &values, 300)
         );
     }
@@ -297,7 +336,7 @@ mod tests {
         let (steps, mut values) = series(100_000, 5);
         values[71_234] = 1e6;
         let p = Pyramid::new(&values);
-        let keep = m4_range(&steps, &values, &p, 0, values.len(), 2000);
+        let keep = m4_range(&steps, Window::whole(&values), &p, 0, values.len(), 2000);
         assert!(keep.contains(&71_234));
         assert_eq!(keep.last(), Some(&99_999));
         assert!(keep.len() <= 5 * 2000 + 1);

@@ -145,9 +145,16 @@ impl Store {
                 .map(|e| (e.step, e.eval_loss))
                 .collect();
             for &m in &ask.metrics {
-                answer
-                    .series
-                    .extend(columns.series(m, range, ask.max_points, ask.smoothing));
+                match columns.series(m, range, ask.max_points, ask.smoothing) {
+                    Ok(series) => answer.series.extend(series),
+                    Err(e) => {
+                        held.columns = None; // read again from the sources next time
+                        return Err(AppError::Spill {
+                            run: run.0.run_id.clone(),
+                            why: e.to_string(),
+                        });
+                    }
+                }
             }
         }
         Ok(answer)

@@ -83,7 +83,8 @@ impl Held<HeldRun> {
         }
         if stale || held.columns.is_none() {
             // Marks first: rows that arrive during the read come again and are recognised.
-            let fresh = ComparedColumns::new(&run.0.config(), &wanted);
+            let fresh = ComparedColumns::new(&run.0.config(), &wanted)
+                .spilling_to(super::spill::in_temp_dir());
             let push = |c: &mut ComparedColumns, s: &crate::model::Step| {
                 c.push(s);
             };

@@ -33,6 +33,8 @@ pub enum AppError {
     Busy,
     #[error("could not read the training database (details in the server log)")]
     Database(#[source] sqlx::Error),
+    #[error("could not read back run {run}'s values kept on disk ({why}); it is read again from its files on the next request")]
+    Spill { run: String, why: String },
 }
 
 impl AppError {
@@ -47,7 +49,8 @@ impl AppError {
             | Self::NoRunFiles { .. }
             | Self::NotHydra { .. }
             | Self::StateDir { .. }
-            | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::Busy
+            | Self::Spill { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,9 +72,11 @@ impl AppError {
     pub fn log(&self) {
         match self {
             Self::Database(e) => tracing::error!("database error: {e}"),
-            Self::NotHydra { .. } | Self::DbMissing { .. } | Self::StateDir { .. } | Self::Busy => {
-                tracing::warn!("{self}")
-            }
+            Self::NotHydra { .. }
+            | Self::DbMissing { .. }
+            | Self::StateDir { .. }
+            | Self::Busy
+            | Self::Spill { .. } => tracing::warn!("{self}"),
             _ => {}
         }
     }

@@ -23,6 +23,7 @@ pub mod share;
 pub mod snapshot;
 pub mod source;
 pub mod sources;
+pub mod spill;
 pub mod sqlite;
 pub mod store;
 pub mod views;

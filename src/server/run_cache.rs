@@ -183,6 +183,7 @@ pub(super) async fn scan<S: Send + 'static>(
     push: fn(&mut S, &Step),
     done: fn(&mut S),
 ) -> Result<S, AppError> {
+    let _waiting = sources.someone_waits();
     let (pages, mut arriving) = tokio::sync::mpsc::channel::<Vec<Step>>(2);
     let fold = tokio::task::spawn_blocking(move || {
         let mut state = state;

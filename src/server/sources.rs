@@ -10,6 +10,7 @@ use super::source::{CatchUpPage, Fields, LiveRows, Reach, RoutingRows, RoutingTa
 use crate::model::{
     AdaptiveLr, DbInfo, EvalPoint, Milestones, Model, ModelStats, RoutingPage, Run, Step,
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The most records one step of a routing table is read with when a page must carry it
@@ -92,11 +93,42 @@ impl Marks {
 #[derive(Clone)]
 pub struct Sources {
     list: Vec<Arc<dyn Source>>,
+    /// Whole-run reads someone is waiting for now ([`Waiting`]).
+    waiting: Arc<AtomicUsize>,
+}
+
+/// A whole-run read someone waits for — a page, a chart, a comparison — while this lives.
+/// Reads of history in the background (the alerts' replay at start) step aside for it: on
+/// one connection to the file and two cores they would double the wait of the person
+/// looking.
+pub struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Sources {
     pub fn new(list: Vec<Arc<dyn Source>>) -> Self {
-        Self { list }
+        Self {
+            list,
+            waiting: Arc::default(),
+        }
+    }
+
+    /// Says a whole-run read is being waited for until the guard is dropped.
+    pub fn someone_waits(&self) -> Waiting {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(self.waiting.clone())
+    }
+
+    /// Returns once no whole-run read is waited for: background reads call this between
+    /// their pages.
+    pub async fn after_those_waiting(&self) {
+        while self.waiting.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Whether the sources can be read now: one that can is enough (the database is

@@ -68,7 +68,13 @@ impl Followed {
             .into_iter()
             .filter(|e| self.last_eval.is_none_or(|last| e.step > last))
             .collect();
+        // A run's history, read at start, waits for anyone waiting for a page; what a run
+        // says while watched is news and is read at once.
+        let history = !self.read && !self.born_watching;
         loop {
+            if history {
+                sources.after_those_waiting().await;
+            }
             let from = self
                 .watch
                 .last_step()

@@ -1,0 +1,74 @@
+//! Where the compare cache's long columns keep their values (`analysis::spill`): a file per
+//! column in the temporary directory, removed from the directory as soon as it is open, so
+//! it is gone with the column or the process, whatever way either ends. The operating
+//! system's page cache keeps what is read often; the dashboard's memory does not.
+
+use crate::analysis::spill::{Spill, Spiller};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A column's values in an unlinked file, eight native-endian bytes each.
+struct FileSpill(File);
+
+impl Spill for FileSpill {
+    fn write(&mut self, from: usize, values: &[f64]) -> std::io::Result<()> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        self.0.write_all_at(&bytes, (from * 8) as u64)
+    }
+
+    fn read(&self, from: usize, out: &mut [f64]) -> std::io::Result<()> {
+        let mut bytes = vec![0_u8; out.len() * 8];
+        self.0.read_exact_at(&mut bytes, (from * 8) as u64)?;
+        for (v, b) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+            *v = f64::from_ne_bytes(b.try_into().expect("chunks of eight"));
+        }
+        Ok(())
+    }
+}
+
+/// Spills in `dir`: each a new file, unlinked once open.
+pub fn in_dir(dir: PathBuf) -> Spiller {
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    Arc::new(move || {
+        let n = MADE.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("hydra-dashboard-{}-{n}.values", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        std::fs::remove_file(&path)?;
+        Ok(Box::new(FileSpill(file)) as Box<dyn Spill>)
+    })
+}
+
+/// Spills in the system's temporary directory.
+pub fn in_temp_dir() -> Spiller {
+    in_dir(std::env::temp_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_come_back_as_written_and_leave_no_file() {
+        let dir = std::env::temp_dir().join(format!("hydra-test-spill-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut spill = in_dir(dir.clone())().unwrap();
+        let values = [1.5, f64::NAN, f64::INFINITY, -0.0, 1e-300, 2.0];
+        spill.write(0, &values[..4]).unwrap();
+        spill.write(4, &values[4..]).unwrap();
+        let mut out = [0.0; 3];
+        spill.read(3, &mut out).unwrap();
+        assert_eq!(out.map(f64::to_bits), [-0.0, 1e-300, 2.0].map(f64::to_bits));
+        spill.read(1, &mut out[..1]).unwrap();
+        assert!(out[0].is_nan());
+        assert!(spill.read(5, &mut out).is_err(), "past the end");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "unlinked");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
