@@ -5,6 +5,7 @@
 
 use super::error::AppError;
 use super::held::{Held, Weighed};
+use super::source::{Fields, MetricSet};
 use super::sources::{Marks, Sources};
 use crate::analysis::compared::ComparedColumns;
 use crate::analysis::run_state::Pushed;
@@ -83,13 +84,15 @@ impl Held<HeldRun> {
         }
         if stale || held.columns.is_none() {
             // Marks first: rows that arrive during the read come again and are recognised.
+            let fields = Fields::Metrics(MetricSet::of(&wanted));
             let fresh = ComparedColumns::new(&run.0.config(), &wanted)
                 .spilling_to(super::spill::in_temp_dir());
             let push = |c: &mut ComparedColumns, s: &crate::model::Step| {
                 c.push(s);
             };
             let mut columns =
-                super::run_cache::scan(sources, run, fresh, push, ComparedColumns::index).await?;
+                super::run_cache::scan(sources, run, fields, fresh, push, ComparedColumns::index)
+                    .await?;
             columns.shrink_to_fit();
             tracing::info!(
                 "run {}: {} steps of {} held for comparing",

@@ -114,6 +114,7 @@ impl Held<CachedRun> {
             let mut state = scan(
                 sources,
                 run,
+                Fields::RunCache,
                 fresh,
                 |state, s| {
                     state.push(s);
@@ -172,13 +173,14 @@ impl Held<CachedRun> {
     }
 }
 
-/// Pages through the run reading only what the caches keep (`Fields::RunCache`), folding
+/// Pages through the run reading only what the cache keeps (`fields`), folding
 /// each page into `state` with `push` and calling `done` at the end: the one full read a run
 /// costs, so it is kept lean. Folding the rows in costs about as much as reading them, so it
 /// runs on a thread of its own, a page behind the reads.
 pub(super) async fn scan<S: Send + 'static>(
     sources: &Sources,
     run: &(Run, usize),
+    fields: Fields,
     state: S,
     push: fn(&mut S, &Step),
     done: fn(&mut S),
@@ -197,7 +199,7 @@ pub(super) async fn scan<S: Send + 'static>(
         let mut from = i64::MIN;
         loop {
             let rows = sources
-                .steps(run, (from, i64::MAX), false, SCAN_PAGE, Fields::RunCache)
+                .steps(run, (from, i64::MAX), false, SCAN_PAGE, fields)
                 .await?;
             let next = match rows.last().map(|s| s.step.checked_add(1)) {
                 Some(Some(next)) if rows.len() == SCAN_PAGE => Some(next),

@@ -13,7 +13,7 @@
 
 use super::error::AppError;
 use crate::model::{
-    AdaptiveLr, DbInfo, EvalPoint, Milestones, Model, ModelStats, RoutingMod, RoutingMoe,
+    AdaptiveLr, DbInfo, EvalPoint, Metric, Milestones, Model, ModelStats, RoutingMod, RoutingMoe,
     RoutingMor, Run, Step,
 };
 
@@ -110,6 +110,26 @@ pub enum Fields {
     /// Only what the run cache folds in (`Metric::FOR_RUN_CACHE`, the timestamp, batch size
     /// and sequence length): the one full read a run costs is kept lean.
     RunCache,
+    /// The loss and these metrics, with the timestamp, batch size and sequence length: what
+    /// a comparison holds, a third of the run cache's columns for one metric.
+    Metrics(MetricSet),
+}
+
+/// Some of [`Metric::ALL`], as bits by position.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetricSet(u32);
+
+impl MetricSet {
+    pub fn of(metrics: &[Metric]) -> Self {
+        Self(metrics.iter().fold(0, |bits, &m| bits | 1 << m as u32))
+    }
+
+    /// The metrics in the set, in [`Metric::ALL`]'s order.
+    pub fn metrics(self) -> impl Iterator<Item = Metric> {
+        Metric::ALL
+            .into_iter()
+            .filter(move |&m| self.0 & 1 << m as u32 != 0)
+    }
 }
 
 /// The three routers' records.

@@ -4,7 +4,7 @@
 
 use super::raw::Columns;
 use crate::model::{AdaptiveLr, Metric, Model, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
-use crate::server::source::{Fields, RoutingKind};
+use crate::server::source::{Fields, MetricSet, RoutingKind};
 
 /// What a step row holds besides its metrics, before them.
 const STEP_HEAD: [&str; 4] = ["step", "run_id", "model_id", "timestamp"];
@@ -35,15 +35,42 @@ pub fn columns_of(fields: Fields) -> Vec<&'static str> {
     match fields {
         Fields::All => step_columns(),
         Fields::RunCache => cache_columns(),
+        Fields::Metrics(set) => std::iter::once("step")
+            .chain(lean_metrics(set).map(Metric::name))
+            .chain(CACHE_TAIL)
+            .collect(),
     }
 }
 
 /// The decoder of a read of `fields`.
-pub fn decoder_of(fields: Fields) -> fn(&dyn Columns) -> Step {
-    match fields {
-        Fields::All => step_from,
-        Fields::RunCache => cache_step,
+pub fn decoder_of(fields: Fields) -> impl Fn(&dyn Columns) -> Step + Copy {
+    move |r| match fields {
+        Fields::All => step_from(r),
+        Fields::RunCache => cache_step(r),
+        Fields::Metrics(set) => lean_step(r, set),
     }
+}
+
+/// The metrics a read of `Fields::Metrics(set)` holds: the loss always.
+fn lean_metrics(set: MetricSet) -> impl Iterator<Item = Metric> {
+    std::iter::once(Metric::LossTotal).chain(set.metrics().filter(|m| *m != Metric::LossTotal))
+}
+
+/// A row of `columns_of(Fields::Metrics(set))`, by position.
+fn lean_step(r: &dyn Columns, set: MetricSet) -> Step {
+    let mut s = Step {
+        step: r.int(0).unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut i = 1;
+    for m in lean_metrics(set) {
+        m.set(&mut s, r.real(i));
+        i += 1;
+    }
+    s.timestamp = r.text(i).map(str::to_owned);
+    s.batch_size = r.int(i + 1);
+    s.seq_len = r.int(i + 2);
+    s
 }
 
 pub const RUN_COLUMNS: [&str; 10] = [
