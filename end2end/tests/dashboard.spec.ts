@@ -269,3 +269,34 @@ test('a model\'s runs show end to end with the resume marked, and zoom across it
   await page.locator('[data-panel="loss"]').screenshot({ path: 'artifacts/lineage-zoom.png' });
   expect(errors).toEqual([]);
 });
+
+test('the smoothing slider draws the loss smoothed over every step, at every zoom', async ({ page }) => {
+  const runs = await runsOf(page, '500m');
+  await page.goto(`/run/${encodeURIComponent(runs[1].run_id)}`);
+  await hydrated(page);
+  const loss = page.locator('.chart[data-chart="loss"]');
+  await expect(loss).toHaveAttribute('data-smoothed', '0');
+  const canvas = () => page.evaluate(() => document.querySelector('.chart[data-chart="loss"] canvas')!.toDataURL());
+  const before = await canvas();
+  await page.keyboard.press('s');
+  await expect(page.locator('#smoothing')).toBeFocused();
+  await page.locator('#smoothing').fill('0.95');
+  await page.locator('#smoothing').dispatchEvent('change');
+  await expect.poll(async () => Number(await loss.getAttribute('data-smoothed'))).toBeGreaterThan(100);
+  expect(await canvas()).not.toBe(before);
+  await page.screenshot({ path: 'artifacts/dashboard-smoothed.png', fullPage: true });
+
+  // A zoom fetches the smoothed line for its range: still drawn, now at full detail.
+  const box = (await loss.locator('canvas').boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.5);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.45, box.y + box.height * 0.5, { steps: 5 });
+  await page.mouse.up();
+  await expect(page.locator('.view-toolbar .reset')).toBeVisible();
+  await expect.poll(async () => Number(await loss.getAttribute('data-smoothed'))).toBeGreaterThan(10);
+
+  // Off again: no smoothed line.
+  await page.locator('#smoothing').fill('0');
+  await page.locator('#smoothing').dispatchEvent('change');
+  await expect(loss).toHaveAttribute('data-smoothed', '0');
+});

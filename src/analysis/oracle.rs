@@ -110,6 +110,7 @@ fn prepare_from(
         resumes: Vec::new(),
         adaptive_lr: Default::default(),
         alerts: Vec::new(),
+        smoothed: None,
         eval: Vec::new(),
         eval_components: Vec::new(),
         recent_losses: {

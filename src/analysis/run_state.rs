@@ -247,6 +247,29 @@ impl RunState {
 
     /// The three time-series charts for the steps in `range` (the whole run when `None`),
     /// at `width` buckets per series.
+    /// The loss smoothed by `weight` over every step from the run's first, at the steps the
+    /// loss chart keeps for `range` at `width`: the same curve at every zoom.
+    pub fn smoothed_loss(&self, range: Option<(i64, i64)>, width: usize, weight: f64) -> Points {
+        let (a, b) = self.span(range);
+        let steps = &self.columns.steps;
+        let values = column(&self.columns, 0);
+        let kept = m4_range(steps, Window::whole(values), &self.pyramids[0], a, b, width);
+        let mut smoother = super::smoothing::Smoother::new(weight);
+        let mut next = 0;
+        let mut points = Points::with_capacity(kept.len());
+        for i in kept {
+            let mut v = f64::NAN;
+            while next <= i {
+                v = smoother.push(values[next]);
+                next += 1;
+            }
+            if v.is_finite() {
+                points.push((steps[i], v));
+            }
+        }
+        points
+    }
+
     pub fn charts(&self, range: Option<(i64, i64)>, width: usize) -> RunCharts {
         let (a, b) = self.span(range);
         let steps = &self.columns.steps;
@@ -299,6 +322,7 @@ impl RunState {
             // Kept beside the run's state (the run cache reads them): added by the caller.
             adaptive_lr: Default::default(),
             alerts: Vec::new(),
+            smoothed: None,
             eval: Vec::new(),
             eval_components: Vec::new(),
         }
@@ -387,6 +411,33 @@ mod tests {
             timestamp: Some(format!("2026-01-09T10:{:02}:{:02}", n / 60 % 60, n % 60)),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_smoothed_loss_is_the_full_runs_curve_at_the_charts_steps_at_every_zoom() {
+        let mut state = RunState::new(RunConfig::Missing);
+        let rows: Vec<Step> = (0..10_000).map(step).collect();
+        rows.iter().for_each(|s| {
+            state.push(s);
+        });
+        state.index();
+        let losses: Vec<f64> = rows
+            .iter()
+            .map(|s| s.loss_total.unwrap_or(f64::NAN))
+            .collect();
+        let full = crate::analysis::smoothing::smooth(&losses, 0.9);
+        let charts = state.charts(None, 300);
+        let wide = state.smoothed_loss(None, 300, 0.9);
+        let zoom = state.smoothed_loss(Some((60_000, 61_000)), 300, 0.9);
+        // The steps the loss line has; NaN and Inf steps are gaps in both.
+        let finite = |p: &Points| p.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+        assert_eq!(finite(&wide), finite(&charts.loss));
+        // Every step of a narrow zoom but the Inf loss at 60,000.
+        assert_eq!(zoom.len(), 100);
+        for (step, v) in wide.iter().chain(&zoom) {
+            assert_eq!(*v, full[(*step / 10) as usize], "step {step}");
+        }
+        assert_ne!(wide, charts.loss, "smoothed, not the data");
     }
 
     #[test]

@@ -114,6 +114,30 @@ pub async fn get_zoom_charts(
     })
 }
 
+/// A run's loss smoothed by `weight` (0–0.999) over every step, at the steps its loss chart
+/// shows for `range` (the whole run when `None`): the single-run page's smoothing slider.
+#[server(prefix = "/_sfn")]
+pub async fn get_smoothed_loss(
+    run_id: String,
+    range: Option<(i64, i64)>,
+    weight: f64,
+) -> Result<crate::model::SmoothedLoss, ServerFnError> {
+    use crate::server::error::AppError;
+    let store = use_context::<crate::server::store::Store>()
+        .ok_or_else(|| ServerFnError::new("the dashboard has no database open"))?;
+    let weight = crate::analysis::smoothing::weight(weight).ok_or_else(|| {
+        AppError::bad_param("weight", format!("{weight} is not within 0–0.999")).into_server_error()
+    })?;
+    if let Some((a, b)) = range {
+        crate::model::step_range(Some(a), Some(b))
+            .map_err(|why| AppError::bad_param("range", why).into_server_error())?;
+    }
+    store
+        .smoothed_loss(&run_id, range, weight)
+        .await
+        .map_err(AppError::into_server_error)
+}
+
 /// Freezes the view the person is looking at into a shared snapshot; the link to it.
 #[server(prefix = "/_sfn")]
 pub async fn share_view(

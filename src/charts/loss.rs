@@ -31,7 +31,18 @@ pub fn draw<DB: DrawingBackend>(
         (false, None) => n.to_string(),
     });
     let spikes: Vec<(i64, f64)> = view.points(&data.spikes).collect();
+    // Smoothing on: the smoothed loss is the line read, the raw loss fades behind it.
+    let smoothed = data.smoothed.as_ref().filter(|s| !s.points.is_empty());
     let mut legend = vec![("loss".to_string(), Swatch::Line(theme.loss))];
+    if let Some(s) = smoothed {
+        legend.insert(
+            0,
+            (
+                format!("loss smoothed {:.3}", s.weight),
+                Swatch::Line(theme.smoothed),
+            ),
+        );
+    }
     for (i, name) in ema_names.iter().enumerate() {
         legend.push((name.clone(), Swatch::Line(theme.ema[i])));
     }
@@ -71,6 +82,7 @@ pub fn draw<DB: DrawingBackend>(
 
     let (y0, y1) = view.y_span(y_range(
         view.points(&data.loss)
+            .chain(smoothed.into_iter().flat_map(|s| view.points(&s.points)))
             .chain(data.ema.iter().flat_map(|e| view.points(e)))
             .chain(spikes.iter().copied())
             .chain(eval.iter().copied())
@@ -90,14 +102,21 @@ pub fn draw<DB: DrawingBackend>(
         &super::x_labels(view, &data.clock),
         &|v| format!("{:.2}", view.value(*v)),
     )?;
+    let raw = if smoothed.is_some() { 0.25 } else { 0.55 };
     chart.draw_series(LineSeries::new(
         view.points(&data.loss),
-        theme.loss.mix(0.55).stroke_width(1),
+        theme.loss.mix(raw).stroke_width(1),
     ))?;
     for (i, series) in data.ema.iter().enumerate() {
         chart.draw_series(LineSeries::new(
             view.points(series),
             theme.ema[i].stroke_width(2),
+        ))?;
+    }
+    if let Some(s) = smoothed {
+        chart.draw_series(LineSeries::new(
+            view.points(&s.points),
+            theme.smoothed.stroke_width(2),
         ))?;
     }
     for (i, (_, series)) in data.eval_components.iter().enumerate() {

@@ -73,6 +73,14 @@ impl ChartSpec {
         }
     }
 
+    /// The loss chart with `smoothed` drawn over it; other charts as they are.
+    pub fn with_smoothed(self, smoothed: Option<crate::model::SmoothedLoss>) -> Self {
+        match self {
+            Self::Loss(d) => Self::Loss(RunCharts { smoothed, ..d }),
+            other => other,
+        }
+    }
+
     /// This chart drawn from a zoom's detail instead of the whole run's data.
     pub fn with_detail(&self, zoom: &ZoomCharts) -> Self {
         match self {
@@ -109,6 +117,17 @@ impl ChartSpec {
     pub fn alerts_in(&self, view: &View) -> usize {
         match self {
             Self::Loss(d) => d.alerts.iter().filter(|m| view.contains(m.step)).count(),
+            _ => 0,
+        }
+    }
+
+    /// Points of the smoothed loss drawn within the view (0 when smoothing is off).
+    pub fn smoothed_in(&self, view: &View) -> usize {
+        match self {
+            Self::Loss(d) => d
+                .smoothed
+                .as_ref()
+                .map_or(0, |s| view.points(&s.points).count()),
             _ => 0,
         }
     }

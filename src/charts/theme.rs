@@ -9,6 +9,8 @@ pub struct Theme {
     pub text: RGBColor,
     pub muted: RGBColor,
     pub loss: RGBColor,
+    /// The loss smoothed by the slider: the loss's hue, lighter, over the faded raw loss.
+    pub smoothed: RGBColor,
     pub ema: [RGBColor; 3],
     pub spike: RGBColor,
     pub diverged: RGBColor,
@@ -31,6 +33,7 @@ pub const DARK: Theme = Theme {
     text: RGBColor(0xc9, 0xd1, 0xd9),
     muted: RGBColor(0x8b, 0x94, 0x9e),
     loss: RGBColor(0xef, 0x44, 0x44),
+    smoothed: RGBColor(0xfc, 0xa5, 0xa5),
     ema: [
         RGBColor(0xf9, 0x73, 0x16),
         RGBColor(0xea, 0xb3, 0x08),

@@ -7,7 +7,7 @@
 use crate::analysis::format::thousands;
 use crate::charts::spec::{ChartSpec, TooltipLine};
 use crate::charts::{plot_x_pixels, step_at_pixel, View, XAxis, MARGIN, X_LABEL_AREA};
-use crate::model::{ClockMark, ZoomCharts};
+use crate::model::{ClockMark, SmoothedLoss, ZoomCharts};
 use leptos::prelude::*;
 
 /// What every time-series chart on the page shows: one zoom and one scale for all. Owned by
@@ -22,6 +22,10 @@ pub struct SharedView {
     pub hidden_layers: RwSignal<Vec<i64>>,
     /// The zoomed range's own data, at full detail, once the server sent it.
     pub detail: RwSignal<Option<ZoomCharts>>,
+    /// The smoothing slider's weight; 0 is off.
+    pub smoothing: RwSignal<f64>,
+    /// The loss smoothed at that weight, once the server sent it.
+    pub smoothed: RwSignal<Option<SmoothedLoss>>,
 }
 
 impl SharedView {
@@ -32,7 +36,19 @@ impl SharedView {
             x_axis: RwSignal::new(XAxis::Step),
             hidden_layers: RwSignal::new(Vec::new()),
             detail: RwSignal::new(None),
+            smoothing: RwSignal::new(0.0),
+            smoothed: RwSignal::new(None),
         }
+    }
+
+    /// The smoothed loss to draw in `view`: made at the slider's weight for the range shown.
+    pub fn smoothed_for(&self, view: &View) -> Option<SmoothedLoss> {
+        let weight = self.smoothing.get();
+        self.smoothed.with(|s| {
+            s.as_ref()
+                .filter(|s| weight > 0.0 && s.weight == weight && s.range == view.range)
+                .cloned()
+        })
     }
 
     pub fn get(&self) -> View {
@@ -110,6 +126,7 @@ pub fn Chart(
     let live = RwSignal::new(false);
     let drawn = RwSignal::new(0_usize);
     let alerts = RwSignal::new(0_usize);
+    let smoothed = RwSignal::new(0_usize);
     let hover = RwSignal::new(None::<Hover>);
     let drag = RwSignal::new(None::<(f64, f64)>);
 
@@ -131,9 +148,12 @@ pub fn Chart(
                 (Some(zoom), true) => spec.with(|s| s.with_detail(zoom)),
                 _ => spec.get(),
             };
-            let spec = spec.without_layers(&shared.hidden_layers.get());
+            let spec = spec
+                .without_layers(&shared.hidden_layers.get())
+                .with_smoothed(shared.smoothed_for(&view));
             drawn.set(spec.points_in(&view));
             alerts.set(spec.alerts_in(&view));
+            smoothed.set(spec.smoothed_in(&view));
             let Some(element) = canvas.get() else { return };
             let Some(backend) = plotters_canvas::CanvasBackend::with_canvas_object(element) else {
                 return;
@@ -226,7 +246,7 @@ pub fn Chart(
     let (plot_left, plot_right) = plot_x_pixels(width);
 
     view! {
-        <div class="chart" class:live=move || live.get() data-chart=id data-drawn=move || drawn.get() data-alerts=move || alerts.get()>
+        <div class="chart" class:live=move || live.get() data-chart=id data-drawn=move || drawn.get() data-alerts=move || alerts.get() data-smoothed=move || smoothed.get()>
             <div class="chart-svg" inner_html=svg></div>
             <canvas
                 class="chart-canvas"
@@ -293,7 +313,11 @@ pub fn Chart(
 
 /// The zoom and scale controls above the charts, and the `r` / `l` keys.
 #[component]
-pub fn ViewToolbar() -> impl IntoView {
+pub fn ViewToolbar(
+    /// Offer the loss smoothing slider (a single run's page).
+    #[prop(optional)]
+    smoothing: bool,
+) -> impl IntoView {
     let shared = use_context::<SharedView>().unwrap_or_default();
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
@@ -312,6 +336,7 @@ pub fn ViewToolbar() -> impl IntoView {
             match ev.key().as_str() {
                 "r" => shared.range.set(None),
                 "l" => shared.log_y.update(|l| *l = !*l),
+                "s" => focus_smoothing(&ev),
                 _ => {}
             }
         });
@@ -319,6 +344,7 @@ pub fn ViewToolbar() -> impl IntoView {
     });
     view! {
         <div class="view-toolbar" data-toolbar="view">
+            {smoothing.then(|| view! { <SmoothingSlider smoothing=shared.smoothing/> })}
             <LogScaleToggle/>
             <label class="toggle" title="what the x axes read">
                 "x axis"
@@ -351,11 +377,57 @@ pub fn ViewToolbar() -> impl IntoView {
                 }
                 .into_any(),
                 None => view! {
-                    <span class="muted hint">"drag across a chart to zoom · double-click or r to reset · l for log scale"</span>
+                    <span class="muted hint">"drag across a chart to zoom · double-click or r to reset · l for log scale · s smoothing"</span>
                 }
                 .into_any(),
             }}
         </div>
+    }
+}
+
+/// The smoothing slider (0–0.999; `s` focuses it): what it shows moves while dragged, the
+/// server is asked when it is let go.
+#[component]
+pub fn SmoothingSlider(smoothing: RwSignal<f64>) -> impl IntoView {
+    let shown = RwSignal::new(smoothing.get_untracked());
+    Effect::new(move |_| shown.set(smoothing.get()));
+    view! {
+        <label class="toggle" title="s">
+            "smoothing"
+            <input
+                type="range"
+                id="smoothing"
+                min="0"
+                max="0.999"
+                step="0.001"
+                value=smoothing.get_untracked().to_string()
+                prop:value=move || shown.get().to_string()
+                on:input=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).parse() {
+                        shown.set(v);
+                    }
+                }
+                on:change=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                        smoothing.set(v.clamp(0.0, crate::analysis::smoothing::MAX_WEIGHT));
+                    }
+                }
+            />
+            <output for="smoothing">{move || format!("{:.3}", shown.get())}</output>
+        </label>
+    }
+}
+
+/// `s` pressed: the smoothing slider takes the keyboard, when the page has one.
+#[cfg(feature = "hydrate")]
+pub fn focus_smoothing(ev: &web_sys::KeyboardEvent) {
+    use wasm_bindgen::JsCast;
+    if let Some(slider) = document()
+        .get_element_by_id("smoothing")
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        ev.prevent_default();
+        let _ = slider.focus();
     }
 }
 

@@ -12,6 +12,9 @@ use leptos::prelude::*;
 pub fn ChartPanels(
     /// The shown run's data; the panels follow it in place as the live feed extends it.
     data: Signal<Dashboard>,
+    /// Offer the loss smoothing slider (one run, not a lineage).
+    #[prop(optional)]
+    smoothing: bool,
 ) -> impl IntoView {
     let loss_line = move || {
         data.with(|d| {
@@ -155,7 +158,7 @@ pub fn ChartPanels(
     view! {
         <section class="panels" aria-label="Charts">
             <CollapseWarning routing/>
-            <ViewToolbar/>
+            <ViewToolbar smoothing/>
             <Panel run_id=run_id.clone() id="loss" title="Loss" line=loss_line wide=true spec=spec(has_charts, |d| ChartSpec::of("loss", d))/>
             <Panel run_id=run_id.clone() id="lr" title="Learning rate" line=lr_line wide=false spec=spec(has_charts, |d| ChartSpec::of("lr", d))/>
             <Panel run_id=run_id.clone() id="grad" title="Gradient norm" line=grad_line wide=false spec=spec(has_charts, |d| ChartSpec::of("grad", d))/>

@@ -76,6 +76,22 @@ pub struct RunCharts {
     /// chart; filled in by the server from its watcher, and by the live feed.
     #[serde(default)]
     pub alerts: Vec<AlertMark>,
+    /// The loss smoothed by the page's slider, when it is on (fetched on its own).
+    #[serde(default)]
+    pub smoothed: Option<SmoothedLoss>,
+}
+
+/// A run's loss smoothed over every step by the server (TensorBoard's debiased EMA, as the
+/// compare view smooths), at the steps the loss chart shows for `range`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SmoothedLoss {
+    pub run_id: String,
+    pub weight: f64,
+    /// The zoom it was made for; `None` for the whole run.
+    pub range: Option<(i64, i64)>,
+    /// The newest step it covers.
+    pub last_step: Option<i64>,
+    pub points: Points,
 }
 
 /// What the adaptive-LR controller did: the two loss EMAs it compares, how patient it still

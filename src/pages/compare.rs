@@ -8,7 +8,7 @@ use crate::analysis::format::{duration, path_segment, thousands};
 use crate::api::get_compare;
 use crate::charts::compare::{run_css, run_dash, CompareChart};
 use crate::charts::spec::ChartSpec;
-use crate::components::chart::{Chart, LogScaleToggle, SharedView};
+use crate::components::chart::{Chart, LogScaleToggle, SharedView, SmoothingSlider};
 use crate::model::{CompareView, CompareX, ConfigRow, Metric, RoutingHealth, COMPARED_METRICS};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -94,8 +94,6 @@ pub fn ComparePage() -> impl IntoView {
 #[component]
 fn Toolbar(x: RwSignal<CompareX>, smoothing: RwSignal<f64>) -> impl IntoView {
     let shared = use_context::<SharedView>().unwrap_or_default();
-    // What the slider shows while dragged; the server is asked when it is let go.
-    let shown = RwSignal::new(smoothing.get_untracked());
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::JsCast;
@@ -108,15 +106,7 @@ fn Toolbar(x: RwSignal<CompareX>, smoothing: RwSignal<f64>) -> impl IntoView {
                 return;
             }
             match ev.key().as_str() {
-                "s" => {
-                    if let Some(slider) = document()
-                        .get_element_by_id("smoothing")
-                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-                    {
-                        ev.prevent_default();
-                        let _ = slider.focus();
-                    }
-                }
+                "s" => crate::components::chart::focus_smoothing(&ev),
                 "r" => shared.range.set(None),
                 "l" => shared.log_y.update(|l| *l = !*l),
                 _ => {}
@@ -127,29 +117,7 @@ fn Toolbar(x: RwSignal<CompareX>, smoothing: RwSignal<f64>) -> impl IntoView {
     let axes = [CompareX::Step, CompareX::Tokens, CompareX::Time];
     view! {
         <div class="view-toolbar" data-toolbar="compare">
-            <label class="toggle" title="s">
-                "smoothing"
-                <input
-                    type="range"
-                    id="smoothing"
-                    min="0"
-                    max="0.999"
-                    step="0.001"
-                    value=smoothing.get_untracked().to_string()
-                    prop:value=move || shown.get().to_string()
-                    on:input=move |ev| {
-                        if let Ok(v) = event_target_value(&ev).parse() {
-                            shown.set(v);
-                        }
-                    }
-                    on:change=move |ev| {
-                        if let Ok(v) = event_target_value(&ev).parse::<f64>() {
-                            smoothing.set(v.clamp(0.0, crate::analysis::smoothing::MAX_WEIGHT));
-                        }
-                    }
-                />
-                <output for="smoothing">{move || format!("{:.3}", shown.get())}</output>
-            </label>
+            <SmoothingSlider smoothing/>
             <label class="toggle" title="what the x axes count">
                 "x axis"
                 <select

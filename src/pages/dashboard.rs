@@ -133,9 +133,12 @@ pub fn DashboardView(
         .into_any(),
         (Some(_), Some(_)) => {
             let recent = move || current.with(|d| view! { <RecentSteps steps=d.recent_steps.clone()/> });
+            if !lineage {
+                follow_smoothing(current);
+            }
             view! {
                 <StatsCards data=current.into()/>
-                <ChartPanels data=current.into()/>
+                <ChartPanels data=current.into() smoothing=!lineage/>
                 {recent}
             }
             .into_any()
@@ -151,6 +154,48 @@ pub fn DashboardView(
         </div>
     }
     .into_any()
+}
+
+/// How long the smoothed loss may lag the live feed before it is asked for again: each ask
+/// smooths every step of the run on the server (a few milliseconds for a million).
+const SMOOTHED_LAG_MS: f64 = 2_000.0;
+
+/// Keeps the smoothed loss current: asked for when the slider moves or the zoom changes, and
+/// again as the live feed adds steps, at most every [`SMOOTHED_LAG_MS`]. An answer for
+/// another weight or range than the one shown by then is kept but not drawn.
+fn follow_smoothing(current: RwSignal<Dashboard>) {
+    let shared = use_context::<SharedView>().unwrap_or_default();
+    let asked = StoredValue::new((f64::NAN, None::<(i64, i64)>, 0.0_f64));
+    Effect::new(move |_| {
+        let weight = shared.smoothing.get();
+        let range = shared.range.get();
+        // Read whole, so every step the live feed adds is seen here.
+        let run_id = current.with(|d| d.run.as_ref().map(|r| r.run_id.clone()));
+        let Some(run_id) = run_id.filter(|_| weight > 0.0) else {
+            return;
+        };
+        let now = js_now();
+        let (was_weight, was_range, at) = asked.get_value();
+        let moved = was_weight != weight || was_range != range;
+        // Only the live feed moved it: wait out the lag.
+        if !moved && now - at < SMOOTHED_LAG_MS {
+            return;
+        }
+        asked.set_value((weight, range, now));
+        leptos::task::spawn_local(async move {
+            if let Ok(s) = crate::api::get_smoothed_loss(run_id, range, weight).await {
+                shared.smoothed.set(Some(s));
+            }
+        });
+    });
+}
+
+/// The browser's clock in milliseconds (0 on the server, where nothing is fetched).
+fn js_now() -> f64 {
+    #[cfg(feature = "hydrate")]
+    return js_sys::Date::now();
+    #[cfg(not(feature = "hydrate"))]
+    0.0
 }
 
 /// How often a page showing an error asks again: a missing, busy or replaced file is

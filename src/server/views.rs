@@ -155,6 +155,26 @@ impl Store {
         })
     }
 
+    /// A run's loss smoothed by `weight` at the steps its loss chart shows for `range`.
+    pub async fn smoothed_loss(
+        &self,
+        run_id: &str,
+        range: Option<(i64, i64)>,
+        weight: f64,
+    ) -> Result<SmoothedLoss, AppError> {
+        let run = self.located(run_id).await?;
+        // With its routing, as the page holds it: no second read of a run on screen.
+        let held = self.cache().get(self.sources(), &run, true).await?;
+        let state = held.state.as_ref().ok_or(AppError::Busy)?;
+        Ok(SmoothedLoss {
+            run_id: run.0.run_id.clone(),
+            weight,
+            range,
+            last_step: state.last_step(),
+            points: state.smoothed_loss(range, CHART_BUCKETS, weight),
+        })
+    }
+
     /// A run's routing series over `range` in `columns` step buckets per layer, as the
     /// charts draw them (M4 per layer series, the worst cell per bucket for MoD).
     pub async fn routing_downsampled(
