@@ -62,3 +62,17 @@ test('with Live on, the step counter and the loss chart advance while the traine
   await expect.poll(() => stepShown(page), { timeout: 10_000 }).toBeGreaterThan(paused + 20);
   expect(errors).toEqual([]);
 });
+
+test('the smoothed loss follows the live feed', async ({ page }) => {
+  await page.goto(`http://${base}/?model=live`);
+  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+  await expect(page.locator('.live-feed')).toHaveAttribute('data-state', 'live');
+  const loss = page.locator('.chart[data-chart="loss"]');
+  await page.locator('#smoothing').fill('0.9');
+  await page.locator('#smoothing').dispatchEvent('change');
+  await expect.poll(async () => Number(await loss.getAttribute('data-smoothed'))).toBeGreaterThan(0);
+  const first = Number(await loss.getAttribute('data-smoothed'));
+  // Asked again at most every 2 s as steps arrive (20 a second).
+  await expect.poll(async () => Number(await loss.getAttribute('data-smoothed')), { timeout: 15_000 })
+    .toBeGreaterThan(first + 20);
+});
