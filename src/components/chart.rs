@@ -321,16 +321,8 @@ pub fn ViewToolbar(
     let shared = use_context::<SharedView>().unwrap_or_default();
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        use wasm_bindgen::JsCast;
         let handle = window_event_listener(leptos::ev::keydown, move |ev| {
-            // Typing in a field is not a command.
-            let typing = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                .is_some_and(|el| {
-                    matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
-                });
-            if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+            if !page_command(&ev) {
                 return;
             }
             match ev.key().as_str() {
@@ -416,6 +408,17 @@ pub fn SmoothingSlider(smoothing: RwSignal<f64>) -> impl IntoView {
             <output for="smoothing">{move || format!("{:.3}", shown.get())}</output>
         </label>
     }
+}
+
+/// Whether a key pressed is a command to the page: not typed into a field, not a shortcut.
+#[cfg(feature = "hydrate")]
+pub fn page_command(ev: &web_sys::KeyboardEvent) -> bool {
+    use wasm_bindgen::JsCast;
+    let typing = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"));
+    !(typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key())
 }
 
 /// `s` pressed: the smoothing slider takes the keyboard, when the page has one.

@@ -140,7 +140,7 @@ mod socket {
         // The clock behind "updated N s ago" and the stale check.
         let tick = set_interval_with_handle(
             move || {
-                let now = js_sys_now();
+                let now = crate::components::now_ms();
                 feed.now_ms.set(now);
                 let last = feed.last_message_ms.get_untracked();
                 if feed.state.get_untracked() == FeedState::Live
@@ -160,10 +160,6 @@ mod socket {
                 t.clear();
             }
         });
-    }
-
-    fn js_sys_now() -> f64 {
-        web_sys::js_sys::Date::now()
     }
 
     fn connect(p: Parts) {
@@ -194,7 +190,7 @@ mod socket {
         let on_open = Closure::<dyn FnMut()>::new(move || {
             p.attempt.set_value(0);
             p.feed.state.set(FeedState::Live);
-            p.feed.last_message_ms.set(js_sys_now());
+            p.feed.last_message_ms.set(crate::components::now_ms());
         });
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             let Some(text) = e.data().as_string() else {
@@ -204,7 +200,7 @@ mod socket {
                 leptos::logging::warn!("live feed: a message this page does not understand");
                 return;
             };
-            p.feed.last_message_ms.set(js_sys_now());
+            p.feed.last_message_ms.set(crate::components::now_ms());
             if p.feed.state.get_untracked() != FeedState::Live {
                 p.feed.state.set(FeedState::Live);
             }

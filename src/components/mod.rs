@@ -24,6 +24,15 @@ pub fn frozen() -> bool {
     leptos::prelude::use_context::<Frozen>().is_some() || standalone()
 }
 
+/// The browser's clock, in milliseconds since the epoch (0 on the server, which never waits
+/// on it).
+pub fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    return web_sys::js_sys::Date::now();
+    #[cfg(not(feature = "hydrate"))]
+    0.0
+}
+
 /// Whether the page is being rendered as a standalone file.
 pub fn standalone() -> bool {
     leptos::prelude::use_context::<Standalone>().is_some()

@@ -96,13 +96,8 @@ fn Toolbar(x: RwSignal<CompareX>, smoothing: RwSignal<f64>) -> impl IntoView {
     let shared = use_context::<SharedView>().unwrap_or_default();
     #[cfg(feature = "hydrate")]
     {
-        use wasm_bindgen::JsCast;
         let handle = window_event_listener(leptos::ev::keydown, move |ev| {
-            let typing = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT"));
-            if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+            if !crate::components::chart::page_command(&ev) {
                 return;
             }
             match ev.key().as_str() {

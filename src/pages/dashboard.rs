@@ -174,7 +174,7 @@ fn follow_smoothing(current: RwSignal<Dashboard>) {
         let Some(run_id) = run_id.filter(|_| weight > 0.0) else {
             return;
         };
-        let now = js_now();
+        let now = crate::components::now_ms();
         let (was_weight, was_range, at) = asked.get_value();
         let moved = was_weight != weight || was_range != range;
         // Only the live feed moved it: wait out the lag.
@@ -188,14 +188,6 @@ fn follow_smoothing(current: RwSignal<Dashboard>) {
             }
         });
     });
-}
-
-/// The browser's clock in milliseconds (0 on the server, where nothing is fetched).
-fn js_now() -> f64 {
-    #[cfg(feature = "hydrate")]
-    return js_sys::Date::now();
-    #[cfg(not(feature = "hydrate"))]
-    0.0
 }
 
 /// How often a page showing an error asks again: a missing, busy or replaced file is
