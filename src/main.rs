@@ -79,24 +79,49 @@ mod cli {
             #[command(flatten)]
             rules: RuleArgs,
         },
-        /// Write one run's dashboard as a single self-contained HTML file (inline CSS and
-        /// SVG charts, no scripts): readable offline, with JavaScript off, after the run moved on.
+        /// Write one run's dashboard, or with --runs a comparison of runs, as a single
+        /// self-contained HTML file (inline CSS and SVG charts, no scripts): readable offline,
+        /// with JavaScript off, after the runs moved on.
         Snapshot {
-            /// The trainer's database (opened read-only, never modified).
-            #[arg(long, env = "HYDRA_DB", default_value = "checkpoints/training.db")]
-            db: PathBuf,
+            /// The trainer's working directory: its database, logs, diagnostics files and
+            /// reports (default: the current directory; with --db alone, only the database).
+            #[arg(long, env = "HYDRA_ROOT")]
+            root: Option<PathBuf>,
+            /// The trainer's database (opened read-only, never modified). Default:
+            /// ROOT/checkpoints/training.db.
+            #[arg(long, env = "HYDRA_DB")]
+            db: Option<PathBuf>,
             /// The run to freeze (default: the newest run, as `/` shows it).
-            #[arg(long)]
+            #[arg(long, conflicts_with = "runs")]
             run: Option<String>,
             /// Where to write the HTML file.
             #[arg(long)]
             out: PathBuf,
             /// Show only steps from here on (the charts' zoom).
-            #[arg(long)]
+            #[arg(long, conflicts_with = "runs")]
             start_step: Option<i64>,
             /// Show only steps up to here.
-            #[arg(long)]
+            #[arg(long, conflicts_with = "runs")]
             end_step: Option<i64>,
+            /// Freeze these runs side by side, as /compare shows them (comma-separated ids,
+            /// up to 20).
+            #[arg(long, value_delimiter = ',')]
+            runs: Vec<String>,
+            /// The comparison's x axis: step, tokens or time (seconds since each run's start).
+            #[arg(long, requires = "runs", value_parser = ["step", "tokens", "time"])]
+            x: Option<String>,
+            /// The comparison's smoothing weight, 0–0.999.
+            #[arg(long, requires = "runs")]
+            smoothing: Option<f64>,
+            /// The comparison's zoom, from here on, in units of --x.
+            #[arg(long, requires = "runs")]
+            start: Option<f64>,
+            /// The comparison's zoom, up to here, in units of --x.
+            #[arg(long, requires = "runs")]
+            end: Option<f64>,
+            /// Draw the y axes on a log scale.
+            #[arg(long)]
+            log_scale: bool,
             #[command(flatten)]
             gauges: GaugeArgs,
         },
@@ -411,30 +436,59 @@ mod cli {
                 Ok(())
             }
             Command::Snapshot {
+                root,
                 db,
                 run,
                 out,
                 start_step,
                 end_step,
+                runs,
+                x,
+                smoothing,
+                start,
+                end,
+                log_scale,
                 gauges,
             } => {
+                use hydra_dashboard::model::{CompareX, ShareRequest};
+                use hydra_dashboard::pages::snapshot as page;
                 let gauges = gauges.settings()?;
-                let store = Store::open(&db).await.map_err(|e| e.to_string())?;
-                let range = match (start_step, end_step) {
-                    (None, None) => None,
-                    (a, b) => Some((a.unwrap_or(i64::MIN), b.unwrap_or(i64::MAX))),
+                let request = ShareRequest {
+                    run_id: run,
+                    start_step,
+                    end_step,
+                    log_scale,
+                    runs,
+                    x: x.as_deref().and_then(CompareX::parse),
+                    smoothing,
+                    start,
+                    end,
+                    hidden: Vec::new(),
                 };
-                if let Some((a, b)) = range.filter(|(a, b)| a > b) {
-                    return Err(format!("--end-step {b} is below --start-step {a}"));
-                }
-                let html = hydra_dashboard::pages::snapshot::snapshot(
-                    &store,
-                    run.as_deref(),
-                    range,
-                    &gauges,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+                let range = request
+                    .step_range()
+                    .map_err(|why| format!("--end-step {why}"))?;
+                // `--db` alone reads the database only, as it always did.
+                let store = match (root, db) {
+                    (None, Some(db)) => Store::watch(&db),
+                    (root, db) => {
+                        let root = root.unwrap_or_else(|| PathBuf::from("."));
+                        let db = db.unwrap_or_else(|| root.join("checkpoints").join("training.db"));
+                        Store::watch_trainer(&db, server::files::Dirs::under(&root))
+                    }
+                };
+                let written = match store.check().await {
+                    Err(e) => Err(e),
+                    Ok(()) if request.is_comparison() => {
+                        page::snapshot_compare(&store, &request).await
+                    }
+                    Ok(()) => {
+                        page::snapshot(&store, request.run_id.as_deref(), range, &gauges, log_scale)
+                            .await
+                    }
+                };
+                store.close().await;
+                let html = written.map_err(|e| e.to_string())?;
                 std::fs::write(&out, html)
                     .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
                 eprintln!("snapshot written to {}", out.display());

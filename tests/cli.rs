@@ -228,6 +228,97 @@ fn gauge_zones_that_do_not_rise_are_refused() {
 }
 
 #[test]
+fn a_comparison_snapshot_is_one_offline_file_of_the_runs_side_by_side() {
+    let (dir, db) = two_models();
+    let ids: Vec<String> = query(&db, "SELECT group_concat(run_id, char(10)) FROM runs")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(ids.len() >= 2, "{ids:?}");
+    let runs = ids.join(",");
+    let before = snapshot(&dir);
+    let out = dir.join("compare.html");
+    let (code, err) = snapshot_cmd(
+        &db,
+        &out,
+        &["--runs", &runs, "--x", "tokens", "--smoothing", "0.8"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        5,
+        "the compare page's five charts"
+    );
+    for id in &ids {
+        assert!(
+            html.contains(&format!("data-run=\"{id}\"")),
+            "{id} in the legend"
+        );
+    }
+    assert!(html.contains("x axis: tokens. Smoothing 0.8."));
+    assert!(!html.contains("<script"), "readable with JavaScript off");
+    let to_server = html.matches("href=\"/").count() + html.matches("src=\"/").count();
+    assert_eq!(
+        to_server, 0,
+        "no link that needs the server (the CSV, the runs)"
+    );
+    let mut after = snapshot(&dir);
+    after.retain(|f| f.0 != "compare.html");
+    assert_eq!(after, before, "the user's file is untouched");
+
+    for (flags, exit, says) in [
+        (vec!["--runs", "nope,also-nope"], 1, "no run \"nope\""),
+        (
+            vec!["--runs", &runs, "--run", &ids[0]],
+            2,
+            "cannot be used with",
+        ),
+        (vec!["--x", "tokens"], 2, "--runs"),
+        (vec!["--runs", &runs, "--x", "epochs"], 2, "epochs"),
+        (vec!["--runs", &runs, "--smoothing", "3"], 1, "smoothing"),
+    ] {
+        let (code, err) = snapshot_cmd(&db, &dir.join("x.html"), &flags);
+        assert_eq!(code, exit, "{flags:?}: {err}");
+        assert!(err.contains(says), "{flags:?}: {err}");
+    }
+}
+
+#[test]
+fn a_snapshot_of_a_trainers_directory_has_the_crashed_run_from_its_log() {
+    let dir = temp_dir("cli-snapshot-root");
+    let db = train(
+        &dir,
+        &[
+            "--run-id",
+            "crashed",
+            "--model",
+            "100m",
+            "--steps",
+            "3000",
+            "--crash-at",
+            "2345",
+        ],
+    );
+    assert!(!db.exists(), "a crashed run never reaches the database");
+    let before = snapshot(&dir);
+    let out = std::env::temp_dir().join(format!("hydra-crashed-{}.html", std::process::id()));
+    let (code, err) = run(&[
+        "snapshot",
+        "--root",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert!(html.contains("crashed"), "the run read from its log");
+    assert!(html.contains("2,3"), "its last steps");
+    assert_eq!(snapshot(&dir), before, "the trainer's files are untouched");
+}
+
+#[test]
 fn a_snapshot_is_one_offline_file_and_a_bad_run_is_named() {
     let dir = temp_dir("cli-snapshot");
     let db = make_db(&dir, &["--nan", "--collapse", "--moe"]);

@@ -5,32 +5,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-/// Two models, two runs each; the first with NaN and Inf losses.
-fn two_models() -> (std::path::PathBuf, std::path::PathBuf) {
-    let dir = temp_dir("compare");
-    let db = make_db(&dir, &["--nan", "--steps", "30000", "--every", "5"]);
-    let status = std::process::Command::new("python3")
-        .arg(fixture_script())
-        .arg(&db)
-        .args([
-            "--model", "626m", "--steps", "24000", "--every", "4", "--seed", "7",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    (dir, db)
-}
-
-fn run_ids(s: &Server) -> Vec<String> {
-    let (status, rows) = s.json("/api/runs");
-    assert_eq!(status, 200, "{rows}");
-    rows.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["run_id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// `(step, value)` of the finite values of `metric` in an `/api/metrics` answer.
 fn finite_points(page: &Value, metric: &str) -> Vec<(i64, f64)> {
     page["steps"]

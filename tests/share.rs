@@ -271,3 +271,150 @@ fn charts_export_as_svg_and_png_of_the_asked_size() {
         assert!(colours > 5, "{chart} is drawn ({colours} colours)");
     }
 }
+
+#[test]
+fn a_shared_comparison_is_the_compare_page_frozen_as_it_was_seen() {
+    let (dir, db) = two_models();
+    let state = temp_dir("share-compare-state");
+    let s = Server::start_with(&db, &["--state-dir", state.to_str().unwrap()]);
+    let ids = run_ids(&s);
+    assert!(ids.len() >= 3, "{ids:?}");
+    let (a, b, c) = (&ids[0], &ids[1], ids.last().unwrap());
+    let before = snapshot(&dir);
+
+    let body = serde_json::json!({
+        "runs": [a, b, c], "x": "step", "smoothing": 0.9, "start": 2000.0, "end": 20000.0,
+        "hidden": [b], "log_scale": true,
+    });
+    let created = send(
+        &s.addr,
+        "POST",
+        "/api/snapshots",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(snapshot(&dir), before, "the trainer's files are untouched");
+    let kept: Value =
+        serde_json::from_slice(&std::fs::read(state.join(format!("snapshots/{id}.json"))).unwrap())
+            .unwrap();
+    assert!(kept.get("compare").is_some() && kept.get("data").is_none());
+
+    let page = send(&s.addr, "GET", &format!("/s/{id}"), b"");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(!html.contains("<script"), "a static page");
+    for metric in ["loss_total", "lr", "grad_norm", "tokens_per_sec", "vram_gb"] {
+        assert!(
+            html.contains(&format!("data-panel=\"{metric}\"")),
+            "the {metric} chart is in the page"
+        );
+    }
+    assert!(
+        html.matches("<svg").count() >= 5,
+        "every chart is inline SVG"
+    );
+    for run in [a, b, c] {
+        assert!(
+            html.contains(&format!("data-run=\"{run}\"")),
+            "{run} is in the legend"
+        );
+    }
+    // The run switched off stays off; the others are on.
+    let legend_of = |run: &str| {
+        let at = html.find(&format!("data-run=\"{run}\"")).unwrap();
+        let open = html[..at].rfind("<button").unwrap();
+        html[open..at].to_string()
+    };
+    assert!(
+        legend_of(b).contains("aria-pressed=\"false\""),
+        "{}",
+        legend_of(b)
+    );
+    assert!(
+        legend_of(a).contains("aria-pressed=\"true\""),
+        "{}",
+        legend_of(a)
+    );
+    assert!(html.contains("x axis: step. Smoothing 0.9. Zoomed to step 2000 – 20000."));
+    assert!(html.contains("Log scale."));
+    assert!(html.contains("keys differ") || html.contains("1 key differs"));
+    assert!(html.contains("property=\"og:description\" content=\"3 runs compared: "));
+    // The zoom: the step axis ends by 20k, not at the runs' 30k.
+    assert!(html.contains("20k") && !html.contains(">30k<"));
+
+    // The trainer's file goes away; the snapshot does not.
+    std::fs::remove_file(&db).unwrap();
+    let again = send(&s.addr, "GET", &format!("/s/{id}"), b"");
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        again.text().matches("<svg").count(),
+        html.matches("<svg").count()
+    );
+    let png = send(&s.addr, "GET", &format!("/s/{id}.png"), b"");
+    assert_eq!(png.status, 200);
+    let (size, colours) = png_size_and_colours(&png.body);
+    assert_eq!(size, (1200, 630));
+    assert!(
+        colours > 20,
+        "a drawn chart, not a blank ({colours} colours)"
+    );
+}
+
+#[test]
+fn a_comparison_share_names_what_is_wrong_with_it() {
+    let (_dir, db) = two_models();
+    let state = temp_dir("share-compare-bad-state");
+    let s = Server::start_with(&db, &["--state-dir", state.to_str().unwrap()]);
+    let ids = run_ids(&s);
+    let (a, b) = (&ids[0], &ids[1]);
+    for (body, mentions) in [
+        (serde_json::json!({"runs": [a, a]}), "listed twice"),
+        (
+            serde_json::json!({"runs": [a, "no-such-run"]}),
+            "no-such-run",
+        ),
+        (serde_json::json!({"runs": [a, b], "run_id": a}), "run_id"),
+        (
+            serde_json::json!({"runs": [a, b], "start_step": 5}),
+            "start_step",
+        ),
+        (
+            serde_json::json!({"runs": [a, b], "smoothing": 1.5}),
+            "smoothing",
+        ),
+        (
+            serde_json::json!({"runs": [a, b], "hidden": ["zzz"]}),
+            "zzz",
+        ),
+        (
+            serde_json::json!({"runs": [a, b], "start": 9.0, "end": 1.0}),
+            "below",
+        ),
+        (serde_json::json!({"x": "tokens"}), "only a comparison"),
+        (serde_json::json!({"runs": [a, b], "x": "epochs"}), "body"),
+    ] {
+        let r = send(
+            &s.addr,
+            "POST",
+            "/api/snapshots",
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(
+            r.text().contains(mentions),
+            "{body}: {} names {mentions}",
+            r.text()
+        );
+    }
+    assert!(!state.join("snapshots").exists(), "nothing was kept");
+    // A run's snapshot is kept as it always was: under `data`.
+    let r = send(&s.addr, "POST", "/api/snapshots", b"{}");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let kept: Value =
+        serde_json::from_slice(&std::fs::read(state.join(format!("snapshots/{id}.json"))).unwrap())
+            .unwrap();
+    assert!(kept.get("data").is_some() && kept.get("compare").is_none());
+    assert_eq!(send(&s.addr, "GET", &format!("/s/{id}"), b"").status, 200);
+}

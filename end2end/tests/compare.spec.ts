@@ -1,6 +1,6 @@
 import { test, expect, Page } from '@playwright/test';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -153,4 +153,43 @@ test('the runs table and the compare view work without JavaScript', async ({ bro
   expect(bad!.status()).toBeLessThan(500);
   await expect(page.locator('.error-message')).toContainText('no run "nope"');
   await context.close();
+});
+
+test('Share freezes the comparison as seen into a page that renders without JavaScript', async ({ page, browser }) => {
+  test.setTimeout(60_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${base}/compare?runs=500m_a,626m_b,500m_c&x=tokens`);
+  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+  await expect.poll(() => drawn(page, 'loss_total')).toBeGreaterThan(100);
+  await page.locator('#smoothing').fill('0.9');
+  await page.locator('#smoothing').dispatchEvent('change');
+  await page.locator('.legend-run[data-run="626m_b"]').click();
+  await expect(page.locator('.legend-run.off')).toHaveCount(1);
+  await page.locator('.share-button').click();
+  const link = page.locator('.share-link');
+  await expect(link).toHaveValue(/^http:\/\/127\.0\.0\.1:\d+\/s\/[0-9a-f]{32}$/);
+  const url = await link.inputValue();
+  expect(errors).toEqual([]);
+
+  const reader = await browser.newContext({ javaScriptEnabled: false });
+  const shared = await reader.newPage();
+  await shared.goto(url);
+  await expect(shared.locator('.snapshot-banner')).toContainText('x axis: tokens. Smoothing 0.9.');
+  await expect(shared.locator('.compare-legend .legend-run')).toHaveCount(3);
+  await expect(shared.locator('.legend-run[data-run="626m_b"]')).toHaveAttribute('aria-pressed', 'false');
+  await expect(shared.locator('.legend-run[data-run="500m_a"]')).toHaveAttribute('aria-pressed', 'true');
+  for (const metric of ['loss_total', 'lr', 'grad_norm', 'tokens_per_sec', 'vram_gb']) {
+    const svg = shared.locator(`.chart[data-chart="${metric}"] svg`);
+    await expect(svg).toBeVisible();
+    expect(await svg.locator('*').count(), metric).toBeGreaterThan(12);
+  }
+  await expect(shared.locator('#config-diff')).toContainText('differ');
+  await expect(shared.locator('.share-button')).toBeHidden();
+  const image = await shared.locator('meta[property="og:image"]').getAttribute('content');
+  const png = await shared.request.get(image!);
+  expect(png.status()).toBe(200);
+  await shared.screenshot({ path: 'artifacts/compare-shared.png', fullPage: true });
+  writeFileSync('artifacts/compare-shared-preview.png', await png.body());
+  await reader.close();
 });

@@ -181,21 +181,20 @@ pub async fn get_compare(
     let store = use_context::<crate::server::store::Store>()
         .ok_or_else(|| ServerFnError::new("the dashboard has no database open"))?;
     let bad = |name, why: String| AppError::bad_param(name, why).into_server_error();
-    let ask = crate::server::compare::CompareAsk {
-        runs: crate::model::parse_run_list([runs.as_str()]).map_err(|why| bad("runs", why))?,
-        metrics: crate::model::COMPARED_METRICS.to_vec(),
-        max_points: crate::server::views::CHART_BUCKETS,
-        x: CompareX::parse(&x).ok_or_else(|| bad("x", format!("no axis {x:?}")))?,
-        start: start.filter(|v| v.is_finite()),
-        end: end.filter(|v| v.is_finite()),
-        smoothing: match smoothing {
-            None => None,
-            Some(w) => Some(
-                crate::analysis::smoothing::weight(w)
-                    .ok_or_else(|| bad("smoothing", format!("{w} is not within 0–0.999")))?,
-            ),
-        },
+    let smoothing = match smoothing {
+        None => None,
+        Some(w) => Some(
+            crate::analysis::smoothing::weight(w)
+                .ok_or_else(|| bad("smoothing", format!("{w} is not within 0–0.999")))?,
+        ),
     };
+    let ask = crate::server::compare::CompareAsk::page(
+        crate::model::parse_run_list([runs.as_str()]).map_err(|why| bad("runs", why))?,
+        CompareX::parse(&x).ok_or_else(|| bad("x", format!("no axis {x:?}")))?,
+        smoothing,
+        start,
+        end,
+    );
     store
         .compare_view(&ask)
         .await

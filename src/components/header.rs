@@ -3,7 +3,7 @@
 use crate::analysis::format::{path_segment, thousands};
 use crate::components::alerts::AlertBell;
 use crate::components::live::{LiveFeed, LiveIndicator};
-use crate::components::share::ShareButton;
+use crate::components::share::{run_view, ShareButton};
 use crate::model::{Dashboard, Run};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -123,7 +123,7 @@ pub fn Header(
             </label>
             {status}
             {feed.filter(|_| live).map(|feed| view! { <LiveIndicator feed/> })}
-            {current_run.clone().map(|run_id| view! { <ShareButton run_id/> })}
+            {current_run.clone().map(|run_id| view! { <ShareButton request=run_view(run_id)/> })}
             {(!super::frozen()).then(|| view! { <AlertBell/> })}
             {(!super::standalone()).then(|| view! { <a class="header-link" href="/runs" title="every run; tick some to compare">"runs"</a> })}
         </header>

@@ -15,18 +15,28 @@ enum Shared {
     Failed(String),
 }
 
-#[component]
-pub fn ShareButton(run_id: String) -> impl IntoView {
+/// What the single-run page's Share freezes: the run at the shown zoom and scale.
+pub fn run_view(run_id: String) -> Callback<(), ShareRequest> {
     let view = use_context::<SharedView>().unwrap_or_default();
-    let state = RwSignal::new(None::<Shared>);
-    let share = move |_| {
+    Callback::new(move |()| {
         let (start_step, end_step) = view.range.get_untracked().unzip();
-        let request = ShareRequest {
+        ShareRequest {
             run_id: Some(run_id.clone()),
             start_step,
             end_step,
             log_scale: view.log_y.get_untracked(),
-        };
+            ..ShareRequest::default()
+        }
+    })
+}
+
+/// Freezes the view `request` describes at the moment of the click, and shows (and copies)
+/// the link.
+#[component]
+pub fn ShareButton(#[prop(into)] request: Callback<(), ShareRequest>) -> impl IntoView {
+    let state = RwSignal::new(None::<Shared>);
+    let share = move |_| {
+        let request = request.run(());
         state.set(Some(Shared::Working));
         leptos::task::spawn_local(async move {
             match crate::api::share_view(request).await {
@@ -60,7 +70,7 @@ pub fn ShareButton(run_id: String) -> impl IntoView {
         <div class="share">
             <button
                 class="share-button"
-                title="freeze this view (run, zoom, scale) into a page a colleague can open"
+                title="freeze this view (runs, zoom, scale) into a page a colleague can open"
                 disabled=move || state.get() == Some(Shared::Working)
                 on:click=share
             >

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `POST /api/snapshots`: which view of which run to freeze. Every field is optional: an
-/// empty request freezes the newest run, whole, on a linear scale.
+/// `POST /api/snapshots`: which view to freeze — one run's dashboard, or with `runs` a
+/// comparison as `/compare` shows it. Every field is optional: an empty request freezes the
+/// newest run, whole, on a linear scale.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShareRequest {
@@ -16,12 +17,66 @@ pub struct ShareRequest {
     pub end_step: Option<i64>,
     #[serde(default)]
     pub log_scale: bool,
+    /// A comparison of these runs instead of one run's dashboard.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
+    /// The comparison's x axis (default: step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<super::CompareX>,
+    /// The comparison's smoothing weight, 0–0.999 (none: raw lines only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoothing: Option<f64>,
+    /// The comparison's zoom, in units of `x`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<f64>,
+    /// Compared runs switched off in the legend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<String>,
 }
 
 impl ShareRequest {
     /// The step range asked for, if any; an end below the start is a mistake.
     pub fn step_range(&self) -> Result<Option<(i64, i64)>, String> {
         step_range(self.start_step, self.end_step)
+    }
+
+    /// Whether a comparison is asked for rather than one run.
+    pub fn is_comparison(&self) -> bool {
+        !self.runs.is_empty()
+    }
+
+    /// The first field that does not belong to the kind of snapshot asked for, and why: a
+    /// comparison has no `run_id` and zooms by `start`/`end`; one run has no comparison fields.
+    pub fn misplaced(&self) -> Option<(&'static str, &'static str)> {
+        if self.is_comparison() {
+            let run_fields = [
+                ("run_id", self.run_id.is_some()),
+                ("start_step", self.start_step.is_some()),
+                ("end_step", self.end_step.is_some()),
+            ];
+            return run_fields
+                .into_iter()
+                .find(|(_, given)| *given)
+                .map(|(name, _)| {
+                    (
+                        name,
+                        "a comparison names its runs in runs and zooms by start and end",
+                    )
+                });
+        }
+        let compare_fields = [
+            ("x", self.x.is_some()),
+            ("smoothing", self.smoothing.is_some()),
+            ("start", self.start.is_some()),
+            ("end", self.end.is_some()),
+            ("hidden", !self.hidden.is_empty()),
+        ];
+        compare_fields
+            .into_iter()
+            .find(|(_, given)| *given)
+            .map(|(name, _)| (name, "only a comparison (runs) has it"))
     }
 }
 

@@ -9,7 +9,10 @@ use crate::api::get_compare;
 use crate::charts::compare::{run_css, run_dash, CompareChart};
 use crate::charts::spec::ChartSpec;
 use crate::components::chart::{Chart, LogScaleToggle, SharedView, SmoothingSlider};
-use crate::model::{CompareView, CompareX, ConfigRow, Metric, RoutingHealth, COMPARED_METRICS};
+use crate::components::share::ShareButton;
+use crate::model::{
+    CompareView, CompareX, ConfigRow, Metric, RoutingHealth, ShareRequest, COMPARED_METRICS,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -60,12 +63,30 @@ pub fn ComparePage() -> impl IntoView {
         false,
     );
     let hidden = RwSignal::new(Vec::<String>::new());
+    // Share freezes what is on screen: the runs, axis, smoothing, zoom, scale and the runs
+    // switched off.
+    let share = Callback::new(move |()| {
+        let runs = query.read_untracked().get_all("runs").unwrap_or_default();
+        let smoothing = smoothing.get_untracked();
+        let (start, end) = shared.range.get_untracked().unzip();
+        ShareRequest {
+            runs: crate::model::parse_run_list(runs.iter().map(String::as_str)).unwrap_or_default(),
+            x: Some(x.get_untracked()),
+            smoothing: (smoothing > 0.0).then_some(smoothing),
+            start: start.map(|v| v as f64),
+            end: end.map(|v| v as f64),
+            hidden: hidden.get_untracked(),
+            log_scale: shared.log_y.get_untracked(),
+            ..ShareRequest::default()
+        }
+    });
     view! {
         <div class="app compare-page">
             <header class="header">
                 <a class="brand" href="/">"HYDRA"<span class="brand-sub">" training"</span></a>
                 <h1 class="page-title">"Compare runs"</h1>
                 <a class="header-link" href="/runs">"runs"</a>
+                <ShareButton request=share/>
                 <crate::components::alerts::AlertBell/>
             </header>
             <main class="content">
@@ -85,6 +106,29 @@ pub fn ComparePage() -> impl IntoView {
                         }
                     })}
                 </Transition>
+            </main>
+        </div>
+    }
+}
+
+/// A comparison frozen into a snapshot: what the page showed, with nothing live — no
+/// controls, and no link to the server when it is a file of its own.
+#[component]
+pub fn FrozenComparison(data: CompareView, hidden: Vec<String>) -> impl IntoView {
+    let home = (!crate::components::standalone()).then(|| {
+        view! {
+            <a class="header-link" href="/runs">"runs"</a>
+        }
+    });
+    view! {
+        <div class="app compare-page">
+            <header class="header">
+                <span class="brand">"HYDRA"<span class="brand-sub">" training"</span></span>
+                <h1 class="page-title">"Compare runs"</h1>
+                {home}
+            </header>
+            <main class="content">
+                <Compared data hidden=RwSignal::new(hidden)/>
             </main>
         </div>
     }
@@ -166,10 +210,14 @@ fn Compared(data: CompareView, hidden: RwSignal<Vec<String>>) -> impl IntoView {
                     &hidden.get(),
                 )))
             });
-            let csv = csv_href(&data.comparison, metric);
+            // The download is the server's; a file opened on its own has none.
+            let csv = (!crate::components::standalone()).then(|| {
+                let href = csv_href(&data.comparison, metric);
+                view! { <a class="csv-link" href=href download>"CSV"</a> }
+            });
             view! {
                 <section class="panel compare-chart" data-panel=metric.name()>
-                    <a class="csv-link" href=csv download>"CSV"</a>
+                    {csv}
                     <Chart spec/>
                 </section>
             }
@@ -209,6 +257,8 @@ fn csv_href(c: &crate::model::Comparison, metric: Metric) -> String {
 /// hides or shows the run on every chart.
 #[component]
 fn Legend(data: CompareView, hidden: RwSignal<Vec<String>>) -> impl IntoView {
+    // A snapshot's legend shows what was switched off; nothing toggles.
+    let frozen = crate::components::frozen();
     let keys = data
         .comparison
         .runs
@@ -241,6 +291,7 @@ fn Legend(data: CompareView, hidden: RwSignal<Vec<String>>) -> impl IntoView {
                     class="legend-run"
                     class:off=move || !shown.get()
                     aria-pressed=move || shown.get().to_string()
+                    disabled=frozen
                     data-run=id.clone()
                     on:click=toggle
                 >
@@ -325,6 +376,7 @@ fn RoutingSideBySide(routing: Vec<RoutingHealth>) -> impl IntoView {
 /// The keys whose values differ, a column per run; every key behind "show all keys".
 #[component]
 fn ConfigDiff(rows: Vec<ConfigRow>, names: Vec<String>) -> impl IntoView {
+    let standalone = crate::components::standalone();
     let table = move |rows: Vec<ConfigRow>, names: Vec<String>| {
         view! {
             <table class="config-diff">
@@ -334,8 +386,15 @@ fn ConfigDiff(rows: Vec<ConfigRow>, names: Vec<String>) -> impl IntoView {
                         {names
                             .iter()
                             .enumerate()
-                            .map(|(slot, n)| view! {
-                                <th><a href=format!("/run/{}", path_segment(n)) style=format!("color:{}", run_css(slot))>{n.clone()}</a></th>
+                            .map(|(slot, n)| {
+                                let style = format!("color:{}", run_css(slot));
+                                match standalone {
+                                    true => view! { <th style=style>{n.clone()}</th> }.into_any(),
+                                    false => view! {
+                                        <th><a href=format!("/run/{}", path_segment(n)) style=style>{n.clone()}</a></th>
+                                    }
+                                    .into_any(),
+                                }
                             })
                             .collect_view()}
                     </tr>

@@ -22,6 +22,28 @@ pub struct CompareAsk {
     pub smoothing: Option<f64>,
 }
 
+impl CompareAsk {
+    /// What the compare page shows: its five metrics at the charts' width, open or infinite
+    /// ends of the zoom as the runs' own.
+    pub fn page(
+        runs: Vec<String>,
+        x: CompareX,
+        smoothing: Option<f64>,
+        start: Option<f64>,
+        end: Option<f64>,
+    ) -> Self {
+        Self {
+            runs,
+            metrics: COMPARED_METRICS.to_vec(),
+            max_points: super::views::CHART_BUCKETS,
+            x,
+            start: start.filter(|v| v.is_finite()),
+            end: end.filter(|v| v.is_finite()),
+            smoothing,
+        }
+    }
+}
+
 /// A comparison's answer as sent: its JSON, and the JSON gzipped.
 #[derive(Clone)]
 pub struct SentAnswer {

@@ -1,15 +1,16 @@
-//! Shared snapshots: a view of a run frozen into the dashboard's own state directory
+//! Shared snapshots: a view of a run, or a comparison of runs, frozen into the dashboard's own state directory
 //! (`--state-dir`; never beside or inside the trainer's file) and served at `/s/{id}` as a
 //! static page, with `/s/{id}.png` — its loss chart — for link previews. The frozen data is
-//! the page's own `Dashboard`, so a snapshot renders the same next week, after the run moved
-//! on or its file was deleted.
+//! the page's own (`Dashboard`, `CompareView`), so a snapshot renders the same next week,
+//! after the runs moved on or their files were deleted.
 
 use super::error::AppError;
 use super::snapshot::{self, Page, Preview};
 use super::AppState;
+use crate::charts::compare::CompareChart;
 use crate::charts::spec::ChartSpec;
 use crate::charts::View;
-use crate::model::{Dashboard, GaugeSettings, ShareRequest, SharedLink};
+use crate::model::{CompareView, Dashboard, GaugeSettings, Metric, ShareRequest, SharedLink};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -32,14 +33,65 @@ pub struct Shares {
     dir: PathBuf,
 }
 
-/// One snapshot as kept on disk.
-#[derive(Serialize, Deserialize)]
+/// One snapshot.
 pub struct Frozen {
     pub id: String,
     /// When it was taken, in seconds since the Unix epoch.
     pub taken_at: f64,
     pub request: ShareRequest,
-    pub data: Dashboard,
+    pub view: FrozenView,
+}
+
+/// What a snapshot shows.
+pub enum FrozenView {
+    /// One run's dashboard.
+    Run(Box<Dashboard>),
+    /// Runs side by side, as `/compare` showed them.
+    Compare(Box<CompareView>),
+}
+
+/// A snapshot as kept on disk: one run under `data` (as the first snapshots were kept), a
+/// comparison under `compare`. Not an enum flattened into the struct: serde's flatten
+/// buffers the data and then cannot read the number-keyed maps inside a `Dashboard`.
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    id: String,
+    taken_at: f64,
+    request: ShareRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data: Option<Box<Dashboard>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    compare: Option<Box<CompareView>>,
+}
+
+impl Frozen {
+    fn kept(self) -> Kept {
+        let (data, compare) = match self.view {
+            FrozenView::Run(d) => (Some(d), None),
+            FrozenView::Compare(c) => (None, Some(c)),
+        };
+        Kept {
+            id: self.id,
+            taken_at: self.taken_at,
+            request: self.request,
+            data,
+            compare,
+        }
+    }
+
+    fn from_kept(kept: Kept) -> Result<Self, &'static str> {
+        let view = match (kept.data, kept.compare) {
+            (Some(d), None) => FrozenView::Run(d),
+            (None, Some(c)) => FrozenView::Compare(c),
+            _ => return Err("it holds neither one run nor one comparison"),
+        };
+        Ok(Self {
+            id: kept.id,
+            taken_at: kept.taken_at,
+            request: kept.request,
+            view,
+        })
+    }
 }
 
 impl Shares {
@@ -60,22 +112,31 @@ impl Shares {
         settings: &GaugeSettings,
         request: ShareRequest,
     ) -> Result<SharedLink, AppError> {
-        let range = request
-            .step_range()
-            .map_err(|why| AppError::bad_param("end_step", why))?;
-        let data = snapshot::freeze(store, request.run_id.as_deref(), range, settings).await?;
-        if data.run.is_none() {
-            return Err(AppError::NotFound {
-                what: "run",
-                id: request.run_id.clone().unwrap_or_default(),
-            });
+        if let Some((field, why)) = request.misplaced() {
+            return Err(AppError::bad_param(field, why.to_string()));
         }
+        let view = if request.is_comparison() {
+            FrozenView::Compare(Box::new(snapshot::freeze_compare(store, &request).await?))
+        } else {
+            let range = request
+                .step_range()
+                .map_err(|why| AppError::bad_param("end_step", why))?;
+            let data = snapshot::freeze(store, request.run_id.as_deref(), range, settings).await?;
+            if data.run.is_none() {
+                return Err(AppError::NotFound {
+                    what: "run",
+                    id: request.run_id.clone().unwrap_or_default(),
+                });
+            }
+            FrozenView::Run(Box::new(data))
+        };
         let frozen = Frozen {
             id: new_id().map_err(|why| self.unavailable(why))?,
             taken_at: snapshot::now(),
             request,
-            data,
-        };
+            view,
+        }
+        .kept();
         let json = serde_json::to_vec(&frozen).map_err(|e| self.unavailable(e.to_string()))?;
         tokio::fs::create_dir_all(&self.dir)
             .await
@@ -104,8 +165,10 @@ impl Shares {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
             Err(e) => return Err(self.unavailable(e.to_string())),
         };
-        serde_json::from_slice(&bytes)
-            .map_err(|e| self.unavailable(format!("snapshot {id} is unreadable: {e}")))
+        let unreadable =
+            |why: String| self.unavailable(format!("snapshot {id} is unreadable: {why}"));
+        let kept: Kept = serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+        Frozen::from_kept(kept).map_err(|why| unreadable(why.into()))
     }
 
     fn path(&self, id: &str) -> PathBuf {
@@ -163,7 +226,7 @@ pub async fn show(
     s: &AppState,
     file: &str,
     headers: &HeaderMap,
-    render: fn(Dashboard, &Page) -> String,
+    render: fn(Frozen, &Page) -> String,
 ) -> Response {
     let (id, png) = match file.strip_suffix(".png") {
         Some(id) => (id, true),
@@ -202,7 +265,7 @@ pub async fn show(
         // Served by the dashboard: its export links and the way home work.
         standalone: false,
     };
-    let html = render(frozen.data, &page);
+    let html = render(frozen, &page);
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -220,20 +283,33 @@ const STATIC_PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline';
 
 /// The loss chart of a snapshot at the preview size, as the person saw it.
 pub fn preview_png(frozen: &Frozen) -> Result<Vec<u8>, String> {
-    let spec = frozen
-        .data
-        .charts
-        .clone()
-        .map(ChartSpec::Loss)
-        .unwrap_or_default();
+    let (spec, title, about) = match &frozen.view {
+        FrozenView::Run(data) => {
+            let spec = data.charts.clone().map(ChartSpec::Loss).unwrap_or_default();
+            let run = data.run.as_ref().map(|r| r.run_id.as_str());
+            let title = format!("HYDRA · {}", run.unwrap_or("no run"));
+            (spec, title, snapshot::describe(data))
+        }
+        FrozenView::Compare(data) => {
+            let chart = CompareChart::new(
+                &data.comparison.runs,
+                Metric::LossTotal,
+                data.comparison.x,
+                &frozen.request.hidden,
+            );
+            let title = format!("HYDRA · {} runs compared", data.comparison.runs.len());
+            (
+                ChartSpec::Compare(Box::new(chart)),
+                title,
+                snapshot::describe_compare(data),
+            )
+        }
+    };
     let view = View {
         log_y: frozen.request.log_scale,
         ..View::default()
     };
     let (w, h) = PREVIEW_SIZE;
-    let run = frozen.data.run.as_ref().map(|r| r.run_id.as_str());
-    let title = format!("HYDRA · {}", run.unwrap_or("no run"));
-    let about = snapshot::describe(&frozen.data);
     crate::charts::png::to_png(w, h, |root| {
         use plotters::prelude::*;
         let theme = &crate::charts::theme::DARK;

@@ -3,7 +3,8 @@
 //! command writes one to a file, shared snapshots (`share.rs`) keep the data and render it
 //! on each visit.
 
-use crate::model::{Dashboard, GaugeSettings};
+use crate::model::{parse_run_list, CompareView, Dashboard, GaugeSettings, ShareRequest};
+use crate::server::compare::CompareAsk;
 use crate::server::error::AppError;
 use crate::server::store::Store;
 
@@ -22,6 +23,67 @@ pub async fn freeze(
         data.routing = Some(zoom.routing);
     }
     Ok(data)
+}
+
+/// What is frozen of a comparison: the compare page's data for `request`'s runs, axis,
+/// smoothing and zoom; the mistakes in it are 400s naming the field.
+pub async fn freeze_compare(
+    store: &Store,
+    request: &ShareRequest,
+) -> Result<CompareView, AppError> {
+    let runs = parse_run_list(request.runs.iter().map(String::as_str))
+        .map_err(|why| AppError::bad_param("runs", why))?;
+    if let Some(id) = request.hidden.iter().find(|id| !runs.contains(id)) {
+        return Err(AppError::bad_param(
+            "hidden",
+            format!("run {id:?} is not among the compared runs"),
+        ));
+    }
+    let smoothing = match request.smoothing {
+        None => None,
+        Some(w) => Some(crate::analysis::smoothing::weight(w).ok_or_else(|| {
+            AppError::bad_param("smoothing", format!("{w} is not within 0–0.999"))
+        })?),
+    };
+    if let (Some(a), Some(b)) = (request.start, request.end) {
+        if a > b {
+            return Err(AppError::bad_param(
+                "end",
+                format!("must not be below start ({b} < {a})"),
+            ));
+        }
+    }
+    let ask = CompareAsk::page(
+        runs,
+        request.x.unwrap_or_default(),
+        smoothing,
+        request.start,
+        request.end,
+    );
+    store.compare_view(&ask).await
+}
+
+/// One line about a comparison for a link preview: its runs and their best losses.
+pub fn describe_compare(data: &CompareView) -> String {
+    use crate::analysis::format::metric;
+    let runs: Vec<String> = data
+        .rows
+        .iter()
+        .map(|r| match r.best_loss {
+            Some(_) => format!(
+                "{} ({}, best {})",
+                r.run_id,
+                r.model_id,
+                metric(r.best_loss)
+            ),
+            None => format!("{} ({})", r.run_id, r.model_id),
+        })
+        .collect();
+    format!(
+        "{} compared: {}",
+        plural(runs.len(), "run"),
+        runs.join(" · ")
+    )
 }
 
 /// How a snapshot document is dressed around the dashboard.

@@ -43,6 +43,33 @@ pub fn make_db(dir: &Path, args: &[&str]) -> PathBuf {
     db
 }
 
+/// Two models, two runs each; the first with NaN and Inf losses.
+pub fn two_models() -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = temp_dir("two-models");
+    let db = make_db(&dir, &["--nan", "--steps", "30000", "--every", "5"]);
+    let status = std::process::Command::new("python3")
+        .arg(fixture_script())
+        .arg(&db)
+        .args([
+            "--model", "626m", "--steps", "24000", "--every", "4", "--seed", "7",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (dir, db)
+}
+
+/// The run ids `/api/runs` lists, oldest first.
+pub fn run_ids(s: &Server) -> Vec<String> {
+    let (status, rows) = s.json("/api/runs");
+    assert_eq!(status, 200, "{rows}");
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Runs SQL on a test database through Python's sqlite3, as a third party would edit it.
 pub fn sql(db: &Path, script: &str) {
     let status = Command::new("python3")
