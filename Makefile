@@ -48,10 +48,14 @@ unit:
 	@# Test runs leave their fixture directories behind (a few GB a run); clear those of
 	@# runs that ended hours ago, never those of a run going on now.
 	@find "$${TMPDIR:-/tmp}" -maxdepth 1 -name 'hydra-test-*' -mmin +180 -exec rm -rf {} + 2>/dev/null || true
-	cargo test --features ssr
+	@# A throwaway PostgreSQL for tests/postgres.rs, started here and stopped however the
+	@# tests end.
+	url=$$(scripts/pg-test-cluster.sh start); trap 'scripts/pg-test-cluster.sh stop' EXIT; \
+	  HYDRA_TEST_PG="$$url" cargo test --features ssr
 
 e2e: $(BIN)
-	cd end2end && npx playwright test
+	url=$$(scripts/pg-test-cluster.sh start); trap 'scripts/pg-test-cluster.sh stop' EXIT; \
+	  cd end2end && HYDRA_TEST_PG="$$url" npx playwright test
 
 # Performance budgets, side by side in one run (docs/performance.md). Not part of `make test`:
 # timings are for people to read, never for a test to assert.

@@ -41,6 +41,10 @@ mod cli {
             /// Where the reports are (default: ROOT/reports).
             #[arg(long)]
             report_dir: Option<PathBuf>,
+            /// Serve the runs a team's nodes ship into this PostgreSQL (`sync`) instead of
+            /// local files: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
+            #[arg(long, env = "HYDRA_STORE", conflicts_with_all = ["root", "db", "diagnostics_dir", "log_dir", "report_dir"])]
+            store: Option<String>,
             /// Address to listen on. Keep it on 127.0.0.1 and reach it through an SSH tunnel
             /// unless you mean to expose the run.
             #[arg(long, env = "HYDRA_ADDR", default_value = "127.0.0.1:8765")]
@@ -124,6 +128,27 @@ mod cli {
             log_scale: bool,
             #[command(flatten)]
             gauges: GaugeArgs,
+        },
+        /// Ship this node's runs (its database, logs, diagnostics files and reports, read
+        /// as serve reads them, never changed) into a team's PostgreSQL, and keep shipping
+        /// as they train. Shipping the same records twice changes nothing.
+        Sync {
+            /// The trainer's working directory (default: the current directory).
+            #[arg(long, env = "HYDRA_ROOT")]
+            root: Option<PathBuf>,
+            /// The trainer's database. Default: ROOT/checkpoints/training.db.
+            #[arg(long, env = "HYDRA_DB")]
+            db: Option<PathBuf>,
+            /// The PostgreSQL to ship to: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
+            /// hydra-dashboard's tables are made there on first connect.
+            #[arg(long, env = "HYDRA_SYNC_TO")]
+            to: String,
+            /// Catch up once and exit, instead of following until stopped.
+            #[arg(long)]
+            once: bool,
+            /// This node's name, recorded with each of its runs (default: the hostname).
+            #[arg(long, env = "HYDRA_NODE")]
+            node: Option<String>,
         },
         /// Run a simulated HYDRA trainer in a fresh directory (its log, diagnostics file,
         /// reports and database, written as the trainer writes them) and serve it.
@@ -338,6 +363,7 @@ mod cli {
                 diagnostics_dir,
                 log_dir,
                 report_dir,
+                store: team_store,
                 addr,
                 cache_mb,
                 state_dir,
@@ -349,6 +375,21 @@ mod cli {
                 let gauges = gauges.settings()?;
                 let access = access.access()?;
                 let rules = rules.rules()?;
+                let state_dir = state_dir.unwrap_or_else(default_state_dir);
+                let settings = Settings {
+                    gauges,
+                    rules,
+                    state_dir,
+                    access,
+                    notify,
+                };
+                if let Some(url) = team_store {
+                    use server::postgres::{connect, shown, source::PostgresSource};
+                    let pool = connect(&url).await.map_err(|e| e.to_string())?;
+                    let store = Store::of(PostgresSource::new(pool, &url));
+                    store.set_cache_budget(cache_mb.saturating_mul(1 << 20));
+                    return run(store, &PathBuf::from(shown(&url)), &addr, settings, None).await;
+                }
                 // Serve even when the file is not there or not readable yet: the page says
                 // why, and the file is read as soon as it is.
                 // `--db` alone reads the database only, as it always did; otherwise the
@@ -380,14 +421,6 @@ mod cli {
                     );
                 }
                 store.set_cache_budget(cache_mb.saturating_mul(1 << 20));
-                let state_dir = state_dir.unwrap_or_else(default_state_dir);
-                let settings = Settings {
-                    gauges,
-                    rules,
-                    state_dir,
-                    access,
-                    notify,
-                };
                 run(store, &db, &addr, settings, None).await
             }
             Command::Alerts {
@@ -493,6 +526,23 @@ mod cli {
                     .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
                 eprintln!("snapshot written to {}", out.display());
                 Ok(())
+            }
+            Command::Sync {
+                root,
+                db,
+                to,
+                once,
+                node,
+            } => {
+                let root = root.unwrap_or_else(|| PathBuf::from("."));
+                let db = db.unwrap_or_else(|| root.join("checkpoints").join("training.db"));
+                let store = Store::watch_trainer(&db, server::files::Dirs::under(&root));
+                let node = node.unwrap_or_else(server::postgres::hostname);
+                let shipped =
+                    server::postgres::sync::run(&to, store.clone(), node, once, shutdown_signal())
+                        .await;
+                store.close().await;
+                shipped
             }
             Command::Demo {
                 addr,

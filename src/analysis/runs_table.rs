@@ -135,10 +135,14 @@ fn state_word(r: &RunRow) -> &'static str {
 }
 
 /// Whether `row` matches the filter text: every word of it (case-insensitive) is in the run
-/// id, the model, the state, or a config entry written `key=value`.
+/// id, the model, the state, the node, or a config entry written `key=value`.
 pub fn matches(row: &RunRow, filter: &str) -> bool {
     let haystack = || {
         let mut text = format!("{} {} {}", row.run_id, row.model_id, state_word(row));
+        if let Some(node) = &row.node {
+            text.push(' ');
+            text.push_str(node);
+        }
         for (k, v) in &row.config {
             text.push(' ');
             text.push_str(k);

@@ -186,6 +186,7 @@ mod tests {
             config_json: Some(config.into()),
             state: None,
             last_seen: None,
+            node: None,
         }
     }
 

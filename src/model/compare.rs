@@ -56,6 +56,9 @@ pub struct RunRow {
     /// Every config key and value, as the config panel shows them: what the table's text
     /// filter searches besides the run and model.
     pub config: Vec<(String, String)>,
+    /// The machine that trained it, for runs from a team's PostgreSQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// What a compare chart's x axis counts.

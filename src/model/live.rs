@@ -129,6 +129,7 @@ mod tests {
             config_json: Some("{}".into()),
             state: None,
             last_seen: Some("2026-01-09T14:47:40".into()),
+            node: None,
         };
         let frames = [
             LiveMessage::Update {

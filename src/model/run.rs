@@ -34,6 +34,10 @@ pub struct Run {
     /// (local, no zone). Only a run read from its log has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
+    /// The machine that trained it (`sync --node`): only a run read from a team's
+    /// PostgreSQL has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// What a run is doing. The real trainer never writes `end_time`, so this is judged from

@@ -136,19 +136,24 @@ pub fn RunsPage() -> impl IntoView {
                                     {if filter.get().is_empty() { "No runs yet." } else { "No run matches the filter." }}
                                 </p>
                             }.into_any()),
-                            Some(Ok(rows)) => Some(view! {
+                            Some(Ok(rows)) => Some({
+                                // Runs from a team's PostgreSQL say which machine trained them.
+                                let nodes = rows.iter().any(|r| r.node.is_some());
+                                view! {
                                 <table class="runs-table">
                                     <thead>
                                         <tr>
                                             <th class="tick-column"><span class="sr-only">"compare"</span></th>
                                             {SortBy::ALL.into_iter().map(heading).collect_view()}
+                                            {nodes.then(|| view! { <th>"node"</th> })}
                                         </tr>
                                     </thead>
                                     <tbody>
-                                        {rows.into_iter().map(|r| view! { <RunLine row=r ticked/> }).collect_view()}
+                                        {rows.into_iter().map(|r| view! { <RunLine row=r ticked nodes/> }).collect_view()}
                                     </tbody>
                                 </table>
-                            }.into_any()),
+                                }.into_any()
+                            }),
                         }}
                     </Transition>
                 </form>
@@ -158,7 +163,7 @@ pub fn RunsPage() -> impl IntoView {
 }
 
 #[component]
-fn RunLine(row: RunRow, ticked: RwSignal<Vec<String>>) -> impl IntoView {
+fn RunLine(row: RunRow, ticked: RwSignal<Vec<String>>, nodes: bool) -> impl IntoView {
     let id = row.run_id.clone();
     let is_ticked = {
         let id = id.clone();
@@ -216,6 +221,7 @@ fn RunLine(row: RunRow, ticked: RwSignal<Vec<String>>) -> impl IntoView {
             <td class="num">{or_dash(row.tokens_per_sec.map(|t| format!("{t:.0}")))}</td>
             <td>{or_dash(row.started.as_deref().map(short_time))}</td>
             <td class="num">{or_dash(row.duration.map(duration))}</td>
+            {nodes.then(|| view! { <td class="node">{or_dash(row.node.clone())}</td> })}
         </tr>
     }
 }

@@ -310,6 +310,7 @@ impl Store {
             tokens_per_sec: newest.and_then(|s| s.tokens_per_sec),
             started: first.and_then(|s| s.timestamp.clone()),
             config: config.entries(),
+            node: r.node.clone(),
             ..Default::default()
         };
         let time = |s: Option<&Step>| s?.timestamp.as_deref().and_then(parse_iso8601);

@@ -33,6 +33,8 @@ pub enum AppError {
     Busy,
     #[error("could not read the training database (details in the server log)")]
     Database(#[source] sqlx::Error),
+    #[error("cannot read the runs in PostgreSQL at {at}: {why}")]
+    Postgres { at: String, why: String },
     #[error("could not read back run {run}'s values kept on disk ({why}); it is read again from its files on the next request")]
     Spill { run: String, why: String },
 }
@@ -50,6 +52,7 @@ impl AppError {
             | Self::NotHydra { .. }
             | Self::StateDir { .. }
             | Self::Busy
+            | Self::Postgres { .. }
             | Self::Spill { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,6 +79,7 @@ impl AppError {
             | Self::DbMissing { .. }
             | Self::StateDir { .. }
             | Self::Busy
+            | Self::Postgres { .. }
             | Self::Spill { .. } => tracing::warn!("{self}"),
             _ => {}
         }

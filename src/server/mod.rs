@@ -16,6 +16,7 @@ pub mod live;
 pub mod local_time;
 pub mod memory;
 pub mod params;
+pub mod postgres;
 pub mod rest;
 pub mod run_cache;
 pub mod run_states;

@@ -99,9 +99,18 @@ impl Server {
     /// temporary directory unless the flags say `--state-dir`, never into the tester's home
     /// nor shared between servers.
     pub fn start_with(db: &Path, flags: &[&str]) -> Self {
+        Self::serve(&[&["--db", db.to_str().unwrap()][..], flags].concat())
+    }
+
+    /// Serving the runs shipped to the PostgreSQL at `url` (`--store`).
+    pub fn on_store(url: &str) -> Self {
+        Self::serve(&["--store", url])
+    }
+
+    /// `serve` on a free loopback port with `flags`.
+    pub fn serve(flags: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hydra-dashboard"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-            .arg(db)
+            .args(["serve", "--addr", "127.0.0.1:0"])
             .args(flags)
             .env("HYDRA_STATE_DIR", temp_dir("state"))
             .stdout(Stdio::piped())

@@ -178,6 +178,7 @@ pub fn run_from(r: &dyn Columns) -> Run {
         state: None,
         // The database has no log: only the files know a run's last sign of life.
         last_seen: None,
+        node: None,
     }
 }
 
