@@ -5,6 +5,9 @@
 // arrives. Also the server's CPU share and RSS.
 // Usage (after `make build`):
 //   node --experimental-websocket bench/files-latency.mjs [followers=10] [seconds=30] [rate=50]
+// With HYDRA_STORE=postgres://… (an empty database, e.g. of scripts/pg-test-cluster.sh), the
+// line travels as in a team (issue 17's budget: p95 ≤ 1.5 s): `sync` ships the directory into
+// PostgreSQL and the followers watch `serve --store` on it.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, appendFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +34,10 @@ const line = (step) => {
 appendFileSync(log, `${line(1)}`);
 const written = new Map([[1, Date.now()]]);
 
-const server = spawn(binary, ['serve', '--root', dir, '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const store = process.env.HYDRA_STORE;
+const sync = store && spawn(binary, ['sync', '--root', dir, '--to', store, '--node', 'bench'], { stdio: ['ignore', 'ignore', 'inherit'] });
+const from = store ? ['--store', store] : ['--root', dir];
+const server = spawn(binary, ['serve', ...from, '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const first = await new Promise((ok) => createInterface({ input: server.stdout }).once('line', ok));
 const addr = first.split('http://')[1].trim();
 const ticks = () => { const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
@@ -70,8 +76,9 @@ const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latenc
 const expected = (step - 1) * followers;
 console.log(`${followers} followers, ${step - 1} lines at ${rate}/s: received ${latencies.length} of ${expected}; ` +
   `latency p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, max ${latencies[latencies.length - 1]} ms; ` +
-  `server CPU ${(cpu * 100).toFixed(1)}% of a core, RSS ${rss().toFixed(0)} MB`);
+  `server CPU ${(cpu * 100).toFixed(1)}% of a core, RSS ${rss().toFixed(0)} MB` + (store ? ' (through sync and PostgreSQL)' : ''));
 sockets.forEach((s) => s.close());
 server.kill();
+if (sync) sync.kill();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

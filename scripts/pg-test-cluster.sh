@@ -8,6 +8,7 @@
 #                                      # HYDRA_TEST_PG)
 #   scripts/pg-test-cluster.sh stop    # stops it and deletes its directory
 #   scripts/pg-test-cluster.sh url     # the running cluster's URL, or nothing
+#   PG_DURABLE=1 scripts/pg-test-cluster.sh start   # with fsync on, for benchmarks
 set -euo pipefail
 what="${1:-start}"
 # One cluster per checkout, so two clones on one machine do not share one.
@@ -59,9 +60,12 @@ case "$what" in
     as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
     # Loopback only; the socket directory is ours, not /var/run/postgresql. fsync off: a
-    # test cluster is thrown away, and it makes the tests several times faster.
+    # test cluster is thrown away, and it makes the tests several times faster. Benchmarks
+    # set PG_DURABLE=1 to measure what a real server does (every commit flushed).
+    fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${PG_DURABLE:-}" = 1 ] && fast=""
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $fast -c max_connections=200" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     say "started on 127.0.0.1:$port"
     url

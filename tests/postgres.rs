@@ -326,7 +326,8 @@ fn an_unreachable_server_is_one_clear_line_and_a_failing_exit() {
 }
 
 /// Kills `sync` with SIGKILL at random moments while the run trains, and restarts
-/// PostgreSQL under it once: nothing is lost or doubled.
+/// PostgreSQL under it and a dashboard serving from it once: nothing is lost or doubled,
+/// and the dashboard carries on to the run's last step.
 #[test]
 fn sync_killed_mid_batch_and_postgres_restarted_lose_and_double_nothing() {
     let _one = one_at_a_time();
@@ -355,6 +356,7 @@ fn sync_killed_mid_batch_and_postgres_restarted_lose_and_double_nothing() {
         (seed >> 33) % below
     };
     let mut sync = follow(&dir, &url, "alpha");
+    let team = common::Server::on_store(&url);
     for round in 0..4 {
         std::thread::sleep(Duration::from_millis(800 + random_ms(1500)));
         if round == 2 {
@@ -387,6 +389,19 @@ fn sync_killed_mid_batch_and_postgres_restarted_lose_and_double_nothing() {
     sync.kill().ok();
     sync.wait().ok();
     assert_eq!(found, Vec::<String>::new());
+    // The dashboard lived through the restart: it shows the run up to its last step.
+    let local = common::Server::watching(&dir, &[]);
+    let step = |server: &common::Server| server.json("/api/runs").1[0]["step"].clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while step(&team) != step(&local) {
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard on PostgreSQL shows step {}, the files {}",
+            step(&team),
+            step(&local)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -587,6 +602,19 @@ fn two_nodes_in_one_store_answer_as_their_own_files_do() {
                     part(&here),
                     part(&there)
                 ));
+            }
+        }
+    }
+    // A second dashboard on the same database (a team behind a load balancer) answers the
+    // same.
+    let other = common::Server::on_store(&url);
+    for (run, model) in [("run_a", "500m"), ("run_b", "100m")] {
+        for ((path, one), (_, two)) in answers(&team, run, model)
+            .into_iter()
+            .zip(answers(&other, run, model))
+        {
+            if comparable(&one) != comparable(&two) {
+                mismatched.push(format!("{path}: two dashboards on one store differ"));
             }
         }
     }

@@ -51,6 +51,7 @@ pub fn Sidebar(data: Dashboard) -> impl IntoView {
                 <h3>"Run"</h3>
                 <dl class="kv">
                     <dt>"run_id"</dt><dd class="run-id">{r.run_id.clone()}</dd>
+                    {r.node.clone().map(|node| view! { <dt>"node"</dt><dd class="node">{node}</dd> })}
                     <dt>"start_step"</dt><dd>{r.start_step.map(thousands).unwrap_or_else(|| "—".into())}</dd>
                     <dt>"end_step"</dt><dd>{r.end_step.filter(|e| *e > 0).map(thousands).unwrap_or_else(|| "—".into())}</dd>
                     <dt>"start_time"</dt><dd>{r.start_time.clone().unwrap_or_else(|| "—".into())}</dd>
@@ -69,11 +70,11 @@ pub fn Sidebar(data: Dashboard) -> impl IntoView {
             {model}
             {run}
             <section class="side-section" data-section="database">
-                <h3>"Database"</h3>
+                <h3>{if db.postgres { "Team database" } else { "Database" }}</h3>
                 <dl class="kv">
-                    <dt>"file"</dt><dd class="path">{db.path.clone()}</dd>
+                    <dt>{if db.postgres { "at" } else { "file" }}</dt><dd class="path">{db.path.clone()}</dd>
                     <dt>"size"</dt><dd>{bytes(db.file_size_bytes)}</dd>
-                    <dt>"journal"</dt><dd>{db.journal_mode.clone()}</dd>
+                    <dt>{if db.postgres { "server" } else { "journal" }}</dt><dd>{db.journal_mode.clone()}</dd>
                     <dt>"newest step"</dt><dd>{db.newest_step_time.clone().unwrap_or_else(|| "—".into())}</dd>
                     {db.tables
                         .iter()
@@ -83,7 +84,13 @@ pub fn Sidebar(data: Dashboard) -> impl IntoView {
                 {(!db.missing.is_empty()).then(|| view! {
                     <p class="muted">{format!("Older file, not present: {}", db.missing.join(", "))}</p>
                 })}
-                <p class="muted">"Opened read-only; the dashboard never writes to this file."</p>
+                <p class="muted">
+                    {if db.postgres {
+                        "Runs shipped here by each training node's hydra-dashboard sync; the dashboard only reads."
+                    } else {
+                        "Opened read-only; the dashboard never writes to this file."
+                    }}
+                </p>
             </section>
         </aside>
     }

@@ -94,6 +94,9 @@ pub struct DbInfo {
     pub newest_step_time: Option<String>,
     /// Optional tables and columns this file does not have (an older trainer wrote it).
     pub missing: Vec<String>,
+    /// Read from a team's PostgreSQL (`serve --store`), not from a trainer's file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub postgres: bool,
 }
 
 /// `GET /api/ema/{model_id}`: the original API's shape — `[step, value]` pairs of the loss

@@ -535,6 +535,7 @@ impl Source for FilesSource {
                 .filter_map(|r| r.last_time.clone())
                 .max(),
             missing: Vec::new(),
+            postgres: false,
         })
     }
 }

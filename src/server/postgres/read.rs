@@ -27,11 +27,12 @@ pub async fn steps(
     let index: Vec<(i32, i32)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT chunk, n FROM step_chunks
           WHERE run_id = $1 AND col = 'step' AND last_step >= $2 AND first_step <= $3
-          ORDER BY chunk {order}"
+          ORDER BY chunk {order} LIMIT $4"
     )))
     .bind(run_id)
     .bind(range.0)
     .bind(range.1)
+    .bind(most_chunks(limit))
     .fetch_all(&mut *db)
     .await?;
     let wanted = enough(index, limit);
@@ -72,19 +73,27 @@ pub async fn steps(
     Ok(steps)
 }
 
-/// The chunks (from the end asked for) that hold `limit` records of the range: the first
-/// and last may lie partly outside it, so a little more than strictly needed.
+/// The chunks (from the end asked for) that surely hold `limit` records of the range. Only
+/// the first may lie partly outside it (the range begins inside it), so it is not counted.
 fn enough(index: Vec<(i32, i32)>, limit: usize) -> Vec<i32> {
     let mut wanted = Vec::new();
     let mut held = 0usize;
     for (chunk, n) in index {
-        wanted.push(chunk);
-        held += usize::try_from(n).unwrap_or(0);
-        if held >= limit.saturating_add(2 * super::chunks::CHUNK) {
+        if held >= limit {
             break;
         }
+        if !wanted.is_empty() {
+            held += usize::try_from(n).unwrap_or(0);
+        }
+        wanted.push(chunk);
     }
     wanted
+}
+
+/// At most how many chunks `enough` takes for `limit` records: every chunk but the last
+/// holds at least CHUNK, and the first may hold none of the range.
+fn most_chunks(limit: usize) -> i64 {
+    i64::try_from(limit / super::chunks::CHUNK + 2).unwrap_or(i64::MAX)
 }
 
 /// Up to `limit` of the run's records of `kind` (`routing_mod`, …, `adaptive_lr`) within
@@ -103,12 +112,13 @@ pub async fn records<T: DeserializeOwned>(
     let index: Vec<(i32, i32)> = sqlx::query_as(
         "SELECT chunk, n FROM record_chunks
           WHERE run_id = $1 AND kind = $2 AND last_step >= $3 AND first_step <= $4
-          ORDER BY chunk",
+          ORDER BY chunk LIMIT $5",
     )
     .bind(run_id)
     .bind(kind)
     .bind(range.0)
     .bind(range.1)
+    .bind(most_chunks(limit))
     .fetch_all(&mut *db)
     .await?;
     let wanted = enough(index, limit);
@@ -135,4 +145,22 @@ pub async fn records<T: DeserializeOwned>(
     }
     found.truncate(limit);
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::postgres::chunks::CHUNK;
+
+    #[test]
+    fn enough_chunks_for_the_limit_and_no_more_than_one_spare() {
+        let index: Vec<(i32, i32)> = (0..10).map(|c| (c, CHUNK as i32)).collect();
+        // The first chunk may hold none of the range: one more than the count suggests.
+        assert_eq!(enough(index.clone(), 1), vec![0, 1]);
+        assert_eq!(enough(index.clone(), CHUNK), vec![0, 1]);
+        assert_eq!(enough(index.clone(), CHUNK + 1), vec![0, 1, 2]);
+        assert_eq!(enough(index.clone(), usize::MAX).len(), 10);
+        assert!(enough(index.clone(), 5 * CHUNK).len() as i64 <= most_chunks(5 * CHUNK));
+        assert!(enough(index, 5 * CHUNK - 1).len() as i64 <= most_chunks(5 * CHUNK - 1));
+    }
 }

@@ -357,8 +357,8 @@ impl Shipper {
         let mut first_page = true;
         // Shipped again from the start: what PostgreSQL held is rewritten, not added to.
         let mut again = false;
+        let mut page = self.read(run, feed, from).await?;
         loop {
-            let page = self.read(run, feed, from).await?;
             let keys = page.keys();
             if first_page && from != i64::MIN && keys.first() != Some(&from) {
                 // Not where its chunk began: the run's files were replaced. Again, whole.
@@ -368,6 +368,7 @@ impl Shipper {
                 );
                 (next, from, first_page, again) = (0, i64::MIN, false, true);
                 sent.clear();
+                page = self.read(run, feed, from).await?;
                 continue;
             }
             first_page = false;
@@ -423,8 +424,26 @@ impl Shipper {
             // The source shrank below what was shipped: the rest goes.
             batch.cut = (!full && sent.len() > next + whole).then_some(next + whole);
             batch.rewrote |= batch.cut.is_some();
-            if !batch.writes.is_empty() || batch.cut.is_some() {
-                self.commit(&run.0, feed, &batch, &sent).await?;
+            let write = !batch.writes.is_empty() || batch.cut.is_some();
+            let following = full.then(|| keys[starts[whole]]);
+            // The next page is read while PostgreSQL writes this one: the two take turns
+            // on different cores.
+            let (written, read) = tokio::join!(
+                async {
+                    match write {
+                        true => self.commit(&run.0, feed, &batch, &sent).await,
+                        false => Ok(()),
+                    }
+                },
+                async {
+                    match following {
+                        Some(from) => self.read(run, feed, from).await.map(Some),
+                        None => Ok(None),
+                    }
+                }
+            );
+            written?;
+            if write {
                 again = false;
                 chunks += batch.writes.len() as u64;
                 // New records only: the newest chunk is rewritten whole as it grows.
@@ -440,11 +459,13 @@ impl Shipper {
             if let Some(cut) = batch.cut {
                 sent.truncate(cut);
             }
-            if !full {
-                break;
+            match (following, read?) {
+                (Some(following), Some(read)) => {
+                    (from, page) = (following, read);
+                    next += whole;
+                }
+                _ => break,
             }
-            from = keys[starts[whole]];
-            next += whole;
         }
         self.runs
             .get_mut(&run_id)

@@ -493,6 +493,7 @@ impl Source for PostgresSource {
             ],
             newest_step_time: newest,
             missing: Vec::new(),
+            postgres: true,
         })
     }
 

@@ -60,6 +60,7 @@ impl SqliteSource {
             tables,
             newest_step_time: newest_step_time.map(|(_, ts)| ts),
             missing,
+            postgres: false,
         })
     }
 
