@@ -21,6 +21,12 @@ pub fn weight(w: f64) -> Option<f64> {
     (0.0..=MAX_WEIGHT).contains(&w).then_some(w)
 }
 
+/// [`weight`], or what is wrong with it, in the words every answer about a bad smoothing
+/// weight uses (REST, server functions, snapshots).
+pub fn checked_weight(w: f64) -> Result<f64, String> {
+    weight(w).ok_or_else(|| format!("must be between 0 and {MAX_WEIGHT}, got {w}"))
+}
+
 /// The smoothed series, value for value.
 pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
     let mut s = Smoother::new(weight);
@@ -140,5 +146,9 @@ mod tests {
         assert_eq!(weight(1.0), None);
         assert_eq!(weight(-0.1), None);
         assert_eq!(weight(f64::NAN), None);
+        assert_eq!(
+            checked_weight(1.5),
+            Err("must be between 0 and 0.999, got 1.5".to_string())
+        );
     }
 }

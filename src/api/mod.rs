@@ -125,9 +125,8 @@ pub async fn get_smoothed_loss(
     use crate::server::error::AppError;
     let store = use_context::<crate::server::store::Store>()
         .ok_or_else(|| ServerFnError::new("the dashboard has no database open"))?;
-    let weight = crate::analysis::smoothing::weight(weight).ok_or_else(|| {
-        AppError::bad_param("weight", format!("{weight} is not within 0–0.999")).into_server_error()
-    })?;
+    let weight = crate::analysis::smoothing::checked_weight(weight)
+        .map_err(|why| AppError::bad_param("weight", why).into_server_error())?;
     if let Some((a, b)) = range {
         crate::model::step_range(Some(a), Some(b))
             .map_err(|why| AppError::bad_param("range", why).into_server_error())?;
@@ -184,8 +183,7 @@ pub async fn get_compare(
     let smoothing = match smoothing {
         None => None,
         Some(w) => Some(
-            crate::analysis::smoothing::weight(w)
-                .ok_or_else(|| bad("smoothing", format!("{w} is not within 0–0.999")))?,
+            crate::analysis::smoothing::checked_weight(w).map_err(|why| bad("smoothing", why))?,
         ),
     };
     let ask = crate::server::compare::CompareAsk::page(

@@ -299,15 +299,10 @@ fn compare_ask(q: &Query) -> Result<super::compare::CompareAsk, AppError> {
     }
     let smoothing = match q.float("smoothing")? {
         None => None,
-        Some(w) => Some(crate::analysis::smoothing::weight(w).ok_or_else(|| {
-            AppError::bad_param(
-                "smoothing",
-                format!(
-                    "must be between 0 and {}, got {w}",
-                    crate::analysis::smoothing::MAX_WEIGHT
-                ),
-            )
-        })?),
+        Some(w) => Some(
+            crate::analysis::smoothing::checked_weight(w)
+                .map_err(|why| AppError::bad_param("smoothing", why))?,
+        ),
     };
     Ok(super::compare::CompareAsk {
         runs,

@@ -41,9 +41,10 @@ pub async fn freeze_compare(
     }
     let smoothing = match request.smoothing {
         None => None,
-        Some(w) => Some(crate::analysis::smoothing::weight(w).ok_or_else(|| {
-            AppError::bad_param("smoothing", format!("{w} is not within 0–0.999"))
-        })?),
+        Some(w) => Some(
+            crate::analysis::smoothing::checked_weight(w)
+                .map_err(|why| AppError::bad_param("smoothing", why))?,
+        ),
     };
     if let (Some(a), Some(b)) = (request.start, request.end) {
         if a > b {
