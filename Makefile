@@ -50,11 +50,12 @@ unit:
 	@find "$${TMPDIR:-/tmp}" -maxdepth 1 -name 'hydra-test-*' -mmin +180 -exec rm -rf {} + 2>/dev/null || true
 	@# A throwaway PostgreSQL for tests/postgres.rs, started here and stopped however the
 	@# tests end.
-	url=$$(scripts/pg-test-cluster.sh start); trap 'scripts/pg-test-cluster.sh stop' EXIT; \
+	url=$$(scripts/pg-test-cluster.sh start); trap '$(CURDIR)/scripts/pg-test-cluster.sh stop' EXIT; \
 	  HYDRA_TEST_PG="$$url" cargo test --features ssr
 
 e2e: $(BIN)
-	url=$$(scripts/pg-test-cluster.sh start); trap 'scripts/pg-test-cluster.sh stop' EXIT; \
+	@# The trap runs where the recipe ends (end2end/): the script by its full path.
+	url=$$(scripts/pg-test-cluster.sh start); trap '$(CURDIR)/scripts/pg-test-cluster.sh stop' EXIT; \
 	  cd end2end && HYDRA_TEST_PG="$$url" npx playwright test
 
 # Performance budgets, side by side in one run (docs/performance.md). Not part of `make test`:

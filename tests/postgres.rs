@@ -307,6 +307,44 @@ fn finished_crashed_and_resumed_runs_ship_whole_and_shipping_again_changes_nothi
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A node's directory wiped and the same run id trained again, shorter: PostgreSQL holds
+/// the new run only, none of the old one's later chunks.
+#[test]
+fn a_run_whose_files_were_replaced_is_shipped_again_whole() {
+    let _one = one_at_a_time();
+    let dir = temp_dir("pg-replaced");
+    let args = |steps: &'static str, seed: &'static str| {
+        [
+            "--run-id",
+            "same",
+            "--steps",
+            steps,
+            "--log-interval",
+            "5",
+            "--seed",
+            seed,
+        ]
+    };
+    train(&dir, &args("30000", "7"));
+    let url = fresh_database("replaced");
+    assert!(sync_once(&dir, &url, "alpha").status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    train(&dir, &args("9000", "8"));
+    let out = sync_once(&dir, &url, "alpha");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    runtime().block_on(async {
+        let pool = connect(&url).await.unwrap();
+        assert_eq!(differences(&dir, &pool).await, Vec::<String>::new());
+        pool.close().await;
+    });
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn an_unreachable_server_is_one_clear_line_and_a_failing_exit() {
     let dir = temp_dir("pg-unreachable");

@@ -388,6 +388,7 @@ impl Shipper {
             let mut batch = Batch {
                 after_step: newest_before,
                 rewrote: again,
+                restart: again,
                 ..Batch::default()
             };
             for i in 0..whole {
@@ -424,7 +425,7 @@ impl Shipper {
             // The source shrank below what was shipped: the rest goes.
             batch.cut = (!full && sent.len() > next + whole).then_some(next + whole);
             batch.rewrote |= batch.cut.is_some();
-            let write = !batch.writes.is_empty() || batch.cut.is_some();
+            let write = !batch.writes.is_empty() || batch.cut.is_some() || batch.restart;
             let following = full.then(|| keys[starts[whole]]);
             // The next page is read while PostgreSQL writes this one: the two take turns
             // on different cores.
@@ -516,6 +517,17 @@ impl Shipper {
     ) -> Result<(), ShipError> {
         let (writes, cut) = (&batch.writes, batch.cut);
         let mut tx = self.pool.begin().await?;
+        if batch.restart {
+            let drop = match feed {
+                Feed::Steps => sqlx::query("DELETE FROM step_chunks WHERE run_id = $1"),
+                Feed::Records(kind) => {
+                    sqlx::query("DELETE FROM record_chunks WHERE kind = $1 AND run_id = $2")
+                        .bind(kind.name())
+                }
+            };
+            // The run id is the last parameter of either.
+            drop.bind(&run.run_id).execute(&mut *tx).await?;
+        }
         match feed {
             Feed::Steps => {
                 let (mut cols, mut idx, mut first, mut last, mut n, mut lo, mut hi, mut data) = (
@@ -776,6 +788,8 @@ struct Batch {
     records: i64,
     /// Records already shipped were changed.
     rewrote: bool,
+    /// The feed is shipped again from the start: what PostgreSQL held of it goes first.
+    restart: bool,
 }
 
 /// One chunk, encoded for its table.

@@ -67,7 +67,7 @@ impl PostgresSource {
 
     async fn read_reach(&self, db: &mut PgConnection) -> Result<Reach, AppError> {
         let (pos, epoch, runs): (i64, i64, i64) = sqlx::query_as(
-            "SELECT pos, epoch, (SELECT last_value FROM run_changes) FROM feed_positions",
+            "SELECT pos, epoch, (SELECT coalesce(max(changed), 0) FROM runs) FROM feed_positions",
         )
         .fetch_one(&mut *db)
         .await
@@ -326,7 +326,22 @@ impl Source for PostgresSource {
     ) -> Result<(LiveRows, Reach), AppError> {
         let mut rows = LiveRows::default();
         let mut reached = *to;
-        if to.steps <= from.steps {
+        // All feeds share one position counter, but each feed stands where its last page
+        // (cut at `limit`) left it.
+        let window = |feed: &str| match feed {
+            "steps" => (from.steps, to.steps),
+            "routing_mod" => (from.routing_mod, to.routing_mod),
+            "routing_mor" => (from.routing_mor, to.routing_mor),
+            _ => (from.routing_moe, to.routing_moe),
+        };
+        let feeds = ["steps", "routing_mod", "routing_mor", "routing_moe"];
+        let (lowest, highest) = feeds
+            .iter()
+            .map(|f| window(f))
+            .fold((i64::MAX, i64::MIN), |(lo, hi), (f, t)| {
+                (lo.min(f), hi.max(t))
+            });
+        if feeds.iter().all(|f| window(f).1 <= window(f).0) {
             return Ok((rows, reached));
         }
         let mut db = self.conn().await?;
@@ -338,13 +353,17 @@ impl Source for PostgresSource {
               ORDER BY pos_last",
         )
         .bind(&run.run_id)
-        .bind(from.steps)
-        .bind(to.steps)
+        .bind(lowest)
+        .bind(highest)
         .fetch_all(&mut *db)
         .await
         .map_err(|e| self.fault(e))?;
-        for feed in ["steps", "routing_mod", "routing_mor", "routing_moe"] {
-            let mine: Vec<_> = batches.iter().filter(|b| b.0 == feed).collect();
+        for feed in feeds {
+            let (after, upto) = window(feed);
+            let mine: Vec<_> = batches
+                .iter()
+                .filter(|b| b.0 == feed && b.4 > after && b.4 - b.3 < upto)
+                .collect();
             let (Some(first), Some(last)) = (mine.first(), mine.last()) else {
                 continue;
             };
@@ -361,7 +380,7 @@ impl Source for PostgresSource {
                 Some(pos_last - records + *used)
             };
             let mut nth = vec![(0i64, 0i64); mine.len()];
-            let within = |p: i64| p > from.steps && p <= to.steps;
+            let within = |p: i64| p > after && p <= upto;
             if feed == "steps" {
                 let steps = self
                     .steps_on(&mut db, run, (low, high), false, usize::MAX, Fields::All)
@@ -413,11 +432,13 @@ impl Source for PostgresSource {
         after_step: i64,
         limit: usize,
     ) -> Result<CatchUpPage, AppError> {
-        let mut db = self.conn().await?;
         // One snapshot for the position and the records, so the feed that follows from
-        // that position neither repeats nor misses one.
-        sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *db)
+        // that position neither repeats nor misses one. A transaction that rolls back when
+        // dropped: a follower that leaves mid-read must not hand the pool a connection
+        // stuck in an old snapshot.
+        let mut db = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
             .map_err(|e| self.fault(e))?;
         let page = async {
@@ -457,7 +478,7 @@ impl Source for PostgresSource {
         }
         .await;
         // Read only: ending it either way changes nothing.
-        let _ = sqlx::query("COMMIT").execute(&mut *db).await;
+        let _ = db.rollback().await;
         page
     }
 

@@ -70,7 +70,10 @@ pub async fn run(
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(ShipError::Source(e)) if !once => {
-                // No run files yet, or a file being rewritten: the next pass reads it.
+                // No run files yet, or a file being rewritten: the next pass reads it. A
+                // pass cut short may have shipped pages it did not note: start the next
+                // from what PostgreSQL holds.
+                shipper.forget();
                 if !said_waiting {
                     eprintln!("sync: waiting for the run files: {e}");
                     said_waiting = true;
