@@ -423,8 +423,9 @@ fn a_restart_mid_run_neither_tells_twice_nor_loses_what_happened_while_down() {
     let hook = Receiver::start(|_| Answer::Ok);
     let state = dir.join("state");
     let start = |hook: &str| {
-        // With no cooldown, the Inf a hundred steps after the NaN is an alert of its own,
-        // raised while the server is down.
+        // With no cooldown, the Inf a record after the NaN is an alert of its own, raised
+        // while the server is down: records every 400 steps put it 2.7 s after the NaN,
+        // well past the first alert's delivery and the half second before the stop.
         let state = state.to_str().unwrap();
         let flags = ["--state-dir", state, "--notify-webhook", hook];
         Server::watching(&dir, &[&flags[..], NO_COOLDOWN].concat())
@@ -440,6 +441,8 @@ fn a_restart_mid_run_neither_tells_twice_nor_loses_what_happened_while_down() {
             "--rate",
             "150",
             "--nan",
+            "--diag-every",
+            "400",
             "--crash-at",
             "4000",
         ],

@@ -79,13 +79,25 @@ fn sync_once(dir: &Path, url: &str, node: &str) -> Output {
         .unwrap()
 }
 
-fn follow(dir: &Path, url: &str, node: &str) -> Child {
-    Command::new(BIN)
-        .args(["sync", "--node", node, "--to", url, "--root"])
-        .arg(dir)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// A `sync` following `dir`, stopped when dropped: a failing test leaves none behind.
+struct Syncing(Child);
+
+impl Drop for Syncing {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn follow(dir: &Path, url: &str, node: &str) -> Syncing {
+    Syncing(
+        Command::new(BIN)
+            .args(["sync", "--node", node, "--to", url, "--root"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Every step, routing record, LR record and evaluation of every run in `dir`, as the
@@ -345,6 +357,82 @@ fn a_run_whose_files_were_replaced_is_shipped_again_whole() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Waits until PostgreSQL holds what `dir`'s files say, and returns the store's epoch.
+fn shipped_all_of(dir: &Path, url: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    runtime().block_on(async {
+        let pool = connect(url).await.unwrap();
+        loop {
+            let left = differences(dir, &pool).await;
+            if left.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{left:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let epoch = count(&pool, "SELECT epoch FROM feed_positions").await;
+        pool.close().await;
+        epoch
+    })
+}
+
+#[test]
+fn refined_steps_are_not_news_and_steps_trained_again_are() {
+    let _one = one_at_a_time();
+    let dir = temp_dir("pg-refined");
+    let url = fresh_database("refined");
+    let sync = follow(&dir, &url, "alpha");
+    // Lines every 5 steps, shipped within a pass; each save (every 500 steps, every half
+    // second here) refines the 500 steps before it with their records' full floats.
+    let mut training = Training::start(
+        &dir,
+        &[
+            "--run-id",
+            "r",
+            "--steps",
+            "3000",
+            "--rate",
+            "1000",
+            "--log-interval",
+            "5",
+            "--crash-at",
+            "2600",
+            "--seed",
+            "3",
+        ],
+    );
+    training.0.wait().unwrap();
+    assert_eq!(
+        shipped_all_of(&dir, &url),
+        0,
+        "refinements moved the epoch: every open page would reload"
+    );
+    // Resumed from the checkpoint at 2000: steps 2001-2600 are trained again, and pages
+    // that drew them must read them again. It crashes too: no database at its end, whose
+    // loading would be news of its own.
+    let mut resumed = Training::start(
+        &dir,
+        &[
+            "--resume-from",
+            "2000",
+            "--steps",
+            "3000",
+            "--rate",
+            "1000",
+            "--log-interval",
+            "5",
+            "--crash-at",
+            "2900",
+            "--seed",
+            "4",
+        ],
+    );
+    resumed.0.wait().unwrap();
+    assert!(shipped_all_of(&dir, &url) > 0, "a resume is news");
+    drop(sync);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn an_unreachable_server_is_one_clear_line_and_a_failing_exit() {
     let dir = temp_dir("pg-unreachable");
@@ -406,8 +494,8 @@ fn sync_killed_mid_batch_and_postgres_restarted_lose_and_double_nothing() {
             assert!(restarted.success());
             continue;
         }
-        sync.kill().unwrap(); // SIGKILL
-        sync.wait().unwrap();
+        sync.0.kill().unwrap(); // SIGKILL
+        sync.0.wait().unwrap();
         sync = follow(&dir, &url, "alpha");
     }
     // Let the run end, then give the follower time to ship its last records.
@@ -424,8 +512,7 @@ fn sync_killed_mid_batch_and_postgres_restarted_lose_and_double_nothing() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
-    sync.kill().ok();
-    sync.wait().ok();
+    drop(sync);
     assert_eq!(found, Vec::<String>::new());
     // The dashboard lived through the restart: it shows the run up to its last step.
     let local = common::Server::watching(&dir, &[]);
@@ -581,8 +668,8 @@ fn two_nodes_in_one_store_answer_as_their_own_files_do() {
             "6",
         ],
     );
-    let mut sync_a = follow(&a, &url, "node-a");
-    let mut sync_b = follow(&b, &url, "node-b");
+    let sync_a = follow(&a, &url, "node-a");
+    let sync_b = follow(&b, &url, "node-b");
     let team = common::Server::on_store(&url);
     // Both runs appear while they train.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -656,10 +743,7 @@ fn two_nodes_in_one_store_answer_as_their_own_files_do() {
             }
         }
     }
-    sync_a.kill().ok();
-    sync_b.kill().ok();
-    sync_a.wait().ok();
-    sync_b.wait().ok();
+    drop((sync_a, sync_b));
     assert!(mismatched.is_empty(), "{}", mismatched.join("\n"));
     std::fs::remove_dir_all(&a).ok();
     std::fs::remove_dir_all(&b).ok();

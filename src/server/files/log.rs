@@ -5,6 +5,8 @@
 //! the words that say how a run ended. Pure: text in, what it says out; anything else —
 //! warnings, `[DIAG]` summaries, a line cut short when the process died — is `Other`.
 
+use crate::model::{Metric, Step};
+
 /// What one line of the log says.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LogLine {
@@ -205,6 +207,50 @@ fn components_line(rest: &str) -> Option<LogLine> {
         step: step?,
         components,
     })
+}
+
+/// Whether `now` is `was` refined — the step a log line gave, now with its diagnostics
+/// record's full floats and the fields the log lacks — rather than the step trained again (a
+/// resume logs the steps after its checkpoint again). `was` holds nothing a log line does
+/// not give, and every value it holds `now` holds too, equal to the digits the log prints.
+/// A replay equal to those digits reads as a refinement: a page keeps the old digits until
+/// it reloads, as for a diagnostics record.
+pub fn refines(was: &Step, now: &Step) -> bool {
+    let logged_only = [
+        Metric::LossAux,
+        Metric::LossPonder,
+        Metric::LossAdvantage,
+        Metric::EmaShort,
+        Metric::EmaMedium,
+        Metric::EmaLong,
+        Metric::VramGb,
+    ]
+    .iter()
+    .all(|m| m.of(was).is_none())
+        && was.batch_size.is_none()
+        && was.seq_len.is_none();
+    // How far a printed value can lie from the float it was printed from: losses to four
+    // decimals, LR and gradients as `2.71e-04`, throughput as `41.2K`.
+    let printed = |m: Metric, a: f64, b: f64| {
+        let off = (a - b).abs();
+        match m {
+            Metric::TokensPerSec => off <= 50.0 + 1e-9 * a.abs(),
+            Metric::Lr | Metric::GradNorm | Metric::GradNormPreClip => {
+                off <= 5e-3 * a.abs().max(b.abs()) * (1.0 + 1e-9)
+            }
+            _ => off <= 5e-5 * (1.0 + 1e-9) + 1e-12 * a.abs(),
+        }
+    };
+    logged_only
+        && Metric::ALL
+            .into_iter()
+            .all(|m| match (m.of(was), m.of(now)) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(a), Some(b)) => {
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()) || printed(m, a, b)
+                }
+            })
 }
 
 #[cfg(test)]

@@ -575,4 +575,39 @@ mod tests {
             Some((400, true))
         );
     }
+
+    #[test]
+    fn a_diagnostics_record_refines_a_logged_step_a_step_trained_again_does_not() {
+        use super::super::log::refines;
+        let at = |run: &FileRun| run.steps((100, 100), false, 1).remove(0);
+        let (mut run, mut seq) = run_with(&[step_line(100, 2.66118)], "");
+        let logged = at(&run);
+        let record = r#"[{"step": 100, "timestamp": "2026-01-09T17:28:53.5",
+            "losses": {"total": 2.66118, "ce": 2.50003, "aux": 0.011},
+            "lr": 1.0004e-4, "grad_norm": 0.50049, "grad_norm_pre_clip": 0.60021,
+            "tokens_per_sec": 41234.5, "vram_gb": 31.5, "batch_size": 8, "seq_len": 2048}]"#;
+        for r in records(record) {
+            run.push_record(r, &mut seq);
+        }
+        let refined = at(&run);
+        assert_eq!(refined.loss_total, Some(2.66118));
+        assert!(refines(&logged, &refined), "{logged:?}\n{refined:?}");
+
+        // The same step logged again after a resume, trained anew: news.
+        let (mut again, mut seq) = run_with(&[step_line(100, 2.66118)], "");
+        again.push_line(parse_line(&step_line(100, 2.7)), None, &mut seq);
+        assert!(!refines(&logged, &at(&again)));
+        // A throughput off by more than the log's 0.1K is another step too.
+        let record = record.replace("41234.5", "41400.0");
+        let (mut other, mut seq) = run_with(&[step_line(100, 2.66118)], "");
+        for r in records(&record) {
+            other.push_record(r, &mut seq);
+        }
+        assert!(!refines(&logged, &at(&other)));
+        // A step that already had its record is never refined again: another record is
+        // the step trained again.
+        let mut later = refined.clone();
+        later.loss_total = Some(2.66121);
+        assert!(!refines(&refined, &later));
+    }
 }

@@ -11,13 +11,16 @@
 //! What can change after it was shipped: the newest chunk (the run goes on), and the last
 //! few before it — a resumed run logs again the steps after its checkpoint, and the later
 //! record wins. Each pass re-reads the last [`REWIND`] chunks of a run whose sources moved
-//! and rewrites those whose bytes changed. A run whose first re-read step is not where its
-//! chunk began (its files replaced) is shipped again from the start.
+//! and rewrites those whose bytes changed: a step trained again moves the store's epoch
+//! (open pages read again), a step its diagnostics record only refined does not. A run
+//! whose first re-read step is not where its chunk began (its files replaced) is shipped
+//! again from the start.
 
 use super::chunks::{chunk_starts, encode_steps, Column, ColumnChunk};
-use super::{PgError, CHANNEL};
+use super::{read, PgError, CHANNEL};
 use crate::model::{Model, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
 use crate::server::error::AppError;
+use crate::server::files::log::refines;
 use crate::server::source::Fields;
 use crate::server::sources::{Marks, Sources};
 use serde::Serialize;
@@ -163,27 +166,51 @@ impl Shipper {
         }
         for run in self.sources.runs(None).await? {
             let known = self.runs.contains_key(&run.run_id);
+            if !known {
+                let held = self.load(&run.run_id).await?;
+                self.runs.insert(run.run_id.clone(), held);
+            }
+            let located = match moved || !known {
+                true => Some(self.sources.run(&run.run_id).await?),
+                false => None,
+            };
+            if let Some(located) = &located {
+                self.ship_feeds(located, &mut shipment).await?;
+            }
+            // The run's record after its records: a dashboard that reads "finished" (or meets
+            // the run) has its last steps too.
             if self.ship_record(&run).await? {
                 shipment.runs += 1;
             }
-            if !moved && known {
-                continue;
-            }
-            let located = self.sources.run(&run.run_id).await?;
-            self.ship_evals(&located).await?;
-            for feed in
-                std::iter::once(Feed::Steps).chain(RecordKind::ALL.into_iter().map(Feed::Records))
-            {
-                let (records, chunks) = self.ship_feed(&located, feed).await?;
-                match feed {
-                    Feed::Steps => shipment.steps += records,
-                    Feed::Records(_) => shipment.records += records,
-                }
-                shipment.chunks += chunks;
+            if let Some(located) = &located {
+                self.ship_evals(located).await?;
             }
         }
         self.seen = Some(marks);
         Ok(shipment)
+    }
+
+    /// Ships what is new or changed of each of a run's feeds. Routing before steps: a
+    /// dashboard catching up from a snapshot taken between the two sees no step whose
+    /// routing was there to ship without it.
+    async fn ship_feeds(
+        &mut self,
+        run: &(Run, usize),
+        shipment: &mut Shipment,
+    ) -> Result<(), ShipError> {
+        for feed in RecordKind::ALL
+            .into_iter()
+            .map(Feed::Records)
+            .chain(std::iter::once(Feed::Steps))
+        {
+            let (records, chunks) = self.ship_feed(run, feed).await?;
+            match feed {
+                Feed::Steps => shipment.steps += records,
+                Feed::Records(_) => shipment.records += records,
+            }
+            shipment.chunks += chunks;
+        }
+        Ok(())
     }
 
     async fn ship_model(&mut self, model: &Model) -> Result<(), ShipError> {
@@ -204,19 +231,17 @@ impl Shipper {
         Ok(())
     }
 
-    /// Writes the run's record when it changed (or is new here); whether it did. Loads what
-    /// PostgreSQL holds of a run this `sync` has not met yet.
+    /// Writes the run's record when it changed (or is new here); whether it did. A new run's
+    /// row counts the steps shipped before it.
     async fn ship_record(&mut self, run: &Run) -> Result<bool, ShipError> {
-        if !self.runs.contains_key(&run.run_id) {
-            let held = self.load(&run.run_id).await?;
-            self.runs.insert(run.run_id.clone(), held);
-        }
         let value = to_json(run);
         if self.runs[&run.run_id].record.as_ref() == Some(&value) {
             return Ok(false);
         }
         let written = sqlx::query(
-            "INSERT INTO runs (run_id, model_id, node, record) VALUES ($1, $2, $3, $4::jsonb)
+            "INSERT INTO runs (run_id, model_id, node, record, steps, newest_step)
+             SELECT $1, $2, $3, $4::jsonb, coalesce(sum(n), 0), max(last_step)
+               FROM step_chunks WHERE run_id = $1 AND col = 'step'
              ON CONFLICT (run_id) DO UPDATE
                 SET model_id = excluded.model_id, node = excluded.node,
                     record = excluded.record, changed = nextval('run_changes'),
@@ -230,7 +255,7 @@ impl Shipper {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        self.runs.get_mut(&run.run_id).expect("loaded above").record = Some(value);
+        self.runs.get_mut(&run.run_id).expect("loaded first").record = Some(value);
         Ok(written > 0)
     }
 
@@ -401,20 +426,19 @@ impl Shipper {
                     n: span.len() as i64,
                     digest: chunk.digest(),
                 };
-                let was = sent.get(at);
-                if was == Some(&this) {
+                let was = sent.get(at).copied();
+                if was == Some(this) {
                     continue;
                 }
-                // Records already shipped that now read differently: history changed.
-                batch.rewrote |= match was {
-                    None => false,
-                    Some(was) => {
-                        let kept = span.start..span.start + (was.n as usize).min(span.len());
-                        was.first_step != this.first_step
-                            || was.n > this.n
-                            || page.encode(kept).digest() != was.digest
+                // Records already shipped that now read differently: history changed, unless
+                // they were only refined.
+                if let Some(was) = was {
+                    let kept = span.start..span.start + (was.n as usize).min(span.len());
+                    let moved = was.first_step != this.first_step || was.n > this.n;
+                    if moved || page.encode(kept.clone()).digest() != was.digest {
+                        batch.rewrote |= moved || !self.refined(&run.0, &page, kept).await?;
                     }
-                };
+                }
                 batch.records += keys[span.clone()]
                     .iter()
                     .filter(|&&k| newest_before.is_none_or(|n| k > n))
@@ -474,6 +498,44 @@ impl Shipper {
             .feeds
             .insert(feed, sent);
         Ok((records, chunks))
+    }
+
+    /// Whether the shipped steps `kept` of `page` changed only as a diagnostics record
+    /// refines the steps its log gave (`files::log::refines`). The files source does not
+    /// put a refinement in the live feed, and neither does this: it is written without
+    /// moving the epoch, so no open page reloads every 500 steps for digits past the
+    /// fourth. A step trained again (a resume) moves it, and pages read again.
+    async fn refined(
+        &self,
+        run: &Run,
+        page: &Page,
+        kept: std::ops::Range<usize>,
+    ) -> Result<bool, ShipError> {
+        let Page::Steps(steps) = page else {
+            return Ok(false);
+        };
+        let now = &steps[kept];
+        let (Some(first), Some(last)) = (now.first(), now.last()) else {
+            return Ok(true);
+        };
+        let mut db = self.pool.acquire().await?;
+        let columns: Vec<Column> = Column::all().collect();
+        let range = (first.step, last.step);
+        let was = read::steps(
+            &mut db,
+            &run.run_id,
+            &run.model_id,
+            range,
+            false,
+            usize::MAX,
+            &columns,
+        )
+        .await?;
+        Ok(was.len() == now.len()
+            && was
+                .iter()
+                .zip(now)
+                .all(|(was, now)| was.step == now.step && (was == now || refines(was, now))))
     }
 
     async fn read(&self, run: &(Run, usize), feed: Feed, from: i64) -> Result<Page, ShipError> {
