@@ -612,6 +612,52 @@ async fn a_lineage_lays_a_models_runs_end_to_end_with_the_resumes_marked() {
         "every finite loss of the range"
     );
     assert_eq!(zoomed.resumes.len(), 1);
+
+    // Smoothed, each run over its own steps, at the steps the lineage's chart shows: the
+    // runs' own smoothed lines laid end to end, the same at every zoom.
+    let smoothed = store
+        .lineage_smoothed_loss("500m", None, 0.9)
+        .await
+        .unwrap();
+    assert!(smoothed.points.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(smoothed.last_step, Some(19_990));
+    let mut own = Vec::new();
+    for run in &runs {
+        own.extend(
+            store
+                .smoothed_loss(&run.run_id, None, 0.9)
+                .await
+                .unwrap()
+                .points,
+        );
+    }
+    let at = |points: &[(i64, f64)], step: i64| points.iter().find(|p| p.0 == step).map(|p| p.1);
+    let mut compared = 0;
+    for &(step, value) in &smoothed.points {
+        if let Some(alone) = at(&own, step) {
+            assert_eq!(value, alone, "step {step}");
+            compared += 1;
+        }
+    }
+    assert!(
+        compared > 100,
+        "{compared} steps in common with the runs' own lines"
+    );
+    let zoomed = store
+        .lineage_smoothed_loss("500m", Some((6_000, 7_000)), 0.9)
+        .await
+        .unwrap();
+    // Every logged step of the range (one per 10 steps), from both runs.
+    assert!(zoomed.points.len() >= 90, "{}", zoomed.points.len());
+    for &(step, value) in &zoomed.points {
+        if let Some(wide) = at(&smoothed.points, step) {
+            assert_eq!(value, wide, "step {step} moved with the zoom");
+        }
+    }
+    let first = runs[1].start_step.unwrap();
+    assert!(
+        zoomed.points.iter().any(|p| p.0 < first) && zoomed.points.iter().any(|p| p.0 >= first)
+    );
 }
 
 #[tokio::test]

@@ -101,6 +101,7 @@ test('tick three runs in /runs, compare them, hover, zoom, smooth, read the conf
   await page.locator('#smoothing').dispatchEvent('change');
   await expect.poll(() => page.evaluate(() => document.querySelector('.chart[data-chart="loss_total"] canvas')!.toDataURL()))
     .not.toBe(before);
+  await expect(page).toHaveURL(/[?&]smoothing=0\.95(&|$)/);
 
   // Zoom: drag across the loss chart; every run's detail comes back for the range.
   const wide = await drawn(page, 'loss_total');

@@ -267,6 +267,13 @@ test('a model\'s runs show end to end with the resume marked, and zoom across it
   // Every logged step of the range (one per 10), from both sides of the resume.
   await expect.poll(async () => Number(await loss.getAttribute('data-drawn'))).toBeGreaterThan((hi - lo) / 10 - 5);
   await page.locator('[data-panel="loss"]').screenshot({ path: 'artifacts/lineage-zoom.png' });
+  // Smoothing works across the lineage too: each run smoothed over its own steps.
+  await page.locator('#smoothing').fill('0.9');
+  await page.locator('#smoothing').dispatchEvent('change');
+  await expect.poll(async () => Number(await loss.getAttribute('data-smoothed'))).toBeGreaterThan(100);
+  await page.locator('.view-toolbar .reset').click();
+  await expect.poll(async () => Number(await loss.getAttribute('data-smoothed'))).toBeGreaterThan(300);
+  await page.locator('[data-panel="loss"]').screenshot({ path: 'artifacts/lineage-smoothed.png' });
   expect(errors).toEqual([]);
 });
 
@@ -285,6 +292,15 @@ test('the smoothing slider draws the loss smoothed over every step, at every zoo
   await expect.poll(async () => Number(await loss.getAttribute('data-smoothed'))).toBeGreaterThan(100);
   expect(await canvas()).not.toBe(before);
   await page.screenshot({ path: 'artifacts/dashboard-smoothed.png', fullPage: true });
+  // The address keeps the weight: the link opens smoothed, the slider where it was left.
+  await expect(page).toHaveURL(/[?&]smoothing=0\.95(&|$)/);
+  const link = page.url();
+  const other = await page.context().newPage();
+  await other.goto(link);
+  await hydrated(other);
+  await expect(other.locator('#smoothing')).toHaveValue('0.95');
+  await expect.poll(async () => Number(await other.locator('.chart[data-chart="loss"]').getAttribute('data-smoothed'))).toBeGreaterThan(100);
+  await other.close();
 
   // A zoom fetches the smoothed line for its range: still drawn, now at full detail.
   const box = (await loss.locator('canvas').boundingBox())!;
@@ -299,4 +315,5 @@ test('the smoothing slider draws the loss smoothed over every step, at every zoo
   await page.locator('#smoothing').fill('0');
   await page.locator('#smoothing').dispatchEvent('change');
   await expect(loss).toHaveAttribute('data-smoothed', '0');
+  await expect(page).toHaveURL(/[?&]smoothing=0(&|$)/);
 });

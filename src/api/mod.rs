@@ -115,12 +115,14 @@ pub async fn get_zoom_charts(
 }
 
 /// A run's loss smoothed by `weight` (0–0.999) over every step, at the steps its loss chart
-/// shows for `range` (the whole run when `None`): the single-run page's smoothing slider.
+/// shows for `range` (the whole run when `None`): the dashboard's smoothing slider. With
+/// `lineage`, that model's runs end to end, each smoothed over its own steps.
 #[server(prefix = "/_sfn")]
 pub async fn get_smoothed_loss(
     run_id: String,
     range: Option<(i64, i64)>,
     weight: f64,
+    lineage: Option<String>,
 ) -> Result<crate::model::SmoothedLoss, ServerFnError> {
     use crate::server::error::AppError;
     let store = use_context::<crate::server::store::Store>()
@@ -131,10 +133,11 @@ pub async fn get_smoothed_loss(
         crate::model::step_range(Some(a), Some(b))
             .map_err(|why| AppError::bad_param("range", why).into_server_error())?;
     }
-    store
-        .smoothed_loss(&run_id, range, weight)
-        .await
-        .map_err(AppError::into_server_error)
+    let smoothed = match lineage {
+        Some(model) => store.lineage_smoothed_loss(&model, range, weight).await,
+        None => store.smoothed_loss(&run_id, range, weight).await,
+    };
+    smoothed.map_err(AppError::into_server_error)
 }
 
 /// Freezes the view the person is looking at into a shared snapshot; the link to it.

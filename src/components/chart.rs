@@ -378,7 +378,7 @@ pub fn ViewToolbar(
 }
 
 /// The smoothing slider (0–0.999; `s` focuses it): what it shows moves while dragged, the
-/// server is asked when it is let go.
+/// server is asked when it is let go, and the address bar's `?smoothing=` follows.
 #[component]
 pub fn SmoothingSlider(smoothing: RwSignal<f64>) -> impl IntoView {
     let shown = RwSignal::new(smoothing.get_untracked());
@@ -401,7 +401,10 @@ pub fn SmoothingSlider(smoothing: RwSignal<f64>) -> impl IntoView {
                 }
                 on:change=move |ev| {
                     if let Ok(v) = event_target_value(&ev).parse::<f64>() {
-                        smoothing.set(v.clamp(0.0, crate::analysis::smoothing::MAX_WEIGHT));
+                        let v = v.clamp(0.0, crate::analysis::smoothing::MAX_WEIGHT);
+                        smoothing.set(v);
+                        // A link copied now opens at this weight.
+                        crate::components::keep_in_address("smoothing", &v.to_string());
                     }
                 }
             />

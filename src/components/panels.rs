@@ -12,7 +12,7 @@ use leptos::prelude::*;
 pub fn ChartPanels(
     /// The shown run's data; the panels follow it in place as the live feed extends it.
     data: Signal<Dashboard>,
-    /// Offer the loss smoothing slider (one run, not a lineage).
+    /// Offer the loss smoothing slider.
     #[prop(optional)]
     smoothing: bool,
 ) -> impl IntoView {

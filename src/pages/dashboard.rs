@@ -50,6 +50,14 @@ pub fn DashboardPage() -> impl IntoView {
         })
     };
     shared.range.set(untrack(linked_zoom));
+    // `?smoothing=W`: the slider's weight, as a link (or the slider, see `SmoothingSlider`)
+    // left it.
+    let linked_weight = query.with_untracked(|q| {
+        q.get("smoothing")
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .and_then(crate::analysis::smoothing::weight)
+    });
+    shared.smoothing.set(linked_weight.unwrap_or(0.0));
     provide_context(shared);
     Effect::new(move |previous: Option<ShownAs>| {
         let current = (run_id(), linked_zoom());
@@ -133,12 +141,11 @@ pub fn DashboardView(
         .into_any(),
         (Some(_), Some(_)) => {
             let recent = move || current.with(|d| view! { <RecentSteps steps=d.recent_steps.clone()/> });
-            if !lineage {
-                follow_smoothing(current);
-            }
+            let of_lineage = data.model.as_ref().filter(|_| lineage).map(|m| m.model_id.clone());
+            follow_smoothing(current, of_lineage);
             view! {
                 <StatsCards data=current.into()/>
-                <ChartPanels data=current.into() smoothing=!lineage/>
+                <ChartPanels data=current.into() smoothing=true/>
                 {recent}
             }
             .into_any()
@@ -162,8 +169,9 @@ const SMOOTHED_LAG_MS: f64 = 2_000.0;
 
 /// Keeps the smoothed loss current: asked for when the slider moves or the zoom changes, and
 /// again as the live feed adds steps, at most every [`SMOOTHED_LAG_MS`]. An answer for
-/// another weight or range than the one shown by then is kept but not drawn.
-fn follow_smoothing(current: RwSignal<Dashboard>) {
+/// another weight or range than the one shown by then is kept but not drawn. `lineage`: the
+/// model whose runs the charts show end to end.
+fn follow_smoothing(current: RwSignal<Dashboard>, lineage: Option<String>) {
     let shared = use_context::<SharedView>().unwrap_or_default();
     let asked = StoredValue::new((f64::NAN, None::<(i64, i64)>, 0.0_f64));
     Effect::new(move |_| {
@@ -182,8 +190,9 @@ fn follow_smoothing(current: RwSignal<Dashboard>) {
             return;
         }
         asked.set_value((weight, range, now));
+        let lineage = lineage.clone();
         leptos::task::spawn_local(async move {
-            if let Ok(s) = crate::api::get_smoothed_loss(run_id, range, weight).await {
+            if let Ok(s) = crate::api::get_smoothed_loss(run_id, range, weight, lineage).await {
                 shared.smoothed.set(Some(s));
             }
         });

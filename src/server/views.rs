@@ -20,6 +20,16 @@ const RECENT_STEPS: usize = 8;
 /// Rows per read when a range is scanned for metrics the run cache does not keep.
 const SCAN_PAGE: usize = 5_000;
 
+/// One run of a lineage as its charts show it: its place among the model's runs, its steps
+/// in the range shown, and its share of the chart's buckets and routing columns.
+struct LineagePart {
+    place: usize,
+    run: (Run, usize),
+    steps: (i64, i64),
+    width: usize,
+    columns: usize,
+}
+
 /// The time-series charts and routing charts of a held run over `range`, at `width` and
 /// `columns` buckets; the routing charts carry the run's clock (from its steps), so their
 /// x axis can read time or tokens.
@@ -190,17 +200,64 @@ impl Store {
     }
 
     /// The charts of a model's runs laid end to end, resume points marked (see
-    /// `analysis::lineage`), over steps `range` when given. Each run gets buckets in
-    /// proportion to its share of the steps shown, so the lineage costs what one run does.
+    /// `analysis::lineage`), over steps `range` when given.
     pub async fn lineage(
         &self,
         model_id: &str,
         range: Option<(i64, i64)>,
     ) -> Result<(RunCharts, RoutingCharts), AppError> {
         use crate::analysis::lineage::{merge, Part};
+        let mut parts = Vec::new();
+        for part in self.lineage_parts(model_id, range).await? {
+            let held = self.cache().get(self.sources(), &part.run, true).await?;
+            let (charts, routing) = charts_of(&held, Some(part.steps), part.width, part.columns)?;
+            parts.push(Part {
+                label: format!("resume #{}", part.place + 1),
+                start: part.run.0.start_step,
+                run: charts,
+                routing,
+            });
+        }
+        Ok(merge(parts))
+    }
+
+    /// The loss of a model's runs laid end to end, each run smoothed by `weight` over every
+    /// one of its steps, at the steps the lineage's loss chart shows for `range`. Each run's
+    /// smoothing starts at its own first step, as TensorBoard smooths each run of a resumed
+    /// directory: a resume's loss is not averaged with the steps it replaced.
+    pub async fn lineage_smoothed_loss(
+        &self,
+        model_id: &str,
+        range: Option<(i64, i64)>,
+        weight: f64,
+    ) -> Result<SmoothedLoss, AppError> {
+        let mut smoothed = SmoothedLoss {
+            run_id: model_id.to_string(),
+            weight,
+            range,
+            ..SmoothedLoss::default()
+        };
+        for part in self.lineage_parts(model_id, range).await? {
+            let held = self.cache().get(self.sources(), &part.run, false).await?;
+            let state = held.state.as_ref().ok_or(AppError::Busy)?;
+            smoothed
+                .points
+                .extend(state.smoothed_loss(Some(part.steps), part.width, weight));
+            smoothed.last_step = smoothed.last_step.max(state.last_step());
+        }
+        Ok(smoothed)
+    }
+
+    /// The runs of a model's lineage with steps in `range`, oldest first. Each gets buckets
+    /// in proportion to its share of the steps shown, so the lineage costs what one run does.
+    async fn lineage_parts(
+        &self,
+        model_id: &str,
+        range: Option<(i64, i64)>,
+    ) -> Result<Vec<LineagePart>, AppError> {
         let (lo, hi) = range.unwrap_or((i64::MIN, i64::MAX));
         let mut shown = Vec::new();
-        for (i, run) in self.runs(model_id).await?.into_iter().enumerate() {
+        for (place, run) in self.runs(model_id).await?.into_iter().enumerate() {
             let run = self.located(&run.run_id).await?;
             let held = self.cache().get(self.sources(), &run, false).await?;
             let Some(state) = held.state.as_ref() else {
@@ -209,26 +266,26 @@ impl Store {
             if let (Some(first), Some(last)) = (state.first_step(), state.last_step()) {
                 let (a, b) = (first.max(lo), last.min(hi));
                 if a <= b {
-                    shown.push((i, run, (a, b)));
+                    shown.push(LineagePart {
+                        place,
+                        run,
+                        steps: (a, b),
+                        width: 0,
+                        columns: 0,
+                    });
                 }
             }
         }
-        let total: f64 = shown.iter().map(|(_, _, (a, b))| (b - a + 1) as f64).sum();
-        let mut parts = Vec::new();
-        for (i, run, (a, b)) in shown {
-            let share = (b - a + 1) as f64 / total.max(1.0);
-            let width = ((CHART_BUCKETS as f64 * share).round() as usize).max(16);
-            let columns = ((ROUTING_COLUMNS as f64 * share).round() as usize).max(8);
-            let held = self.cache().get(self.sources(), &run, true).await?;
-            let (charts, routing) = charts_of(&held, Some((a, b)), width, columns)?;
-            parts.push(Part {
-                label: format!("resume #{}", i + 1),
-                start: run.0.start_step,
-                run: charts,
-                routing,
-            });
+        let total: f64 = shown
+            .iter()
+            .map(|p| (p.steps.1 - p.steps.0 + 1) as f64)
+            .sum();
+        for part in &mut shown {
+            let share = (part.steps.1 - part.steps.0 + 1) as f64 / total.max(1.0);
+            part.width = ((CHART_BUCKETS as f64 * share).round() as usize).max(16);
+            part.columns = ((ROUTING_COLUMNS as f64 * share).round() as usize).max(8);
         }
-        Ok(merge(parts))
+        Ok(shown)
     }
 
     /// The dashboard of a model's newest run with the charts of its whole lineage.
