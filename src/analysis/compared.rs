@@ -210,9 +210,6 @@ impl ComparedColumns {
         let Some(column) = self.columns.iter_mut().find(|c| c.metric == metric) else {
             return Ok(None);
         };
-        if let Some(weight) = smoothing {
-            column.smooth_with(weight)?;
-        }
         // From the smoothed column's kept state before `a`, when it is asked for.
         let from = match smoothing {
             Some(_) => a / SMOOTHED_EVERY * SMOOTHED_EVERY,
@@ -220,6 +217,9 @@ impl ComparedColumns {
         };
         let mut scratch = Vec::new();
         let values = column.values.window(from, b, &mut scratch)?;
+        if let Some(weight) = smoothing {
+            smooth_with(&mut column.smoothed, &column.values, weight, values)?;
+        }
         let downsampled = b.saturating_sub(a) > max_points;
         let kept = if downsampled {
             m4_range(steps, values, &column.pyramid, a, b, max_points)
@@ -328,22 +328,34 @@ impl ComparedColumns {
     }
 }
 
-impl Column {
-    /// Makes the smoothed column for `weight` over every value, when the weight changed.
-    fn smooth_with(&mut self, weight: f64) -> std::io::Result<()> {
-        if self.smoothed.as_ref().is_some_and(|s| s.weight == weight) {
-            return Ok(());
-        }
-        let mut s = Smoothed {
-            weight,
-            smoother: Smoother::new(weight),
-            states: Vec::with_capacity(self.values.len() / SMOOTHED_EVERY + 1),
-            len: 0,
-        };
-        self.values.each_chunk(|w| s.extend(w))?;
-        self.smoothed = Some(s);
-        Ok(())
+/// Makes the smoothed column for `weight` over every value of `values`, when the weight
+/// changed. `read`, values the caller already read, is used where it can be: a whole-run
+/// view's window starts at the first value, so the column is read once, not twice.
+fn smooth_with(
+    smoothed: &mut Option<Smoothed>,
+    values: &Values,
+    weight: f64,
+    read: Window,
+) -> std::io::Result<()> {
+    if smoothed.as_ref().is_some_and(|s| s.weight == weight) {
+        return Ok(());
     }
+    let mut s = Smoothed {
+        weight,
+        smoother: Smoother::new(weight),
+        states: Vec::with_capacity(values.len() / SMOOTHED_EVERY + 1),
+        len: 0,
+    };
+    let start = match read.offset {
+        0 => {
+            s.extend(read);
+            s.len
+        }
+        _ => 0,
+    };
+    values.each_chunk_from(start, |w| s.extend(w))?;
+    *smoothed = Some(s);
+    Ok(())
 }
 
 impl Smoothed {
@@ -485,6 +497,25 @@ mod tests {
         }
         // The zoom holds every step of its range: smoothing began at the run's start.
         assert_eq!(zoom.smoothed.unwrap().len(), 100);
+        // A new weight asked first at a zoom, or over the run's first part (whose values
+        // are read once for both), is the same line.
+        for (range, weight) in [
+            ((50_000, 50_990), 0.8),
+            ((0, 40_000), 0.7),
+            ((0, i64::MAX), 0.6),
+        ] {
+            let full = smooth(&loss, weight);
+            let got = c
+                .series(Metric::LossTotal, range, 200, Some(weight))
+                .unwrap()
+                .unwrap()
+                .smoothed
+                .unwrap();
+            assert!(got.len() > 50, "{range:?}");
+            for (step, v) in got {
+                assert_eq!(v, full[(step / 10 - 1) as usize], "{range:?} step {step}");
+            }
+        }
     }
 
     #[test]
@@ -548,6 +579,9 @@ mod tests {
             ((12_345, 500_000), 300, Some(0.99)),
             ((last - 5_000, last), 2000, Some(0.99)),
             ((640, 1_290), 2000, Some(0.6)),
+            // A new weight over the run's first part: the rest is read from where it ends.
+            ((0, 100_000), 2000, Some(0.3)),
+            ((i64::MIN, i64::MAX), 2000, Some(0.3)),
         ] {
             for m in [Metric::LossTotal, Metric::Lr] {
                 assert_eq!(

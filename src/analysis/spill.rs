@@ -100,9 +100,14 @@ impl Values {
     }
 
     /// Calls `f` with every value in order, a chunk at a time (a new smoothing weight).
-    pub fn each_chunk(&self, mut f: impl FnMut(Window)) -> std::io::Result<()> {
+    pub fn each_chunk(&self, f: impl FnMut(Window)) -> std::io::Result<()> {
+        self.each_chunk_from(0, f)
+    }
+
+    /// As [`Values::each_chunk`], from value `start` on (the values in memory come whole).
+    pub fn each_chunk_from(&self, start: usize, mut f: impl FnMut(Window)) -> std::io::Result<()> {
         let mut scratch = Vec::new();
-        let mut a = 0;
+        let mut a = start;
         while a < self.spilled {
             let b = (a + SPILL_AT).min(self.spilled);
             f(self.window(a, b, &mut scratch)?);
@@ -214,6 +219,13 @@ mod tests {
         .unwrap();
         assert_eq!(seen.len(), n);
         assert!(seen.iter().enumerate().all(|(i, x)| *x == i as f64));
+        // From a value on: that value first; the values in memory come whole.
+        let start = v.spilled - 100;
+        let mut from = Vec::new();
+        v.each_chunk_from(start, |w| from.push((w.offset, w.values.len())))
+            .unwrap();
+        assert_eq!(from.first(), Some(&(start, 100)));
+        assert_eq!(from.last(), Some(&(v.spilled, n - v.spilled)));
     }
 
     #[test]
