@@ -629,6 +629,7 @@ mod cli {
             access,
             notify,
         } = settings;
+        store.keep_compared_in(&state_dir);
         let telling = server::alerts::Telling::new(
             &state_dir,
             db,

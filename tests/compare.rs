@@ -293,3 +293,118 @@ fn the_compared_series_download_as_csv_a_column_per_run() {
     let (status, _) = s.get(&format!("/api/compare.csv?runs={list}&metric=nope"));
     assert_eq!(status, 400);
 }
+
+/// The kept runs' headers in a state directory, by name.
+fn kept_headers(state: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut held: Vec<_> = std::fs::read_dir(state.join("compared"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    held.retain(|p| p.extension().is_some_and(|e| e == "held"));
+    held.sort();
+    held
+}
+
+/// Marks every kept header as used long ago: a header a server takes up is used again.
+fn age(headers: &[std::path::PathBuf]) {
+    let long_ago = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30);
+    for h in headers {
+        let f = std::fs::File::options().write(true).open(h).unwrap();
+        f.set_modified(long_ago).unwrap();
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("not within 30 s: {what}");
+}
+
+fn used_since_aged(header: &std::path::Path) -> bool {
+    let modified = std::fs::metadata(header).unwrap().modified().unwrap();
+    modified.elapsed().unwrap() < std::time::Duration::from_secs(3600)
+}
+
+#[test]
+fn a_long_run_compared_once_is_taken_up_by_the_next_server_while_its_source_agrees() {
+    // Two runs of 75k steps: long enough to be kept.
+    let dir = temp_dir("compare-kept");
+    let db = make_db(&dir, &["--nan", "--steps", "150000", "--every", "1"]);
+    let state = dir.join("state");
+    let flags = ["--state-dir", state.to_str().unwrap()];
+    let ask = |s: &Server| {
+        let list = run_ids(s).join(",");
+        let (status, c) = s.json(&format!(
+            "/api/compare?runs={list}&metrics=loss_total,lr&max_points=500&smoothing=0.9"
+        ));
+        assert_eq!(status, 200, "{c}");
+        c
+    };
+    let s = Server::start_with(&db, &flags);
+    let first = ask(&s);
+    // Kept after the answer, off its path.
+    wait_until("both runs kept", || kept_headers(&state).len() == 2);
+    drop(s);
+    let headers = kept_headers(&state);
+    age(&headers);
+
+    // The next server takes both up and answers alike, zoomed in too.
+    let s = Server::start_with(&db, &flags);
+    assert_eq!(ask(&s), first);
+    assert!(headers.iter().all(|h| used_since_aged(h)), "taken up");
+    let ids = run_ids(&s);
+    let shown = each_run_as_alone(&s, &ids, "&start_step=70000&end_step=71000", 2000);
+    assert!(shown > 500, "{shown}");
+    // A metric not kept: read from the source, and kept again with it.
+    wait_until("kept with the gradient norm", || {
+        std::fs::read_dir(state.join("compared"))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(".grad_norm.values")
+            })
+            .count()
+            == 2
+    });
+    drop(s);
+
+    // A step changed under the same run record: the sample sees it, the run is read again.
+    let run = ids[0].clone();
+    sql(
+        &db,
+        &format!(
+            "UPDATE steps SET loss_total = 123.0 WHERE run_id = '{run}' AND step = \
+             (SELECT min(step) FROM steps WHERE run_id = '{run}');"
+        ),
+    );
+    age(&headers);
+    let s = Server::start_with(&db, &flags);
+    let changed = ask(&s);
+    let points = &changed["runs"][0]["series"][0]["points"];
+    assert_eq!(
+        points[0][1].as_f64(),
+        Some(123.0),
+        "{:.200}",
+        points.to_string()
+    );
+    assert_eq!(
+        changed["runs"][1], first["runs"][1],
+        "the other run is as it was"
+    );
+    wait_until("the changed run kept again", || {
+        headers.iter().all(|h| used_since_aged(h))
+    });
+    drop(s);
+
+    // A damaged header is read from the source again, and nobody notices.
+    let kept = kept_headers(&state);
+    let bytes = std::fs::read(&kept[0]).unwrap();
+    std::fs::write(&kept[0], &bytes[..bytes.len() / 2]).unwrap();
+    let s = Server::start_with(&db, &flags);
+    assert_eq!(ask(&s), changed);
+}

@@ -8,7 +8,7 @@ use crate::model::{ClockMark, CompareX};
 
 const KEEP: usize = 2048;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ClockBuilder {
     marks: Vec<ClockMark>,
     every: usize,

@@ -59,6 +59,45 @@ pub struct ComparedColumns {
     spiller: Option<Spiller>,
 }
 
+/// A held run as kept between servers (`server::kept`): all of it but the values, which
+/// are written out a column at a time, and the smoothed columns, made again when asked.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Frozen {
+    steps: Vec<i64>,
+    columns: Vec<FrozenColumn>,
+    spikes: SpikeEvents,
+    clock: ClockBuilder,
+    summary: SummaryBuilder,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FrozenColumn {
+    /// The metric's API name: the enum's order may change between versions, its names not.
+    metric: String,
+    /// Values before this index were in the spill, the rest in memory.
+    spilled: usize,
+    pyramid: Pyramid,
+}
+
+impl Frozen {
+    pub fn steps(&self) -> &[i64] {
+        &self.steps
+    }
+
+    /// The metrics kept, in column order; `None` when a name is not a metric.
+    pub fn metrics(&self) -> Option<Vec<Metric>> {
+        self.columns
+            .iter()
+            .map(|c| Metric::parse(&c.metric))
+            .collect()
+    }
+
+    /// Where each column's values were in memory from (see [`Values::resumed`]).
+    pub fn spilled(&self) -> Vec<usize> {
+        self.columns.iter().map(|c| c.spilled).collect()
+    }
+}
+
 impl ComparedColumns {
     pub fn new(config: &RunConfig, metrics: &[Metric]) -> Self {
         let mut held: Vec<Metric> = Vec::new();
@@ -85,6 +124,72 @@ impl ComparedColumns {
         }
     }
 
+    /// Everything but the values, for keeping on disk.
+    pub fn freeze(&self) -> Frozen {
+        Frozen {
+            steps: self.steps.clone(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| FrozenColumn {
+                    metric: c.metric.name().to_string(),
+                    spilled: c.values.spilled(),
+                    pyramid: c.pyramid.clone(),
+                })
+                .collect(),
+            spikes: self.spikes.clone(),
+            clock: self.clock.clone(),
+            summary: self.summary.clone(),
+        }
+    }
+
+    /// The values of `metric`'s column, when held.
+    pub fn values(&self, metric: Metric) -> Option<&Values> {
+        self.columns
+            .iter()
+            .find(|c| c.metric == metric)
+            .map(|c| &c.values)
+    }
+
+    /// The run made again from what [`freeze`](Self::freeze) kept and each column's
+    /// values, in the frozen column order; `None` when they do not fit together (a file
+    /// from another version, or damaged), so that no query can index past what is held.
+    pub fn thaw(frozen: Frozen, values: Vec<Values>) -> Option<Self> {
+        let n = frozen.steps.len();
+        let metrics = frozen.metrics()?;
+        let fits = values.len() == frozen.columns.len()
+            && frozen.steps.windows(2).all(|w| w[0] < w[1])
+            && frozen
+                .columns
+                .iter()
+                .zip(&values)
+                .all(|(c, v)| v.len() == n && c.pyramid.fits(n) && v.spilled() == c.spilled)
+            && frozen
+                .spikes
+                .events
+                .iter()
+                .all(|(s, _)| frozen.steps.binary_search(s).is_ok());
+        fits.then(|| Self {
+            steps: frozen.steps,
+            columns: frozen
+                .columns
+                .into_iter()
+                .zip(metrics)
+                .zip(values)
+                .map(|((c, metric), values)| Column {
+                    metric,
+                    values,
+                    pyramid: c.pyramid,
+                    smoothed: None,
+                })
+                .collect(),
+            spikes: frozen.spikes,
+            clock: frozen.clock,
+            summary: frozen.summary,
+            spiller: None,
+        })
+    }
+
     /// Long columns keep their values in spills from `spiller`, not in memory.
     pub fn spilling_to(mut self, spiller: Spiller) -> Self {
         self.spiller = Some(spiller);
@@ -102,6 +207,11 @@ impl ComparedColumns {
 
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
+    }
+
+    /// Every step held, ascending.
+    pub fn steps(&self) -> &[i64] {
+        &self.steps
     }
 
     pub fn first_step(&self) -> Option<i64> {
@@ -401,7 +511,7 @@ mod tests {
     use super::*;
     use crate::analysis::downsample::m4_indices;
     use crate::analysis::smoothing::smooth;
-    use crate::analysis::spill::Spiller;
+    use crate::analysis::spill::{MemorySpill, Spiller};
 
     fn run(n: i64) -> Vec<Step> {
         (1..=n)
@@ -559,6 +669,93 @@ mod tests {
             c.steps_within(CompareX::Tokens, 0.0, 1.0),
             None,
             "no token counts"
+        );
+    }
+
+    /// Each column of `held` as the keeper takes it up again: every value in a spill, the
+    /// ones that were in memory in memory again.
+    fn taken_up(held: &ComparedColumns, frozen: &Frozen) -> Vec<Values> {
+        let metrics = frozen.metrics().unwrap();
+        metrics
+            .iter()
+            .zip(frozen.spilled())
+            .map(|(m, at)| {
+                let mut all = Vec::new();
+                let values = held.values(*m).unwrap();
+                values
+                    .each_chunk(|w| all.extend_from_slice(w.values))
+                    .unwrap();
+                let tail = all[at..].to_vec();
+                Values::resumed(Box::new(MemorySpill(all)), at, tail)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_frozen_run_thaws_into_one_that_answers_and_grows_alike() {
+        let rows = run(3 * SPILL_AT as i64 + 999);
+        let more: Vec<Step> = run(3 * SPILL_AT as i64 + 70_000)[rows.len()..].to_vec();
+        let mut held = held_in(&rows, Some(crate::analysis::spill::in_memory()));
+        let frozen = held.freeze();
+        let values = taken_up(&held, &frozen);
+        let mut thawed = ComparedColumns::thaw(frozen, values).expect("fits");
+        thawed = thawed.spilling_to(crate::analysis::spill::in_memory());
+        for round in 0..2 {
+            for (range, points, smoothing) in [
+                ((i64::MIN, i64::MAX), 2000, None),
+                ((i64::MIN, i64::MAX), 700, Some(0.9)),
+                ((12_345, 500_000), 300, Some(0.99)),
+            ] {
+                for m in [Metric::LossTotal, Metric::Lr] {
+                    assert_eq!(
+                        thawed.series(m, range, points, smoothing).unwrap(),
+                        held.series(m, range, points, smoothing).unwrap(),
+                        "round {round}: {m:?} {range:?} {points} {smoothing:?}"
+                    );
+                }
+            }
+            assert_eq!(thawed.spikes((0, i64::MAX)), held.spikes((0, i64::MAX)));
+            assert_eq!(thawed.clock(), held.clock());
+            // Rows that arrive later (past another spill's worth) extend both alike.
+            for c in [&mut held, &mut thawed].into_iter().filter(|_| round == 0) {
+                for s in &more {
+                    assert_eq!(c.push(s), Pushed::Appended);
+                }
+                c.index();
+            }
+        }
+        assert_eq!(thawed.push(&rows[10]), Pushed::Same);
+    }
+
+    #[test]
+    fn a_frozen_run_that_does_not_fit_its_values_is_refused() {
+        let rows = run(2_000);
+        let held = held(&rows);
+        let frozen = held.freeze();
+        let mut values = taken_up(&held, &frozen);
+        values[1] = Values::resumed(Box::new(MemorySpill(vec![1.0; 64])), 64, vec![2.0]);
+        assert!(
+            ComparedColumns::thaw(frozen, values).is_none(),
+            "a short column"
+        );
+        let frozen = held.freeze();
+        assert!(
+            ComparedColumns::thaw(frozen, Vec::new()).is_none(),
+            "no columns"
+        );
+        let mut frozen = held.freeze();
+        frozen.steps.swap(3, 4);
+        let values = taken_up(&held, &frozen);
+        assert!(
+            ComparedColumns::thaw(frozen, values).is_none(),
+            "steps out of order"
+        );
+        let mut frozen = held.freeze();
+        frozen.columns[0].metric = "loss_of_what".into();
+        let values = taken_up(&held, &held.freeze());
+        assert!(
+            ComparedColumns::thaw(frozen, values).is_none(),
+            "an unknown metric"
         );
     }
 

@@ -68,7 +68,7 @@ fn flagged(losses: &[f64]) -> Vec<usize> {
 
 /// The spike detector's trailing window, kept both in arrival order (to know what leaves)
 /// and sorted (for median and MAD), so judging a loss costs O(window), not a sort.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SpikeWindow {
     arrival: std::collections::VecDeque<f64>,
     sorted: Vec<f64>,
@@ -132,7 +132,7 @@ impl SpikeWindow {
 /// Spike events over a run's losses as they arrive: consecutive flagged losses are one event,
 /// kept at its peak. The run cache and the compare view judge with this, so both mark the
 /// same spikes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SpikeEvents {
     window: SpikeWindow,
     /// Row index of the last flagged loss.

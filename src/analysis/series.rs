@@ -17,7 +17,7 @@ pub const BLOCK: usize = 32;
 const NONE: u32 = u32::MAX;
 
 /// The lowest and highest finite value of a block, with their indices.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Extremes {
     min_i: u32,
     max_i: u32,
@@ -95,7 +95,7 @@ impl<'a> Window<'a> {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Pyramid {
     /// `levels[k][b]`: the extremes of block `b` of size `BLOCK · 2^k`.
     levels: Vec<Vec<Extremes>>,
@@ -206,6 +206,26 @@ impl Pyramid {
             .get(at)
             .map(|x| *x as usize)
             .filter(|x| *x < j)
+    }
+
+    /// Whether this is the pyramid of a column of `len` values, shaped as `extend` leaves
+    /// it: a pyramid read back from disk is checked before any query indexes with it.
+    pub fn fits(&self, len: usize) -> bool {
+        let index_ok = |i: u32| i == NONE || (i as usize) < len;
+        let mut blocks = len.div_ceil(BLOCK);
+        for (k, level) in self.levels.iter().enumerate() {
+            if level.len() != blocks || (k > 0 && level.len() == self.levels[k - 1].len()) {
+                return false;
+            }
+            if !level.iter().all(|e| index_ok(e.min_i) && index_ok(e.max_i)) {
+                return false;
+            }
+            blocks = blocks.div_ceil(2);
+        }
+        self.len == len
+            && (len == 0 || self.levels.last().is_some_and(|l| l.len() == 1))
+            && self.nonfinite.windows(2).all(|w| w[0] < w[1])
+            && self.nonfinite.last().is_none_or(|&i| (i as usize) < len)
     }
 
     pub fn shrink_to_fit(&mut self) {

@@ -54,6 +54,22 @@ impl Values {
         super::push_lean(&mut self.tail, v);
     }
 
+    /// A column taken up again: values `0..spilled` in `spill`, `tail` after them. `spilled`
+    /// must be a whole number of blocks, as [`Values::spill_some`] leaves it.
+    pub fn resumed(spill: Box<dyn Spill>, spilled: usize, tail: Vec<f64>) -> Self {
+        debug_assert!(spilled.is_multiple_of(BLOCK));
+        Self {
+            spill: Some(spill),
+            spilled,
+            tail,
+        }
+    }
+
+    /// Values before this index are in the spill, the rest in memory.
+    pub fn spilled(&self) -> usize {
+        self.spilled
+    }
+
     /// Value `i`.
     pub fn get(&self, i: usize) -> std::io::Result<f64> {
         if i >= self.spilled {

@@ -10,7 +10,7 @@ pub const RATE_WINDOW_SECONDS: f64 = 300.0;
 
 /// Accumulates a [`RunSummary`] from steps fed in ascending step order, page by page, so
 /// the store never has to hold a whole run in memory.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SummaryBuilder {
     summary: RunSummary,
     previous_step: Option<i64>,

@@ -130,7 +130,7 @@ impl Store {
     ) -> Result<ComparedRun, AppError> {
         let mut held = self
             .compare_cache()
-            .get(self.sources(), run, &ask.metrics)
+            .get(self.sources(), self.kept(), run, &ask.metrics)
             .await?;
         let columns = held.columns.as_mut().ok_or(AppError::Busy)?;
         let (lo, hi) = (

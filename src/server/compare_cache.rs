@@ -5,6 +5,7 @@
 
 use super::error::AppError;
 use super::held::{Held, Weighed};
+use super::kept::KeptRuns;
 use super::source::{Fields, MetricSet};
 use super::sources::{Marks, Sources};
 use crate::analysis::compared::ComparedColumns;
@@ -51,15 +52,18 @@ impl Weighed for HeldRun {
 pub type CompareCache = Held<HeldRun>;
 
 impl Held<HeldRun> {
-    /// The run with at least `metrics` held, brought up to its sources.
+    /// The run with at least `metrics` held, brought up to its sources: taken up from
+    /// `kept` when a server before this one kept it and it still agrees with the source,
+    /// else read whole (and kept, when worth it).
     pub async fn get(
         &self,
         sources: &Sources,
+        kept: Option<&KeptRuns>,
         run: &(Run, usize),
         metrics: &[Metric],
     ) -> Result<tokio::sync::OwnedMutexGuard<HeldRun>, AppError> {
         let entry = self.entry(&run.0.run_id);
-        let mut held = entry.lock_owned().await;
+        let mut held = entry.clone().lock_owned().await;
         let marks = sources.marks().await?;
         let span = sources.span(run).await?;
         let mut wanted = held
@@ -83,26 +87,41 @@ impl Held<HeldRun> {
             held.columns = None;
         }
         if stale || held.columns.is_none() {
-            // Marks first: rows that arrive during the read come again and are recognised.
-            let fields = Fields::Metrics(MetricSet::of(&wanted));
-            let fresh = ComparedColumns::new(&run.0.config(), &wanted)
-                .spilling_to(super::spill::in_temp_dir());
-            let push = |c: &mut ComparedColumns, s: &crate::model::Step| {
-                c.push(s);
+            let identity = super::kept::identity(&run.0, span);
+            let taken_up = match kept {
+                Some(kept) => take_up(kept, sources, run, &identity, &wanted).await?,
+                None => None,
             };
-            let mut columns =
-                super::run_cache::scan(sources, run, fields, fresh, push, ComparedColumns::index)
-                    .await?;
-            columns.shrink_to_fit();
+            let from_source = taken_up.is_none();
+            let columns = match taken_up {
+                Some(columns) => columns,
+                None => read_whole(sources, run, &wanted).await?,
+            };
+            if let Some(kept) = kept.filter(|_| from_source) {
+                if super::kept::worth_keeping(&run.0, columns.len()) {
+                    keep_later(
+                        entry,
+                        kept.clone(),
+                        run.0.run_id.clone(),
+                        identity,
+                        marks.clone(),
+                    );
+                }
+            }
             tracing::info!(
-                "run {}: {} steps of {} held for comparing",
+                "run {}: {} steps of {} held for comparing{}",
                 run.0.run_id,
                 columns.len(),
                 wanted
                     .iter()
                     .map(|m| m.name())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                if from_source {
+                    ""
+                } else {
+                    ", taken up as kept"
+                }
             );
             held.columns = Some(columns);
             held.marks = marks;
@@ -115,6 +134,120 @@ impl Held<HeldRun> {
         self.evict(&run.0.run_id, held.bytes);
         Ok(held)
     }
+}
+
+/// Keeps the run held in `entry` for the next server once the request that read it lets
+/// go, off the request's path (it writes the run's values, tens of megabytes, and waits
+/// for the disk); as read at `marks` only, since the identity says what was read.
+fn keep_later(
+    entry: super::held::Entry<HeldRun>,
+    kept: KeptRuns,
+    run_id: String,
+    identity: String,
+    marks: Marks,
+) {
+    tokio::spawn(async move {
+        let held = entry.lock_owned().await;
+        let saved = tokio::task::spawn_blocking(move || match &held.columns {
+            Some(columns) if held.marks == marks => kept
+                .save(&run_id, identity, columns)
+                .map_err(|e| (run_id, e)),
+            _ => Ok(()),
+        });
+        if let Ok(Err((run_id, e))) = saved.await {
+            tracing::warn!("run {run_id}: not kept for the next server: {e}");
+        }
+    });
+}
+
+/// The run's steps of `wanted`, read whole from its source.
+async fn read_whole(
+    sources: &Sources,
+    run: &(Run, usize),
+    wanted: &[Metric],
+) -> Result<ComparedColumns, AppError> {
+    // Marks first (the caller's): rows that arrive during the read come again and are
+    // recognised.
+    let fields = Fields::Metrics(MetricSet::of(wanted));
+    let fresh =
+        ComparedColumns::new(&run.0.config(), wanted).spilling_to(super::spill::in_temp_dir());
+    let push = |c: &mut ComparedColumns, s: &crate::model::Step| {
+        c.push(s);
+    };
+    let mut columns =
+        super::run_cache::scan(sources, run, fields, fresh, push, ComparedColumns::index).await?;
+    columns.shrink_to_fit();
+    Ok(columns)
+}
+
+/// Steps of a kept run compared with the source before it is taken up, evenly spread.
+const SAMPLED: usize = 8;
+
+/// The run as `kept` holds it with every metric of `wanted`, when its source agrees.
+async fn take_up(
+    kept: &KeptRuns,
+    sources: &Sources,
+    run: &(Run, usize),
+    identity: &str,
+    wanted: &[Metric],
+) -> Result<Option<ComparedColumns>, AppError> {
+    let Some(columns) = kept.load(&run.0.run_id, identity, wanted) else {
+        return Ok(None);
+    };
+    if !agrees(&columns, sources, run).await? {
+        return Ok(None);
+    }
+    kept.used(&run.0.run_id);
+    Ok(Some(columns.spilling_to(super::spill::in_temp_dir())))
+}
+
+/// Whether the source holds what `columns` holds, as far as a few reads can tell: no step
+/// before its first or after its last, and [`SAMPLED`] steps across the run with the
+/// same values. The run record and span already matched (`kept::identity`); this catches
+/// a file replaced by another whose run has the same record.
+async fn agrees(
+    columns: &ComparedColumns,
+    sources: &Sources,
+    run: &(Run, usize),
+) -> Result<bool, AppError> {
+    let steps = columns.steps();
+    let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
+        return Ok(false);
+    };
+    let metrics = columns.metrics();
+    let fields = Fields::Metrics(MetricSet::of(&metrics));
+    let before = match first.checked_sub(1) {
+        Some(b) => sources.steps(run, (i64::MIN, b), true, 1, fields).await?,
+        None => Vec::new(),
+    };
+    let after = match last.checked_add(1) {
+        Some(a) => sources.steps(run, (a, i64::MAX), false, 1, fields).await?,
+        None => Vec::new(),
+    };
+    if !before.is_empty() || !after.is_empty() {
+        return Ok(false);
+    }
+    let n = steps.len();
+    for k in 0..SAMPLED {
+        let i = k * (n - 1) / (SAMPLED - 1);
+        let got = sources
+            .steps(run, (steps[i], steps[i]), false, 1, fields)
+            .await?;
+        let Some(step) = got.first() else {
+            return Ok(false);
+        };
+        for m in &metrics {
+            let held = columns.values(*m).map(|v| v.get(i));
+            let Some(Ok(held)) = held else {
+                return Ok(false);
+            };
+            let source = m.of(step).unwrap_or(f64::NAN);
+            if !(held == source || held.is_nan() && source.is_nan()) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Takes in the run's rows that arrived after the marks it was read at; false when one

@@ -12,6 +12,7 @@ pub mod error;
 pub mod export;
 pub mod files;
 pub mod held;
+pub mod kept;
 pub mod live;
 pub mod local_time;
 pub mod memory;

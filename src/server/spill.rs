@@ -46,6 +46,58 @@ impl Spill for FileSpill {
     }
 }
 
+/// Writes `values` to `file` at index `from` (eight native-endian bytes a value).
+pub fn write_at(file: &File, from: usize, values: &[f64]) -> std::io::Result<()> {
+    file.write_all_at(bytes(values), (from * 8) as u64)
+}
+
+/// Fills `out` with the values of `file` from index `from` on.
+pub fn read_at(file: &File, from: usize, out: &mut [f64]) -> std::io::Result<()> {
+    file.read_exact_at(bytes_mut(out), (from * 8) as u64)
+}
+
+/// A kept column's spill (`server::kept`): its first `len` values in the kept file, which
+/// is only read, and those spilled after it was taken up in a new unlinked file.
+struct KeptSpill {
+    kept: File,
+    len: usize,
+    more: Option<Box<dyn Spill>>,
+}
+
+impl Spill for KeptSpill {
+    fn write(&mut self, from: usize, values: &[f64]) -> std::io::Result<()> {
+        let at = from.checked_sub(self.len).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "a kept value rewritten")
+        })?;
+        if self.more.is_none() {
+            self.more = Some(in_temp_dir()()?);
+        }
+        self.more.as_mut().expect("made above").write(at, values)
+    }
+
+    fn read(&self, from: usize, out: &mut [f64]) -> std::io::Result<()> {
+        let kept = self.len.saturating_sub(from).min(out.len());
+        let (below, above) = out.split_at_mut(kept);
+        read_at(&self.kept, from, below)?;
+        if above.is_empty() {
+            return Ok(());
+        }
+        let more = self.more.as_deref().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "read past the end")
+        })?;
+        more.read(from + kept - self.len, above)
+    }
+}
+
+/// The spill of a column taken up from `kept`, whose first `len` values it holds.
+pub fn kept(kept: File, len: usize) -> Box<dyn Spill> {
+    Box::new(KeptSpill {
+        kept,
+        len,
+        more: None,
+    })
+}
+
 /// Spills in `dir`: each a new file, unlinked once open.
 pub fn in_dir(dir: PathBuf) -> Spiller {
     static MADE: AtomicU64 = AtomicU64::new(0);
@@ -86,6 +138,34 @@ mod tests {
         assert!(out[0].is_nan());
         assert!(spill.read(5, &mut out).is_err(), "past the end");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "unlinked");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_kept_spill_reads_its_file_and_spills_what_follows_elsewhere() {
+        let dir = std::env::temp_dir().join(format!("hydra-test-kept-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("column.values");
+        let file = File::create(&path).unwrap();
+        write_at(&file, 0, &[0.0, 1.0, 2.0, 3.0, 4.0]).unwrap();
+        drop(file);
+        let mut spill = kept(File::open(&path).unwrap(), 4);
+        assert!(
+            spill.write(3, &[9.0]).is_err(),
+            "the kept values are only read"
+        );
+        spill.write(4, &[40.0, 50.0]).unwrap();
+        let mut out = [0.0; 5];
+        spill.read(1, &mut out).unwrap();
+        assert_eq!(out, [1.0, 2.0, 3.0, 40.0, 50.0]);
+        assert!(spill.read(5, &mut out[..2]).is_err(), "past the end");
+        let mut on_disk = [0.0; 5];
+        read_at(&File::open(&path).unwrap(), 0, &mut on_disk).unwrap();
+        assert_eq!(
+            on_disk,
+            [0.0, 1.0, 2.0, 3.0, 4.0],
+            "the kept file is unchanged"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -6,6 +6,7 @@
 
 use super::compare_cache::CompareCache;
 use super::error::AppError;
+use super::kept::KeptRuns;
 use super::run_cache::RunCache;
 use super::source::{Fields, LiveRows, RoutingTable, Source};
 use super::sources::{Marks, Sources};
@@ -36,6 +37,9 @@ struct Inner {
     milestones: Kept<(String, i64), Milestones>,
     /// Runs held in their lean form for comparisons.
     compare: CompareCache,
+    /// Where runs held for comparisons are kept for the next server, once a state
+    /// directory is given.
+    kept: std::sync::OnceLock<KeptRuns>,
     /// Each run's summary from one pass, for the runs table.
     digests: Digests,
     /// Comparisons as last sent, with the marks they were made at.
@@ -61,6 +65,7 @@ impl Store {
                 stats: Mutex::default(),
                 milestones: Mutex::default(),
                 compare: CompareCache::default(),
+                kept: std::sync::OnceLock::new(),
                 digests: Mutex::default(),
                 sent: Mutex::default(),
             }),
@@ -119,6 +124,16 @@ impl Store {
 
     pub(super) fn compare_cache(&self) -> &CompareCache {
         &self.inner.compare
+    }
+
+    /// Keeps runs held for comparisons in `state_dir` for the next server, and takes up
+    /// those a server before kept there. Set once; a second call is ignored.
+    pub fn keep_compared_in(&self, state_dir: &Path) {
+        let _ = self.inner.kept.set(KeptRuns::new(state_dir));
+    }
+
+    pub(super) fn kept(&self) -> Option<&KeptRuns> {
+        self.inner.kept.get()
     }
 
     pub(super) fn digests(&self) -> &Digests {
