@@ -89,7 +89,7 @@ def main():
     # the file and keeps what it held there; the second, started after it, takes that up.
     state = os.path.join(HERE, ".data", "state")
     shutil.rmtree(state, ignore_errors=True)
-    server = start(binary, db, state)
+    server = start_server(binary, db, state)
     try:
         runs = [r["run_id"] for r in get("/api/runs")[2]]
         assert len(runs) == 20, runs
@@ -168,7 +168,7 @@ def main():
     kept = os.path.join(state, "compared")
     size = sum(os.path.getsize(os.path.join(kept, f)) for f in os.listdir(kept))
     print(f"\nkept for the next server: {size / 2**20:.0f} MiB in {kept}")
-    server = start(binary, db, state)
+    server = start_server(binary, db, state)
     try:
         t_loss, size, _ = get(loss)
         print(f"restarted, cold, loss of 20 runs at 2,000 px: {t_loss * 1000:.0f} ms "
@@ -181,7 +181,7 @@ def main():
         server.wait()
 
 
-def start(binary, db, state):
+def start_server(binary, db, state):
     """A fresh server on `db` keeping its own things in `state`, settled."""
     server = subprocess.Popen(
         [binary, "serve", "--addr", f"127.0.0.1:{PORT}", "--db", db, "--state-dir", state],

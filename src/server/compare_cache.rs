@@ -147,12 +147,16 @@ fn keep_later(
     marks: Marks,
 ) {
     tokio::spawn(async move {
+        let turn = kept.turn_to_save().await;
         let held = entry.lock_owned().await;
-        let saved = tokio::task::spawn_blocking(move || match &held.columns {
-            Some(columns) if held.marks == marks => kept
-                .save(&run_id, identity, columns)
-                .map_err(|e| (run_id, e)),
-            _ => Ok(()),
+        let saved = tokio::task::spawn_blocking(move || {
+            let _turn = turn; // until the run is written
+            match &held.columns {
+                Some(columns) if held.marks == marks => kept
+                    .save(&run_id, identity, columns)
+                    .map_err(|e| (run_id, e)),
+                _ => Ok(()),
+            }
         });
         if let Ok(Err((run_id, e))) = saved.await {
             tracing::warn!("run {run_id}: not kept for the next server: {e}");
@@ -194,6 +198,8 @@ async fn take_up(
     let Some(columns) = kept.load(&run.0.run_id, identity, wanted) else {
         return Ok(None);
     };
+    // A few reads, but someone waits for them: the alerts' replay steps aside.
+    let _waiting = sources.someone_waits();
     if !agrees(&columns, sources, run).await? {
         return Ok(None);
     }

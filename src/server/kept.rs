@@ -33,6 +33,9 @@ const ORPHAN_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 #[derive(Clone)]
 pub struct KeptRuns {
     dir: PathBuf,
+    /// Held while a run is saved: one at a time, as each holds a copy of its run's steps and
+    /// pyramids while it writes (twenty at once were 400 MB more at the peak).
+    saving: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What a kept run must still be to be taken up: its record as the source gives it (a run
@@ -64,7 +67,13 @@ impl KeptRuns {
     pub fn new(state_dir: &Path) -> Self {
         Self {
             dir: state_dir.join("compared"),
+            saving: Default::default(),
         }
+    }
+
+    /// A turn to save a run: see [`KeptRuns::saving`].
+    pub async fn turn_to_save(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.saving.clone().lock_owned().await
     }
 
     /// The run kept for `identity` with at least `metrics`, taken up; `None` when there
