@@ -21,6 +21,12 @@ pub fn weight(w: f64) -> Option<f64> {
     (0.0..=MAX_WEIGHT).contains(&w).then_some(w)
 }
 
+/// The weight a link's `?smoothing=W` gives, when it is one (a page opened from a copied
+/// address); anything else is no weight, and the page shows its default.
+pub fn linked_weight(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().and_then(weight)
+}
+
 /// [`weight`], or what is wrong with it, in the words every answer about a bad smoothing
 /// weight uses (REST, server functions, snapshots).
 pub fn checked_weight(w: f64) -> Result<f64, String> {
@@ -168,5 +174,10 @@ mod tests {
             checked_weight(1.5),
             Err("must be between 0 and 0.999, got 1.5".to_string())
         );
+        // From a link: a weight, else nothing (the page's default).
+        assert_eq!(linked_weight(" 0.9 "), Some(0.9));
+        for text in ["", "NaN", "1", "-0.1", "0.9x", "inf"] {
+            assert_eq!(linked_weight(text), None, "{text:?}");
+        }
     }
 }

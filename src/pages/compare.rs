@@ -34,8 +34,7 @@ pub fn ComparePage() -> impl IntoView {
     let smoothing = RwSignal::new(
         initial
             .get("smoothing")
-            .and_then(|s| s.parse::<f64>().ok())
-            .and_then(crate::analysis::smoothing::weight)
+            .and_then(|s| crate::analysis::smoothing::linked_weight(&s))
             .unwrap_or(DEFAULT_SMOOTHING),
     );
     let shared = SharedView::new();

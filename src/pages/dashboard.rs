@@ -54,8 +54,7 @@ pub fn DashboardPage() -> impl IntoView {
     // left it.
     let linked_weight = query.with_untracked(|q| {
         q.get("smoothing")
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .and_then(crate::analysis::smoothing::weight)
+            .and_then(|s| crate::analysis::smoothing::linked_weight(&s))
     });
     shared.smoothing.set(linked_weight.unwrap_or(0.0));
     provide_context(shared);
