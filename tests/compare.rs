@@ -305,12 +305,28 @@ fn kept_headers(state: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Marks every kept header as used long ago: a header a server takes up is used again.
-fn age(headers: &[std::path::PathBuf]) {
+/// Returns each one's inode: a run kept again is a new file, one taken up the same.
+fn age(headers: &[std::path::PathBuf]) -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
     let long_ago = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30);
-    for h in headers {
-        let f = std::fs::File::options().write(true).open(h).unwrap();
-        f.set_modified(long_ago).unwrap();
-    }
+    headers
+        .iter()
+        .map(|h| {
+            let f = std::fs::File::options().write(true).open(h).unwrap();
+            f.set_modified(long_ago).unwrap();
+            f.metadata().unwrap().ino()
+        })
+        .collect()
+}
+
+/// Whether every header was taken up since [`age`] gave its inodes: used again, and
+/// still the same file.
+fn taken_up(headers: &[std::path::PathBuf], inodes: &[u64]) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    headers
+        .iter()
+        .zip(inodes)
+        .all(|(h, ino)| used_since_aged(h) && std::fs::metadata(h).is_ok_and(|m| m.ino() == *ino))
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -328,6 +344,10 @@ fn used_since_aged(header: &std::path::Path) -> bool {
     modified.elapsed().unwrap() < std::time::Duration::from_secs(3600)
 }
 
+/// The compare page's metrics, as the alerts' replay keeps them: a server's two ways of
+/// keeping a run keep the same, so neither replaces the other's.
+const COMPARED: &str = "loss_total,lr,grad_norm,tokens_per_sec,vram_gb";
+
 #[test]
 fn a_long_run_compared_once_is_taken_up_by_the_next_server_while_its_source_agrees() {
     // Two runs of 75k steps: long enough to be kept.
@@ -338,7 +358,7 @@ fn a_long_run_compared_once_is_taken_up_by_the_next_server_while_its_source_agre
     let ask = |s: &Server| {
         let list = run_ids(s).join(",");
         let (status, c) = s.json(&format!(
-            "/api/compare?runs={list}&metrics=loss_total,lr&max_points=500&smoothing=0.9"
+            "/api/compare?runs={list}&metrics={COMPARED}&max_points=500&smoothing=0.9"
         ));
         assert_eq!(status, 200, "{c}");
         c
@@ -349,24 +369,29 @@ fn a_long_run_compared_once_is_taken_up_by_the_next_server_while_its_source_agre
     wait_until("both runs kept", || kept_headers(&state).len() == 2);
     drop(s);
     let headers = kept_headers(&state);
-    age(&headers);
+    let inodes = age(&headers);
 
     // The next server takes both up and answers alike, zoomed in too.
     let s = Server::start_with(&db, &flags);
     assert_eq!(ask(&s), first);
-    assert!(headers.iter().all(|h| used_since_aged(h)), "taken up");
+    assert!(taken_up(&headers, &inodes), "taken up");
     let ids = run_ids(&s);
     let shown = each_run_as_alone(&s, &ids, "&start_step=70000&end_step=71000", 2000);
     assert!(shown > 500, "{shown}");
     // A metric not kept: read from the source, and kept again with it.
-    wait_until("kept with the gradient norm", || {
+    let (status, _) = s.json(&format!(
+        "/api/compare?runs={}&metrics=grad_norm_pre_clip",
+        ids.join(",")
+    ));
+    assert_eq!(status, 200);
+    wait_until("kept with the gradient norm before clipping", || {
         std::fs::read_dir(state.join("compared"))
             .unwrap()
             .flatten()
             .filter(|e| {
                 e.file_name()
                     .to_string_lossy()
-                    .ends_with(".grad_norm.values")
+                    .ends_with(".grad_norm_pre_clip.values")
             })
             .count()
             == 2
@@ -382,7 +407,7 @@ fn a_long_run_compared_once_is_taken_up_by_the_next_server_while_its_source_agre
              (SELECT min(step) FROM steps WHERE run_id = '{run}');"
         ),
     );
-    age(&headers);
+    let inodes = age(&headers);
     let s = Server::start_with(&db, &flags);
     let changed = ask(&s);
     let points = &changed["runs"][0]["series"][0]["points"];
@@ -396,8 +421,18 @@ fn a_long_run_compared_once_is_taken_up_by_the_next_server_while_its_source_agre
         changed["runs"][1], first["runs"][1],
         "the other run is as it was"
     );
-    wait_until("the changed run kept again", || {
-        headers.iter().all(|h| used_since_aged(h))
+    // The changed run is kept anew (another file), the other taken up (the same).
+    wait_until("the changed run kept again, the other taken up", || {
+        use std::os::unix::fs::MetadataExt;
+        headers.iter().zip(&inodes).all(|(h, ino)| {
+            let changed = h
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{run}-"));
+            let same = std::fs::metadata(h).is_ok_and(|m| m.ino() == *ino);
+            used_since_aged(h) && same != changed
+        })
     });
     drop(s);
 
@@ -407,4 +442,33 @@ fn a_long_run_compared_once_is_taken_up_by_the_next_server_while_its_source_agre
     std::fs::write(&kept[0], &bytes[..bytes.len() / 2]).unwrap();
     let s = Server::start_with(&db, &flags);
     assert_eq!(ask(&s), changed);
+}
+
+#[test]
+fn the_alerts_replay_keeps_finished_runs_for_the_first_comparison() {
+    let dir = temp_dir("compare-replay-kept");
+    let db = make_db(&dir, &["--steps", "150000", "--every", "1"]);
+    let state = dir.join("state");
+    let s = Server::start_with(&db, &["--state-dir", state.to_str().unwrap()]);
+    // Nothing compared yet: the alerts' replay read both runs' history, and kept them with
+    // the compare page's five metrics.
+    let vram_files = || {
+        std::fs::read_dir(state.join("compared"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".vram_gb.values"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    wait_until("both runs kept by the replay", || {
+        kept_headers(&state).len() == 2 && vram_files() == 2
+    });
+    let headers = kept_headers(&state);
+    let inodes = age(&headers);
+    // The first comparison takes them up, and each series is the run's own.
+    let ids = run_ids(&s);
+    let shown = each_run_as_alone(&s, &ids, "", 2000);
+    assert!(shown > 1000, "{shown}");
+    assert!(taken_up(&headers, &inodes), "taken up");
 }

@@ -164,6 +164,66 @@ fn keep_later(
     });
 }
 
+/// A run's history read for someone else — the alerts' start-up replay reads every step of
+/// every run anyway — folded as a comparison holds it and kept at its end: the first
+/// comparison after a start takes it up instead of reading the run again. Only for a run
+/// not training and not kept already with the compare page's metrics.
+pub struct Keeping {
+    kept: KeptRuns,
+    run_id: String,
+    identity: String,
+    columns: ComparedColumns,
+}
+
+impl Keeping {
+    /// Ready to fold `run`'s history, when it is worth it.
+    pub async fn start(
+        sources: &Sources,
+        kept: Option<&KeptRuns>,
+        run: &(Run, usize),
+    ) -> Result<Option<Self>, AppError> {
+        let Some(kept) = kept else { return Ok(None) };
+        let identity = super::kept::identity(&run.0, sources.span(run).await?);
+        let metrics = crate::model::COMPARED_METRICS;
+        if kept.holds(&run.0.run_id, &identity, &metrics) {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            kept: kept.clone(),
+            run_id: run.0.run_id.clone(),
+            identity,
+            columns: ComparedColumns::new(&run.0.config(), &metrics)
+                .spilling_to(super::spill::in_temp_dir()),
+        }))
+    }
+
+    /// Takes in the next page of the run's steps, in step order.
+    pub fn push(&mut self, steps: &[crate::model::Step]) {
+        for s in steps {
+            self.columns.push(s);
+        }
+        self.columns.index();
+    }
+
+    /// Keeps the run, when long enough, after any other run being kept.
+    pub async fn finish(mut self) {
+        if self.columns.len() < super::kept::KEPT_FROM_STEPS {
+            return;
+        }
+        self.columns.shrink_to_fit();
+        let turn = self.kept.turn_to_save().await;
+        let saved = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            self.kept
+                .save(&self.run_id, self.identity, &self.columns)
+                .map_err(|e| (self.run_id, e))
+        });
+        if let Ok(Err((run_id, e))) = saved.await {
+            tracing::warn!("run {run_id}: not kept for comparing: {e}");
+        }
+    }
+}
+
 /// The run's steps of `wanted`, read whole from its source.
 async fn read_whole(
     sources: &Sources,

@@ -111,6 +111,18 @@ impl KeptRuns {
         ComparedColumns::thaw(header.frozen, values)
     }
 
+    /// Whether the run is kept for `identity` with every metric of `metrics` (its values
+    /// not checked: [`KeptRuns::load`] does that when it is taken up).
+    pub fn holds(&self, run_id: &str, identity: &str, metrics: &[Metric]) -> bool {
+        let path = self.dir.join(format!("{}.held", name(run_id)));
+        read_header(&path).ok().flatten().is_some_and(|h| {
+            h.identity == identity
+                && h.frozen
+                    .metrics()
+                    .is_some_and(|kept| metrics.iter().all(|m| kept.contains(m)))
+        })
+    }
+
     /// Marks the run kept as used now: the last to go when the directory is pruned.
     pub fn used(&self, run_id: &str) {
         let path = self.dir.join(format!("{}.held", name(run_id)));

@@ -4,6 +4,7 @@
 
 use crate::analysis::alerts::{Rules, RunWatch};
 use crate::model::{RoutingMod, RoutingMor, Run, TrainingState};
+use crate::server::compare_cache::Keeping;
 use crate::server::error::AppError;
 use crate::server::source::{Fields, RoutingTable};
 use crate::server::store::Store;
@@ -59,7 +60,15 @@ impl Followed {
     /// Reads everything `run` gained since the last call into the watch, router records
     /// interleaved with the steps they belong to, so each is judged with its step's time
     /// at hand.
-    pub async fn catch_up(&mut self, store: &Store, run_id: &str) -> Result<(), AppError> {
+    ///
+    /// The history of a run done training is also kept for comparing (`Keeping`), when
+    /// `done` says so: read once for both.
+    pub async fn catch_up(
+        &mut self,
+        store: &Store,
+        run_id: &str,
+        done: bool,
+    ) -> Result<(), AppError> {
         let run = store.located(run_id).await?;
         let sources = store.sources();
         let mut evals: std::collections::VecDeque<_> = sources
@@ -71,6 +80,10 @@ impl Followed {
         // A run's history, read at start, waits for anyone waiting for a page; what a run
         // says while watched is news and is read at once.
         let history = !self.read && !self.born_watching;
+        let mut keeping = match history && done {
+            true => Keeping::start(sources, store.kept(), &run).await?,
+            false => None,
+        };
         loop {
             if history {
                 sources.after_those_waiting().await;
@@ -83,6 +96,9 @@ impl Followed {
                 .steps(&run, (from, i64::MAX), false, PAGE, Fields::RunCache)
                 .await?;
             page.iter().for_each(|s| self.watch.step(s));
+            if let Some(k) = keeping.as_mut() {
+                k.push(&page);
+            }
             let full = page.len() == PAGE;
             // The last page takes every router record there is, even ahead of the log.
             let until = page
@@ -98,6 +114,9 @@ impl Followed {
             if !full {
                 break;
             }
+        }
+        if let Some(k) = keeping {
+            k.finish().await;
         }
         Ok(())
     }

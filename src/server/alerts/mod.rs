@@ -279,7 +279,8 @@ impl Watcher {
                 grew || judge
             };
             if first || (!followed.ended() && due) {
-                if let Err(e) = followed.catch_up(&self.store, &run.run_id).await {
+                let done = state != TrainingState::Training;
+                if let Err(e) = followed.catch_up(&self.store, &run.run_id, done).await {
                     if self.strict {
                         return Err(e);
                     }
