@@ -553,10 +553,12 @@ fn without_node(mut v: Value) -> Value {
 /// An alert is told once, with the values as first read: the dashboard on the store
 /// watched the runs train and read each step first from its log line (four decimals, time
 /// to the second), while the dashboard on the files, started after the runs ended, reads
-/// the same steps from the database (full floats, microseconds).
+/// the same steps from the database (full floats, microseconds). Compared as a set: each
+/// dashboard lists them newest first by those times, and two alerts a second apart in one
+/// are in the same second in the other (then ordered by step), so the order may differ.
 fn what_alerts_say(mut v: Value) -> Value {
     if let Some(alerts) = v.get_mut("alerts").and_then(Value::as_array_mut) {
-        for alert in alerts {
+        for alert in alerts.iter_mut() {
             *alert = serde_json::json!([
                 alert["run_id"],
                 alert["kind"],
@@ -564,6 +566,7 @@ fn what_alerts_say(mut v: Value) -> Value {
                 alert["resolved_step"]
             ]);
         }
+        alerts.sort_by_key(|a| a.to_string());
     }
     v
 }

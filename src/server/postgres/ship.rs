@@ -177,12 +177,20 @@ impl Shipper {
             if let Some(located) = &located {
                 self.ship_feeds(located, &mut shipment).await?;
             }
-            // The run's record after its records: a dashboard that reads "finished" (or meets
-            // the run) has its last steps too.
+            // The run's record after its records, and after its evals once its row exists:
+            // a dashboard that reads "finished" (or meets the run) has its last steps and
+            // evals too (its alerts read a finished run no more). A new row's evals follow it.
+            let row = self
+                .runs
+                .get(&run.run_id)
+                .is_some_and(|r| r.record.is_some());
+            if let Some(located) = located.as_ref().filter(|_| row) {
+                self.ship_evals(located).await?;
+            }
             if self.ship_record(&run).await? {
                 shipment.runs += 1;
             }
-            if let Some(located) = &located {
+            if let Some(located) = located.as_ref().filter(|_| !row) {
                 self.ship_evals(located).await?;
             }
         }
