@@ -170,7 +170,7 @@ fn keep_later(
 /// not training and not kept already with the compare page's metrics.
 pub struct Keeping {
     kept: KeptRuns,
-    run_id: String,
+    run: Run,
     identity: String,
     columns: ComparedColumns,
 }
@@ -190,7 +190,7 @@ impl Keeping {
         }
         Ok(Some(Self {
             kept: kept.clone(),
-            run_id: run.0.run_id.clone(),
+            run: run.0.clone(),
             identity,
             columns: ComparedColumns::new(&run.0.config(), &metrics)
                 .spilling_to(super::spill::in_temp_dir()),
@@ -205,9 +205,9 @@ impl Keeping {
         self.columns.index();
     }
 
-    /// Keeps the run, when long enough, after any other run being kept.
+    /// Keeps the run, when worth it, after any other run being kept.
     pub async fn finish(mut self) {
-        if self.columns.len() < super::kept::KEPT_FROM_STEPS {
+        if !super::kept::worth_keeping(&self.run, self.columns.len()) {
             return;
         }
         self.columns.shrink_to_fit();
@@ -215,8 +215,8 @@ impl Keeping {
         let saved = tokio::task::spawn_blocking(move || {
             let _turn = turn;
             self.kept
-                .save(&self.run_id, self.identity, &self.columns)
-                .map_err(|e| (self.run_id, e))
+                .save(&self.run.run_id, self.identity, &self.columns)
+                .map_err(|e| (self.run.run_id, e))
         });
         if let Ok(Err((run_id, e))) = saved.await {
             tracing::warn!("run {run_id}: not kept for comparing: {e}");
@@ -267,39 +267,33 @@ async fn take_up(
     Ok(Some(columns.spilling_to(super::spill::in_temp_dir())))
 }
 
-/// Whether the source holds what `columns` holds, as far as a few reads can tell: no step
-/// before its first or after its last, and [`SAMPLED`] steps across the run with the
-/// same values. The run record and span already matched (`kept::identity`); this catches
-/// a file replaced by another whose run has the same record.
+/// Whether the source holds what `columns` holds, as far as a few reads can tell: the
+/// same first and last step, and [`SAMPLED`] steps across the run (those two among them)
+/// with the same values. The run record and span already matched (`kept::identity`); this
+/// catches a file replaced by another whose run has the same record.
 async fn agrees(
     columns: &ComparedColumns,
     sources: &Sources,
     run: &(Run, usize),
 ) -> Result<bool, AppError> {
     let steps = columns.steps();
-    let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
-        return Ok(false);
-    };
-    let metrics = columns.metrics();
-    let fields = Fields::Metrics(MetricSet::of(&metrics));
-    let before = match first.checked_sub(1) {
-        Some(b) => sources.steps(run, (i64::MIN, b), true, 1, fields).await?,
-        None => Vec::new(),
-    };
-    let after = match last.checked_add(1) {
-        Some(a) => sources.steps(run, (a, i64::MAX), false, 1, fields).await?,
-        None => Vec::new(),
-    };
-    if !before.is_empty() || !after.is_empty() {
+    let n = steps.len();
+    if n == 0 {
         return Ok(false);
     }
-    let n = steps.len();
+    let metrics = columns.metrics();
+    let fields = Fields::Metrics(MetricSet::of(&metrics));
     for k in 0..SAMPLED {
         let i = k * (n - 1) / (SAMPLED - 1);
-        let got = sources
-            .steps(run, (steps[i], steps[i]), false, 1, fields)
-            .await?;
-        let Some(step) = got.first() else {
+        // The first sample reads from the run's start and the last down from its end, so
+        // each also finds a step the kept run does not have before or after it.
+        let (range, descending) = match k {
+            0 => ((i64::MIN, steps[i]), false),
+            _ if k == SAMPLED - 1 => ((steps[i], i64::MAX), true),
+            _ => ((steps[i], steps[i]), false),
+        };
+        let got = sources.steps(run, range, descending, 1, fields).await?;
+        let Some(step) = got.first().filter(|s| s.step == steps[i]) else {
             return Ok(false);
         };
         for m in &metrics {

@@ -8,11 +8,15 @@
 //! that changed — is read from the source as before. Nothing here ever touches the
 //! trainer's files.
 //!
-//! `{state_dir}/compared/{run}-{digest}.held`: a header (magic, checksum, length) and the
-//! frozen run; beside it `{run}-{digest}.{nonce}.{metric}.values`, eight bytes a value. A
-//! header is written to a temporary name and renamed, after its values files, so a reader
-//! sees a whole one or the one before; the values files it replaces are removed after.
+//! `{state_dir}/compared/{run}-{digest}.held`: a header — magic, then the length and
+//! checksum of a label (the identity and which metric is in which values file) and of the
+//! frozen run — then the two; beside it `{run}-{digest}.{nonce}.{metric}.values`, eight
+//! bytes a value. The label comes apart from the megabytes after it, so asking whether a
+//! run is kept reads a few hundred bytes. A header is written to a temporary name and
+//! renamed, after its values files, so a reader sees a whole one or the one before; the
+//! values files it replaces are removed after.
 
+use super::digest;
 use crate::analysis::compared::{ComparedColumns, Frozen};
 use crate::analysis::spill::Values;
 use crate::model::{Metric, Run, TrainingState};
@@ -22,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// The file format; a header of another is read from the source again.
-const MAGIC: &[u8; 8] = b"HYDKEPT1";
+const MAGIC: &[u8; 8] = b"HYDKEPT2";
+/// Magic, then the label's length and checksum, then the frozen run's.
+const HEAD: usize = 40;
 /// Bytes the kept runs may take on disk; the least recently used go first.
 pub const KEPT_BYTES: u64 = 4 << 30;
 /// Runs shorter than this are read from the source in a moment: not worth a file.
@@ -55,12 +61,22 @@ pub fn worth_keeping(run: &Run, steps: usize) -> bool {
     steps >= KEPT_FROM_STEPS && run.state != Some(TrainingState::Training)
 }
 
+/// What a kept run is, apart from its data.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Header {
+struct Label {
     identity: String,
-    /// Each column's values file, in the frozen column order.
-    values: Vec<String>,
-    frozen: Frozen,
+    /// Each column's metric (its API name) and values file, in the frozen column order.
+    columns: Vec<(String, String)>,
+}
+
+impl Label {
+    /// Whether this is the run kept for `identity` with every metric of `metrics`.
+    fn holds(&self, identity: &str, metrics: &[Metric]) -> bool {
+        self.identity == identity
+            && metrics
+                .iter()
+                .all(|m| self.columns.iter().any(|(name, _)| name == m.name()))
+    }
 }
 
 impl KeptRuns {
@@ -85,17 +101,18 @@ impl KeptRuns {
         metrics: &[Metric],
     ) -> Option<ComparedColumns> {
         let path = self.dir.join(format!("{}.held", name(run_id)));
-        let header = read_header(&path).ok()??;
-        let kept = header.frozen.metrics()?;
-        if header.identity != identity
-            || !metrics.iter().all(|m| kept.contains(m))
-            || header.values.len() != kept.len()
+        let (label, frozen) = read_header(&path, true).ok()??;
+        let frozen = frozen?;
+        let names: Vec<&str> = label.columns.iter().map(|(m, _)| m.as_str()).collect();
+        let kept = frozen.metrics()?;
+        if !label.holds(identity, metrics)
+            || names != kept.iter().map(|m| m.name()).collect::<Vec<_>>()
         {
             return None;
         }
-        let n = header.frozen.steps().len();
+        let n = frozen.steps().len();
         let mut values = Vec::new();
-        for (file, spilled) in header.values.iter().zip(header.frozen.spilled()) {
+        for ((_, file), spilled) in label.columns.iter().zip(frozen.spilled()) {
             let file = File::open(self.dir.join(file)).ok()?;
             if file.metadata().ok()?.len() != (n * 8) as u64 || spilled > n {
                 return None;
@@ -108,19 +125,17 @@ impl KeptRuns {
                 tail,
             ));
         }
-        ComparedColumns::thaw(header.frozen, values)
+        ComparedColumns::thaw(frozen, values)
     }
 
-    /// Whether the run is kept for `identity` with every metric of `metrics` (its values
-    /// not checked: [`KeptRuns::load`] does that when it is taken up).
+    /// Whether the run is kept for `identity` with every metric of `metrics`, as far as its
+    /// label says: [`KeptRuns::load`] checks the rest when it is taken up.
     pub fn holds(&self, run_id: &str, identity: &str, metrics: &[Metric]) -> bool {
         let path = self.dir.join(format!("{}.held", name(run_id)));
-        read_header(&path).ok().flatten().is_some_and(|h| {
-            h.identity == identity
-                && h.frozen
-                    .metrics()
-                    .is_some_and(|kept| metrics.iter().all(|m| kept.contains(m)))
-        })
+        read_header(&path, false)
+            .ok()
+            .flatten()
+            .is_some_and(|(label, _)| label.holds(identity, metrics))
     }
 
     /// Marks the run kept as used now: the last to go when the directory is pruned.
@@ -160,20 +175,27 @@ impl KeptRuns {
             write_values(&self.dir.join(&file_name), values)?;
             files.push(file_name);
         }
-        let header = Header {
+        let label = Label {
             identity,
-            values: files.clone(),
-            frozen,
+            columns: metrics
+                .iter()
+                .map(|m| m.name().to_string())
+                .zip(files.iter().cloned())
+                .collect(),
         };
-        let payload = postcard::to_stdvec(&header).map_err(std::io::Error::other)?;
+        let label = postcard::to_stdvec(&label).map_err(std::io::Error::other)?;
+        let frozen = postcard::to_stdvec(&frozen).map_err(std::io::Error::other)?;
         let path = self.dir.join(format!("{name}.held"));
         let temporary = self.dir.join(format!("{name}.{nonce}.held-new"));
-        let mut out = File::create(&temporary)?;
+        let mut out = std::io::BufWriter::new(File::create(&temporary)?);
         out.write_all(MAGIC)?;
-        out.write_all(&checksum(&payload).to_le_bytes())?;
-        out.write_all(&(payload.len() as u64).to_le_bytes())?;
-        out.write_all(&payload)?;
-        out.sync_all()?;
+        for part in [&label, &frozen] {
+            out.write_all(&(part.len() as u64).to_le_bytes())?;
+            out.write_all(&digest::checksum(part).to_le_bytes())?;
+        }
+        out.write_all(&label)?;
+        out.write_all(&frozen)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&temporary, &path)?;
         // The values files of the run kept before: readers that opened them keep them.
         for entry in std::fs::read_dir(&self.dir)?.flatten() {
@@ -229,45 +251,52 @@ impl KeptRuns {
     }
 }
 
-/// A file name for the run: its id as far as it is safe in one, told apart by a digest.
+/// A file name for the run: its id as far as it is safe in one, told apart by a digest
+/// (no `.`: the name is what comes before the first in every file of the run).
 fn name(run_id: &str) -> String {
-    let safe: String = run_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(60)
-        .collect();
-    format!("{safe}-{}", super::alerts::webhooks::digest(run_id))
+    digest::file_name(run_id, "", 60, run_id)
 }
 
-/// The header at `path`; `None` when there is none, `Err`-free for a damaged or foreign
-/// one (it is read from the source again).
-fn read_header(path: &Path) -> std::io::Result<Option<Header>> {
+/// The label at `path`, and its frozen run when `whole`; `None` when there is none, and
+/// for a damaged, cut-short or foreign one (it is read from the source again).
+fn read_header(path: &Path, whole: bool) -> std::io::Result<Option<(Label, Option<Frozen>)>> {
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut head = [0u8; 24];
+    let mut head = [0u8; HEAD];
     if file.read_exact(&mut head).is_err() || &head[..8] != MAGIC {
         return Ok(None);
     }
-    let sum = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
-    let len = u64::from_le_bytes(head[16..24].try_into().expect("8 bytes"));
-    if file.metadata()?.len() != 24 + len {
+    let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
+    let (label_len, label_sum, frozen_len, frozen_sum) = (word(8), word(16), word(24), word(32));
+    let whole_len = (HEAD as u64)
+        .checked_add(label_len)
+        .and_then(|n| n.checked_add(frozen_len));
+    if whole_len != Some(file.metadata()?.len()) {
         return Ok(None);
     }
-    let mut payload = vec![0; len as usize];
-    file.read_exact(&mut payload)?;
-    if checksum(&payload) != sum {
+    let mut read = |len: u64, sum: u64| -> std::io::Result<Option<Vec<u8>>> {
+        let mut bytes = vec![0; len as usize];
+        file.read_exact(&mut bytes)?;
+        Ok((digest::checksum(&bytes) == sum).then_some(bytes))
+    };
+    let Some(label) = read(label_len, label_sum)? else {
         return Ok(None);
+    };
+    let Ok(label) = postcard::from_bytes::<Label>(&label) else {
+        return Ok(None);
+    };
+    if !whole {
+        return Ok(Some((label, None)));
     }
-    Ok(postcard::from_bytes(&payload).ok())
+    let Some(frozen) = read(frozen_len, frozen_sum)? else {
+        return Ok(None);
+    };
+    Ok(postcard::from_bytes(&frozen)
+        .ok()
+        .map(|frozen| (label, Some(frozen))))
 }
 
 /// Writes every value of `values` to a new file at `path`.
@@ -283,16 +312,97 @@ fn write_values(path: &Path, values: &Values) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// A checksum of `bytes`, eight at a time: catches a header cut short or damaged, not an
-/// adversary (the state directory is the dashboard's own).
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(8);
-    let mix = |h: u64, x: u64| (h ^ x).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
-    let h = chunks.by_ref().fold(0xcbf2_9ce4_8422_2325_u64, |h, c| {
-        mix(h, u64::from_le_bytes(c.try_into().expect("8 bytes")))
-    });
-    chunks
-        .remainder()
-        .iter()
-        .fold(mix(h, bytes.len() as u64), |h, b| mix(h, u64::from(*b)))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{RunConfig, Step};
+
+    fn columns(n: i64) -> ComparedColumns {
+        let mut c = ComparedColumns::new(&RunConfig::Missing, &[Metric::LossTotal, Metric::Lr]);
+        for i in 1..=n {
+            c.push(&Step {
+                step: i * 10,
+                loss_total: Some(if i == 7 { f64::NAN } else { 4.0 / i as f64 }),
+                lr: Some(1e-4 * i as f64),
+                ..Default::default()
+            });
+        }
+        c.index();
+        c
+    }
+
+    /// A state directory of its own, removed when the test ends.
+    struct StateDir(PathBuf);
+
+    impl StateDir {
+        fn new(test: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("hydra-kept-{test}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            Self(dir)
+        }
+    }
+
+    impl Drop for StateDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_kept_run_is_taken_up_for_its_identity_and_metrics_only() {
+        let state = StateDir::new("identity");
+        let kept = KeptRuns::new(&state.0);
+        let held = columns(1000);
+        kept.save("run/1", "A".into(), &held).unwrap();
+        let loss = [Metric::LossTotal];
+        assert!(kept.holds("run/1", "A", &loss));
+        assert!(kept.holds("run/1", "A", &[Metric::Lr, Metric::LossTotal]));
+        assert!(!kept.holds("run/1", "A", &[Metric::GradNorm]));
+        assert!(!kept.holds("run/1", "B", &loss));
+        assert!(!kept.holds("run_1", "A", &loss));
+        assert!(kept.load("run/1", "B", &loss).is_none());
+        assert!(kept.load("run/1", "A", &[Metric::GradNorm]).is_none());
+        let back = kept.load("run/1", "A", &loss).unwrap();
+        assert_eq!(back.steps(), held.steps());
+        for i in [0, 6, 999] {
+            let (a, b) = (
+                back.values(Metric::LossTotal).unwrap().get(i).unwrap(),
+                held.values(Metric::LossTotal).unwrap().get(i).unwrap(),
+            );
+            assert!(a == b || a.is_nan() && b.is_nan(), "step {i}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_header_is_not_taken_up_though_its_label_may_still_be_read() {
+        let state = StateDir::new("damaged");
+        let kept = KeptRuns::new(&state.0);
+        kept.save("r", "A".into(), &columns(500)).unwrap();
+        let header = state.0.join("compared").join(format!("{}.held", name("r")));
+        let whole = std::fs::read(&header).unwrap();
+        let loss = [Metric::LossTotal];
+
+        // A byte of the frozen run changed: the label still says what is kept (asking is
+        // cheap), taking it up is refused.
+        let mut damaged = whole.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0xff;
+        std::fs::write(&header, &damaged).unwrap();
+        assert!(kept.holds("r", "A", &loss));
+        assert!(kept.load("r", "A", &loss).is_none());
+
+        // Cut short, or of another format: neither.
+        std::fs::write(&header, &whole[..whole.len() / 2]).unwrap();
+        assert!(!kept.holds("r", "A", &loss));
+        assert!(kept.load("r", "A", &loss).is_none());
+        let mut foreign = whole.clone();
+        foreign[..8].copy_from_slice(b"HYDKEPT1");
+        std::fs::write(&header, &foreign).unwrap();
+        assert!(!kept.holds("r", "A", &loss));
+
+        // Whole again: taken up.
+        std::fs::write(&header, &whole).unwrap();
+        assert_eq!(kept.load("r", "A", &loss).unwrap().len(), 500);
+    }
 }

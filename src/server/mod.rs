@@ -8,6 +8,7 @@ pub mod auth;
 pub mod compare;
 pub mod compare_cache;
 pub mod demo;
+pub mod digest;
 pub mod error;
 pub mod export;
 pub mod files;

@@ -363,24 +363,18 @@ impl Watcher {
 /// apart by a digest of its full path.
 pub fn memory_dir(state_dir: &std::path::Path, watched: &std::path::Path) -> std::path::PathBuf {
     let full = std::fs::canonicalize(watched).unwrap_or_else(|_| watched.to_path_buf());
-    let name: String = full
+    let name = full
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect();
-    state_dir.join("alerts").join(format!(
-        "{name}-{}",
-        webhooks::digest(&full.to_string_lossy())
-    ))
+        .unwrap_or_default();
+    state_dir
+        .join("alerts")
+        .join(crate::server::digest::file_name(
+            &name,
+            "-.",
+            40,
+            &full.to_string_lossy(),
+        ))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
