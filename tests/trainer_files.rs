@@ -248,6 +248,61 @@ fn a_crashed_run_is_listed_crashed_with_its_steps_from_its_files() {
 }
 
 #[test]
+fn a_crashed_run_counts_the_tokens_of_a_step_as_its_report_would_have() {
+    let dir = temp_dir("files-tokens");
+    train(&dir, &["--run-id", "500m_done", "--steps", "2000"]);
+    train(
+        &dir,
+        &[
+            "--run-id",
+            "500m_died",
+            "--steps",
+            "3000",
+            "--crash-at",
+            "2000",
+        ],
+    );
+    // The trainer says a step's size at start-up (hydra/training/trainer.py); the fixture
+    // writes other start-up lines, so these go where the trainer writes them, after the
+    // run id. A crashed run has no report, so they are all that tells the accumulation.
+    let log = dir.join("logs/training_500m_died.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let (head, rest) = text.split_once('\n').unwrap();
+    let at = &head[..19];
+    std::fs::write(
+        &log,
+        format!(
+            "{head}\n{at} - HYDRA - INFO - Batch: 8 micro × 4 accum = 32 effective\n\
+             {at} - HYDRA - INFO - Sequence length: 2048\n{rest}"
+        ),
+    )
+    .unwrap();
+    let server = Server::watching(&dir, &[]);
+    let (status, runs) = server.json("/api/runs");
+    assert_eq!(status, 200);
+    let run = |id: &str| {
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["run_id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {runs}"))
+            .clone()
+    };
+    let per_step =
+        |r: &serde_json::Value| r["tokens"].as_f64().unwrap() / r["step"].as_f64().unwrap();
+    // The report's count: 8 × 4 × 2048 a step.
+    assert_eq!(per_step(&run("500m_done")), 65_536.0);
+    // Counted from the files: the steps before the first record with the batch size
+    // (every 100 steps) are not counted, so a little less — not a quarter.
+    let died = run("500m_died");
+    assert_eq!(died["state"], "crashed");
+    assert!(
+        (0.9 * 65_536.0..=65_536.0).contains(&per_step(&died)),
+        "{died}"
+    );
+}
+
+#[test]
 fn a_resume_replaces_the_steps_it_logs_again() {
     let dir = temp_dir("files-resume");
     train(&dir, &["--steps", "2000", "--crash-at", "1234"]);

@@ -1,8 +1,8 @@
 //! The trainer's log, line by line: `YYYY-mm-dd HH:MM:SS - HYDRA - LEVEL - message` (local
 //! time), of which a few carry numbers (see `../shared/spec/hydra-run-files.md`, "The log"):
 //! `Step N/M | Loss: … | CE: … | LR: … | Grad: pre … | post … | clipped …% | 41.2K tok/s | …`,
-//! `[EVAL] step=N  eval_loss=X  train_loss=Y`, `[EVAL_COMPONENTS] step=N  name(w)=X …`, and
-//! the words that say how a run ended. Pure: text in, what it says out; anything else —
+//! `[EVAL] step=N  eval_loss=X  train_loss=Y`, `[EVAL_COMPONENTS] step=N  name(w)=X …`, the
+//! start-up lines that say how big a step is, and the words that say how a run ended. Pure: text in, what it says out; anything else —
 //! warnings, `[DIAG]` summaries, a line cut short when the process died — is `Other`.
 
 use crate::model::{Metric, Step};
@@ -17,6 +17,10 @@ pub enum LogLine {
         /// `(name, loss)` in the order written.
         components: Vec<(String, f64)>,
     },
+    /// `Batch: 8 micro × 4 accum = 32 effective` or `Sequence length: 2048`, written at
+    /// start-up: until a run's report (only at its end) has the whole configuration, the
+    /// one place that tells how many tokens a step is.
+    Setup(Setup),
     /// `Training complete!`
     Complete,
     /// A line logged at ERROR or CRITICAL, or a traceback's first line.
@@ -39,6 +43,14 @@ pub struct LogStep {
     pub grad_pre_clip: Option<f64>,
     pub grad_post_clip: Option<f64>,
     pub tokens_per_sec: Option<f64>,
+}
+
+/// What a start-up line says of a step's size, under the configuration's own key names.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Setup {
+    pub batch_size: Option<i64>,
+    pub grad_accum_steps: Option<i64>,
+    pub max_seq_len: Option<i64>,
 }
 
 /// An `[EVAL]` line.
@@ -72,6 +84,9 @@ pub fn parse_line(line: &str) -> LogLine {
     }
     if let Some(rest) = message.strip_prefix("[EVAL_COMPONENTS] ") {
         return components_line(rest).unwrap_or(LogLine::Other);
+    }
+    if let Some(setup) = setup_line(message) {
+        return LogLine::Setup(setup);
     }
     if message.starts_with("Training complete") {
         return LogLine::Complete;
@@ -166,6 +181,27 @@ fn step_line(rest: &str, time: &str) -> Option<LogStep> {
         }
     }
     Some(s)
+}
+
+/// The trainer's `Batch: {micro} micro × {accum} accum = {effective} effective` and
+/// `Sequence length: {n}` (hydra/training/trainer.py).
+fn setup_line(message: &str) -> Option<Setup> {
+    if let Some(rest) = message.strip_prefix("Sequence length:") {
+        let max_seq_len = Some(rest.trim().parse().ok()?);
+        return Some(Setup {
+            max_seq_len,
+            ..Default::default()
+        });
+    }
+    let words: Vec<&str> = message.strip_prefix("Batch:")?.split_whitespace().collect();
+    match words.as_slice() {
+        [micro, "micro", _, accum, "accum", ..] => Some(Setup {
+            batch_size: Some(micro.parse().ok()?),
+            grad_accum_steps: Some(accum.parse().ok()?),
+            ..Default::default()
+        }),
+        _ => None,
+    }
 }
 
 /// `key=value` words of a line, values as written.
@@ -320,6 +356,36 @@ mod tests {
                 ],
             }
         );
+    }
+
+    #[test]
+    fn the_start_up_lines_say_how_big_a_step_is() {
+        let at = |rest: &str| format!("2026-01-09 14:47:33 - HYDRA - INFO - {rest}");
+        assert_eq!(
+            parse_line(&at("Batch: 8 micro × 4 accum = 32 effective")),
+            LogLine::Setup(Setup {
+                batch_size: Some(8),
+                grad_accum_steps: Some(4),
+                max_seq_len: None,
+            })
+        );
+        assert_eq!(
+            parse_line(&at("Sequence length: 2048")),
+            LogLine::Setup(Setup {
+                max_seq_len: Some(2048),
+                ..Default::default()
+            })
+        );
+        // Lines alike that say something else.
+        for other in [
+            "Batch sources (window): fineweb=61, code=22, math=17",
+            "Batch: 8 micro",
+            "Batch: eight micro × 4 accum = 32 effective",
+            "Sequence length: 2048 → 4096",
+            "Tokens/step: 65,536 (0.07M per optimizer step)",
+        ] {
+            assert_eq!(parse_line(&at(other)), LogLine::Other, "{other}");
+        }
     }
 
     #[test]

@@ -157,7 +157,7 @@ impl FilesSource {
             };
         }
         if row.config_json.is_none() {
-            row.config_json = r.max_steps.map(|m| format!("{{\"max_steps\": {m}}}"));
+            row.config_json = r.config_json();
         }
         row.state = match (r.ending, report.is_some()) {
             (Ending::Complete, _) | (Ending::None, true) => Some(TrainingState::Finished),

@@ -16,7 +16,7 @@
 //! would change steps already served when the next save brings the records before them.
 
 use super::diagnostics::{MorLayer, Record};
-use super::log::{LogEval, LogLine, LogStep};
+use super::log::{LogEval, LogLine, LogStep, Setup};
 use crate::model::{AdaptiveLr, EvalPoint, RoutingMod, RoutingMoe, RoutingMor, Run, Step};
 use std::collections::BTreeMap;
 
@@ -62,6 +62,8 @@ pub struct FileRun {
     pub evals: BTreeMap<i64, EvalPoint>,
     /// The `M` of the newest `Step N/M` line.
     pub max_steps: Option<i64>,
+    /// A step's size as the start-up lines said it, newest first (a resume says it again).
+    pub setup: Setup,
     pub ending: Ending,
     /// The newest line's time (local, no zone), any line: the last sign of life.
     pub last_time: Option<String>,
@@ -129,6 +131,14 @@ impl FileRun {
                 if let Some(e) = self.evals.get_mut(&step) {
                     e.components = components.into_iter().collect();
                 }
+            }
+            LogLine::Setup(said) => {
+                let newest = |new: Option<i64>, old: Option<i64>| new.or(old);
+                self.setup = Setup {
+                    batch_size: newest(said.batch_size, self.setup.batch_size),
+                    grad_accum_steps: newest(said.grad_accum_steps, self.setup.grad_accum_steps),
+                    max_seq_len: newest(said.max_seq_len, self.setup.max_seq_len),
+                };
             }
             LogLine::Complete => self.ending = Ending::Complete,
             LogLine::Error => {
@@ -347,6 +357,24 @@ impl FileRun {
         (rows, reached)
     }
 
+    /// What the log says of the run's configuration, under the configuration's own keys,
+    /// for a run that has no report yet: its `max_steps` and a step's size (the tokens of
+    /// a step are batch × sequence length × accumulation; without the last, a quarter of
+    /// them were counted for a run with four).
+    pub fn config_json(&self) -> Option<String> {
+        let said = [
+            ("max_steps", self.max_steps),
+            ("batch_size", self.setup.batch_size),
+            ("grad_accum_steps", self.setup.grad_accum_steps),
+            ("max_seq_len", self.setup.max_seq_len),
+        ];
+        let config: serde_json::Map<String, serde_json::Value> = said
+            .into_iter()
+            .filter_map(|(key, value)| Some((key.to_string(), value?.into())))
+            .collect();
+        (!config.is_empty()).then(|| serde_json::Value::Object(config).to_string())
+    }
+
     /// What the run's files say of it as a run row: model, first step and its time; the
     /// report's and the database's facts are the caller's.
     pub fn run_row(&self) -> Run {
@@ -474,6 +502,55 @@ mod tests {
         // Newest first, bounded.
         let newest = run.steps((0, 80), true, 2);
         assert_eq!(newest.iter().map(|s| s.step).collect::<Vec<_>>(), [75, 50]);
+    }
+
+    #[test]
+    fn the_start_up_lines_give_a_run_without_a_report_the_tokens_of_a_step() {
+        let at = |m: &str| format!("2026-01-09 14:47:33 - HYDRA - INFO - {m}");
+        let diag = r#"[{"step": 100, "losses": {"total": 3.0}, "batch_size": 8, "seq_len": 2048},
+            {"step": 200, "losses": {"total": 2.9}, "batch_size": 8, "seq_len": 2048}]"#;
+        let tokens = |run: &FileRun| {
+            let config = crate::model::RunConfig::parse(run.config_json().as_deref());
+            let mut summary = crate::analysis::summary::SummaryBuilder::new(&config);
+            for s in run.steps((i64::MIN, i64::MAX), false, 10) {
+                summary.push(&s);
+            }
+            summary.tokens_so_far()
+        };
+        let said = [
+            at("Batch: 8 micro × 4 accum = 32 effective"),
+            at("Sequence length: 2048"),
+            step_line(100, 3.0),
+            step_line(200, 2.9),
+        ];
+        let (run, _) = run_with(&said, diag);
+        let config = crate::model::RunConfig::parse(run.config_json().as_deref());
+        assert_eq!(config.count("batch_size"), Some(8));
+        assert_eq!(config.count("grad_accum_steps"), Some(4));
+        assert_eq!(config.count("max_seq_len"), Some(2048));
+        assert_eq!(config.count("max_steps"), Some(1000));
+        // The first row counts one step (no log_interval known), the second a hundred.
+        assert_eq!(tokens(&run), Some(101.0 * 8.0 * 2048.0 * 4.0));
+
+        // A log without them: a quarter as many, and only max_steps in the configuration.
+        let (quiet, _) = run_with(&said[2..], diag);
+        assert_eq!(
+            quiet.config_json().as_deref(),
+            Some(r#"{"max_steps":1000}"#)
+        );
+        assert_eq!(tokens(&quiet), Some(101.0 * 8.0 * 2048.0));
+
+        // A resume says it again: the newest holds.
+        let (resumed, _) = run_with(
+            &[
+                said[0].clone(),
+                at("Batch: 4 micro × 8 accum = 32 effective"),
+            ],
+            "[]",
+        );
+        let config = crate::model::RunConfig::parse(resumed.config_json().as_deref());
+        assert_eq!(config.count("batch_size"), Some(4));
+        assert_eq!(config.count("grad_accum_steps"), Some(8));
     }
 
     #[test]
