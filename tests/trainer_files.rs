@@ -248,7 +248,7 @@ fn a_crashed_run_is_listed_crashed_with_its_steps_from_its_files() {
 }
 
 #[test]
-fn a_crashed_run_counts_the_tokens_of_a_step_as_its_report_would_have() {
+fn the_runs_table_counts_a_crashed_runs_tokens_as_a_report_would_and_throughput_over_steps() {
     let dir = temp_dir("files-tokens");
     train(&dir, &["--run-id", "500m_done", "--steps", "2000"]);
     train(
@@ -300,6 +300,10 @@ fn a_crashed_run_counts_the_tokens_of_a_step_as_its_report_would_have() {
         (0.9 * 65_536.0..=65_536.0).contains(&per_step(&died)),
         "{died}"
     );
+    // Throughput is the mean over the newest logged steps, as the gauge's: the fixture's
+    // every 2,000th step is a pause at 0.4 × 41k tokens/s, its last step here among them.
+    let tps = run("500m_done")["tokens_per_sec"].as_f64().unwrap();
+    assert!((0.9 * 41_000.0..1.1 * 41_000.0).contains(&tps), "{tps}");
 }
 
 #[test]

@@ -9,13 +9,7 @@ pub const THROUGHPUT_WINDOW: usize = 50;
 /// (`target_tokens_per_sec`, `vram_total_gb`) wins over the flags; warn and danger zones
 /// scale with a config total so a 80 GB card is not "red" at 30 GB.
 pub fn compute(newest_first: &[Step], config: &RunConfig, settings: &GaugeSettings) -> Gauges {
-    // The trainer writes 0 when it did not measure; that is "no value", not "stalled".
-    let measured = |v: Option<f64>| v.filter(|x| x.is_finite() && *x > 0.0);
-    let tps: Vec<f64> = newest_first
-        .iter()
-        .take(THROUGHPUT_WINDOW)
-        .filter_map(|s| measured(s.tokens_per_sec))
-        .collect();
+    let tps = recent_throughputs(newest_first);
     let total = config
         .number("vram_total_gb")
         .filter(|t| *t > 0.0)
@@ -38,6 +32,20 @@ pub fn compute(newest_first: &[Step], config: &RunConfig, settings: &GaugeSettin
         vram_total_gb: total,
         recent_tokens_per_sec: tps,
     }
+}
+
+/// The throughputs measured at the newest [`THROUGHPUT_WINDOW`] logged steps, newest first.
+pub fn recent_throughputs(newest_first: &[Step]) -> Vec<f64> {
+    newest_first
+        .iter()
+        .take(THROUGHPUT_WINDOW)
+        .filter_map(|s| measured(s.tokens_per_sec))
+        .collect()
+}
+
+/// The trainer writes 0 when it did not measure; that is "no value", not "stalled".
+fn measured(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite() && *x > 0.0)
 }
 
 pub fn mean(values: &[f64]) -> Option<f64> {

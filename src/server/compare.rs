@@ -5,6 +5,7 @@ use super::error::AppError;
 use super::local_time;
 use super::source::Fields;
 use super::store::Store;
+use crate::analysis::gauges::{mean, recent_throughputs, THROUGHPUT_WINDOW};
 use crate::analysis::summary::SummaryBuilder;
 use crate::analysis::time::parse_iso8601;
 use crate::model::*;
@@ -283,15 +284,23 @@ impl Store {
 
     /// One run's row. A run the trainer's database finished has its best loss and tokens
     /// in its run row; otherwise one pass over its steps finds them (kept until it changes).
+    /// Its throughput is the gauge's mean of the newest logged steps: one step's can be an
+    /// eval's or a checkpoint's pause (the trainer's last step often is).
     async fn run_row(&self, run: &(Run, usize)) -> Result<RunRow, AppError> {
         let sources = self.sources();
-        let newest = sources
-            .steps(run, (i64::MIN, i64::MAX), true, 1, Fields::All)
+        let recent = sources
+            .steps(
+                run,
+                (i64::MIN, i64::MAX),
+                true,
+                THROUGHPUT_WINDOW,
+                Fields::All,
+            )
             .await?;
         let first = sources
             .steps(run, (i64::MIN, i64::MAX), false, 1, Fields::RunCache)
             .await?;
-        let (newest, first) = (newest.first(), first.first());
+        let (newest, first) = (recent.first(), first.first());
         let r = &run.0;
         let config = r.config();
         let mut row = RunRow {
@@ -307,7 +316,7 @@ impl Store {
             best_loss_step: r.best_loss_step,
             eval_loss: sources.evals(run).await?.last().map(|e| e.eval_loss),
             tokens: r.total_tokens.map(|t| t as f64),
-            tokens_per_sec: newest.and_then(|s| s.tokens_per_sec),
+            tokens_per_sec: mean(&recent_throughputs(&recent)),
             started: first.and_then(|s| s.timestamp.clone()),
             config: config.entries(),
             node: r.node.clone(),
