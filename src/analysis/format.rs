@@ -99,6 +99,16 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// Names in one line: `a, b, c`, or the first `most` of them and `… and 4 more`.
+pub fn listed<'a>(names: impl IntoIterator<Item = &'a str>, most: usize) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    let shown = names[..names.len().min(most)].join(", ");
+    match names.len().saturating_sub(most) {
+        0 => shown,
+        more => format!("{shown} … and {more} more"),
+    }
+}
+
 /// Percent-encodes one URL path segment. Run ids may hold spaces, `/`, `?` or any unicode,
 /// and each must stay one segment of `/run/{run_id}`.
 pub fn path_segment(text: &str) -> String {
@@ -136,6 +146,14 @@ pub fn decode_path_segment(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_of_names_stays_one_line() {
+        assert_eq!(listed(["lr"], 3), "lr");
+        assert_eq!(listed(["a", "b", "c"], 3), "a, b, c");
+        assert_eq!(listed(["a", "b", "c", "d", "e"], 2), "a, b … and 3 more");
+        assert_eq!(listed([], 3), "");
+    }
 
     #[test]
     fn numbers_read_like_a_dashboard() {

@@ -258,6 +258,11 @@ mod tests {
             diff[0].values,
             [Some("0.0003".into()), Some("0.0006".into()), None]
         );
+        // lr: two values; moe: stated by one run only; seq: the same everywhere.
+        let stated: Vec<bool> = diff.iter().map(ConfigRow::values_differ).collect();
+        assert_eq!(stated, [true, false, false]);
+        let one_silent = config_diff(&[&a[..], &[]]);
+        assert!(one_silent.iter().all(|r| r.differs && !r.values_differ()));
         assert!(
             config_diff(&[&a]).iter().all(|r| !r.differs),
             "one run differs from none"

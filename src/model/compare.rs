@@ -150,6 +150,17 @@ pub struct ConfigRow {
     pub differs: bool,
 }
 
+impl ConfigRow {
+    /// Two runs state different values — not only that one states the key and another does
+    /// not (a run without a report yet has only what its log says).
+    pub fn values_differ(&self) -> bool {
+        let mut stated = self.values.iter().flatten();
+        stated
+            .next()
+            .is_some_and(|first| stated.any(|v| v != first))
+    }
+}
+
 /// A run's routing at its end, for the compare page's side-by-side table.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RoutingHealth {

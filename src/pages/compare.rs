@@ -4,7 +4,7 @@
 //! every step (`s` focuses the slider), drag to zoom (the server sends every run's detail),
 //! log scale; then the config keys that differ and the runs' table rows.
 
-use crate::analysis::format::{duration, path_segment, thousands};
+use crate::analysis::format::{duration, listed, path_segment, thousands};
 use crate::api::get_compare;
 use crate::charts::compare::{run_css, run_dash, CompareChart};
 use crate::charts::spec::ChartSpec;
@@ -415,16 +415,36 @@ fn ConfigDiff(rows: Vec<ConfigRow>, names: Vec<String>) -> impl IntoView {
             </table>
         }
     };
-    let differing: Vec<ConfigRow> = rows.iter().filter(|r| r.differs).cloned().collect();
-    let count = differing.len();
+    // Keys whose stated values differ first; keys only some runs state (a run without a
+    // report yet states what its log says, a few keys) after, named in one line.
+    let (differing, unstated): (Vec<ConfigRow>, Vec<ConfigRow>) = rows
+        .iter()
+        .filter(|r| r.differs)
+        .cloned()
+        .partition(ConfigRow::values_differ);
+    let heading = match (differing.len(), unstated.is_empty()) {
+        (0, true) => "Config: every key the same".to_string(),
+        (0, false) => "Config: no value differs where runs state it".to_string(),
+        (1, _) => "Config: 1 key differs".to_string(),
+        (n, _) => format!("Config: {n} keys differ"),
+    };
+    let unstated_line = match unstated.len() {
+        1 => format!("1 key only some runs state: {}", unstated[0].key),
+        n => format!(
+            "{n} keys only some runs state: {}",
+            listed(unstated.iter().map(|r| r.key.as_str()), 6)
+        ),
+    };
     view! {
         <section class="panel config-panel" id="config-diff">
-            <h2>{match count {
-                0 => "Config: every key the same".to_string(),
-                1 => "Config: 1 key differs".to_string(),
-                n => format!("Config: {n} keys differ"),
-            }}</h2>
-            {(count > 0).then(|| table(differing, names.clone()))}
+            <h2>{heading}</h2>
+            {(!differing.is_empty()).then(|| table(differing, names.clone()))}
+            {(!unstated.is_empty()).then(|| view! {
+                <details class="config-unstated">
+                    <summary>{unstated_line}</summary>
+                    {table(unstated, names.clone())}
+                </details>
+            })}
             <details>
                 <summary>{format!("show all {} keys", rows.len())}</summary>
                 {table(rows, names)}
