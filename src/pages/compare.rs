@@ -428,13 +428,14 @@ fn ConfigDiff(rows: Vec<ConfigRow>, names: Vec<String>) -> impl IntoView {
         (1, _) => "Config: 1 key differs".to_string(),
         (n, _) => format!("Config: {n} keys differ"),
     };
-    let unstated_line = match unstated.len() {
-        1 => format!("1 key only some runs state: {}", unstated[0].key),
-        n => format!(
-            "{n} keys only some runs state: {}",
-            listed(unstated.iter().map(|r| r.key.as_str()), 6)
-        ),
-    };
+    let unstated_line = format!(
+        "{} only some runs state: {}",
+        match unstated.len() {
+            1 => "1 key".to_string(),
+            n => format!("{n} keys"),
+        },
+        listed(unstated.iter().map(|r| r.key.as_str()), 6)
+    );
     view! {
         <section class="panel config-panel" id="config-diff">
             <h2>{heading}</h2>

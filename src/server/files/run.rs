@@ -133,11 +133,11 @@ impl FileRun {
                 }
             }
             LogLine::Setup(said) => {
-                let newest = |new: Option<i64>, old: Option<i64>| new.or(old);
+                let was = self.setup;
                 self.setup = Setup {
-                    batch_size: newest(said.batch_size, self.setup.batch_size),
-                    grad_accum_steps: newest(said.grad_accum_steps, self.setup.grad_accum_steps),
-                    max_seq_len: newest(said.max_seq_len, self.setup.max_seq_len),
+                    batch_size: said.batch_size.or(was.batch_size),
+                    grad_accum_steps: said.grad_accum_steps.or(was.grad_accum_steps),
+                    max_seq_len: said.max_seq_len.or(was.max_seq_len),
                 };
             }
             LogLine::Complete => self.ending = Ending::Complete,
