@@ -20,8 +20,12 @@ SOURCES := $(shell find src style public -type f 2>/dev/null) Cargo.toml Cargo.l
 build: $(BIN)
 
 $(BIN): $(SOURCES) | tools
-	# --precompress builds the front end before the server, so `embed` bakes in the new site.
-	cargo leptos build --release --precompress
+	@# The front end first, its files precompressed; gzip's own -9 then rewrites the .gz
+	@# (cargo-leptos' gzip leaves the WASM 17% bigger: 684 against 585 KB); then the server,
+	@# whose `embed` bakes in the site as it is now.
+	cargo leptos build --release --precompress --frontend-only
+	for f in target/site/pkg/*.{wasm,js,css}; do gzip -9 -n -c "$$f" > "$$f.gz"; done
+	cargo leptos build --release --precompress --server-only
 	@touch $(BIN)
 	@ls -lh $(BIN) | awk '{print "built " $$NF " (" $$5 ")"}'
 
