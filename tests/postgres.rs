@@ -704,6 +704,10 @@ fn two_nodes_in_one_store_answer_as_their_own_files_do() {
     let mut mismatched = Vec::new();
     for (dir, run, model) in [(&a, "run_a", "500m"), (&b, "run_b", "100m")] {
         let local = common::Server::watching(dir, &[]);
+        // A fresh server's alerts replay every run's history first (the team's ran as
+        // the runs trained): compare what both tell once both have read it all.
+        local.alerts_settled();
+        team.alerts_settled();
         for ((path, here), (_, there)) in answers(&local, run, model)
             .into_iter()
             .zip(answers(&team, run, model))
@@ -736,6 +740,7 @@ fn two_nodes_in_one_store_answer_as_their_own_files_do() {
     // A second dashboard on the same database (a team behind a load balancer) answers the
     // same.
     let other = common::Server::on_store(&url);
+    other.alerts_settled();
     for (run, model) in [("run_a", "500m"), ("run_b", "100m")] {
         for ((path, one), (_, two)) in answers(&team, run, model)
             .into_iter()

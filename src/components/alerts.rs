@@ -98,8 +98,12 @@ fn panel(l: AlertList, open: RwSignal<bool>) -> impl IntoView {
                 .map(|e| format!("webhook {}: {e} ({} waiting)", w.url, w.waiting))
         })
         .collect();
-    let pending = (l.pending_runs > 0)
-        .then(|| format!("still reading the history of {} runs", l.pending_runs));
+    let pending = match (l.history_read, l.pending_runs) {
+        (true, _) => None,
+        (false, 0) => Some("still reading the runs' history".to_string()),
+        (false, 1) => Some("still reading the history of 1 run".to_string()),
+        (false, n) => Some(format!("still reading the history of {n} runs")),
+    };
     view! {
         {failing.into_iter().map(|f| view! { <p class="bell-warn" role="alert">{f}</p> }).collect_view()}
         {pending.map(|p| view! { <p class="bell-empty">{p}</p> })}

@@ -143,6 +143,10 @@ pub struct AlertList {
     /// Runs not watched yet (the server is still reading their history).
     #[serde(default)]
     pub pending_runs: usize,
+    /// The watcher has read the history of every run it knows (false right after start,
+    /// before it has even listed them, and while `pending_runs` is not 0).
+    #[serde(default)]
+    pub history_read: bool,
     /// How delivery to each `--notify-webhook` goes.
     #[serde(default)]
     pub webhooks: Vec<WebhookStatus>,

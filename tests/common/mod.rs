@@ -154,6 +154,24 @@ impl Server {
         http(&self.addr, "GET", path)
     }
 
+    /// Waits until the alerts have read the history of every run the server knows (its
+    /// start-up replay): until then a run's alerts are not all told yet, and an answer
+    /// compared with another server's would differ by when each was asked.
+    pub fn alerts_settled(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let (status, v) = self.json("/api/alerts?state=all");
+            if status == 200 && v["history_read"] == true {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the alerts never read every run: {status} {v}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     /// GET expecting JSON; panics if the body is not strict JSON.
     pub fn json(&self, path: &str) -> (u16, serde_json::Value) {
         let (status, body) = self.get(path);

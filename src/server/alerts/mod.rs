@@ -70,8 +70,9 @@ impl Telling {
 struct Book {
     /// Per run, its alerts in the order raised.
     runs: BTreeMap<String, Vec<Alert>>,
-    /// Runs whose history is still being read.
-    pending: usize,
+    /// Runs whose history is still being read; `None` until the watcher first listed the
+    /// runs (right after start every run's history is unread, how many is not known yet).
+    pending: Option<usize>,
 }
 
 /// What `/api/alerts` asks for.
@@ -155,7 +156,8 @@ impl Alerts {
         AlertList {
             open: alerts.iter().filter(|a| a.is_open()).count(),
             alerts,
-            pending_runs: book.pending,
+            pending_runs: book.pending.unwrap_or(0),
+            history_read: book.pending == Some(0),
             webhooks: lock(&self.webhooks).status(),
         }
     }
@@ -189,7 +191,7 @@ impl Alerts {
     }
 
     fn set_pending(&self, pending: usize) {
-        lock(&self.book).pending = pending;
+        lock(&self.book).pending = Some(pending);
     }
 }
 
@@ -259,11 +261,7 @@ impl Watcher {
             return Ok(());
         }
         let runs = self.judged_runs().await?;
-        self.alerts.set_pending(
-            runs.iter()
-                .filter(|(r, _)| !self.runs.contains_key(&r.run_id))
-                .count(),
-        );
+        self.alerts.set_pending(self.unread(&runs));
         let (utc_now, local_now) = local_time::now();
         for (run, resumed_by) in &runs {
             let state = run.state.unwrap_or(TrainingState::Training);
@@ -321,13 +319,21 @@ impl Watcher {
         if let Some(t) = &self.telling {
             lock(&t.journal).save_watermarks((utc_now, local_now));
         }
-        self.alerts.set_pending(0);
+        // A run that could not be read is tried again next look: its history is still unread.
+        self.alerts.set_pending(self.unread(&runs));
         self.started = true;
         self.marks = Some(marks);
         if judge {
             self.judged_at = Some(Instant::now());
         }
         Ok(())
+    }
+
+    /// How many of `runs` have not had their history read yet.
+    fn unread(&self, runs: &[(Run, Option<Run>)]) -> usize {
+        runs.iter()
+            .filter(|(r, _)| !self.runs.get(&r.run_id).is_some_and(|f| f.read))
+            .count()
     }
 
     /// Every run with its state judged and the run that resumed it (the next of its model),
