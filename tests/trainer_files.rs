@@ -292,6 +292,7 @@ fn the_runs_table_counts_a_crashed_runs_tokens_as_a_report_would_and_throughput_
         |r: &serde_json::Value| r["tokens"].as_f64().unwrap() / r["step"].as_f64().unwrap();
     // The report's count: 8 × 4 × 2048 a step.
     assert_eq!(per_step(&run("500m_done")), 65_536.0);
+    assert_eq!(run("500m_done").get("tokens_estimated"), None);
     // Counted from the files: the steps before the first record with the batch size
     // (every 100 steps) are not counted, so a little less — not a quarter.
     let died = run("500m_died");
@@ -300,6 +301,8 @@ fn the_runs_table_counts_a_crashed_runs_tokens_as_a_report_would_and_throughput_
         (0.9 * 65_536.0..=65_536.0).contains(&per_step(&died)),
         "{died}"
     );
+    // Counted, not recorded: the table marks it.
+    assert_eq!(died["tokens_estimated"], true);
     // Throughput is the mean over the newest logged steps, as the gauge's: the fixture's
     // every 2,000th step is a pause at 0.4 × 41k tokens/s, its last step here among them.
     let tps = run("500m_done")["tokens_per_sec"].as_f64().unwrap();

@@ -71,13 +71,13 @@ fn best(_: &Run, s: &RunSummary, _: bool) -> String {
     }
 }
 
+/// What a token count without the trainer's own is made of.
+pub const TOKENS_ESTIMATED: &str = "estimated: batch × seq_len × accumulation";
+
 fn token_text(run: &Run, s: &RunSummary) -> (String, String) {
     match (run.total_tokens.filter(|t| *t > 0), s.tokens_estimate) {
         (Some(t), _) => (tokens(t as f64), "recorded by the trainer".to_string()),
-        (None, Some(est)) => (
-            format!("≈{}", tokens(est)),
-            "estimated: batch × seq_len × accumulation".to_string(),
-        ),
+        (None, Some(est)) => (format!("≈{}", tokens(est)), TOKENS_ESTIMATED.to_string()),
         (None, None) => ("—".to_string(), "not recorded".to_string()),
     }
 }

@@ -48,6 +48,10 @@ pub struct RunRow {
     /// The newest evaluation's loss, when the log has one.
     pub eval_loss: Option<f64>,
     pub tokens: Option<f64>,
+    /// `tokens` is counted from batch size × sequence length × accumulation over the steps,
+    /// not recorded by the trainer (a run without a report yet).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tokens_estimated: bool,
     pub tokens_per_sec: Option<f64>,
     /// The first step's time.
     pub started: Option<String>,

@@ -328,7 +328,10 @@ impl Store {
             let summary = self.digest(run).await?;
             row.best_loss = row.best_loss.or(summary.best_loss);
             row.best_loss_step = row.best_loss_step.or(summary.best_loss_step);
-            row.tokens = row.tokens.or(summary.tokens_estimate);
+            if row.tokens.is_none() {
+                row.tokens = summary.tokens_estimate;
+                row.tokens_estimated = row.tokens.is_some();
+            }
         }
         Ok(row)
     }
