@@ -60,5 +60,20 @@ test('the bell counts alerts as the run trains into a NaN and a crash; the panel
   await expect(loss).toHaveAttribute('data-alerts', /^[1-9]/);
   await expect(page.locator('.zoom-range')).toContainText('1,500');
   await page.screenshot({ path: 'artifacts/alerts-zoomed.png', fullPage: false });
+
+  // On every page, wide or narrow, the panel opens inside the window (on /runs it once
+  // opened leftwards from a bell at the header's left, half off the screen).
+  for (const width of [1280, 420]) {
+    await page.setViewportSize({ width, height: 700 });
+    for (const path of ['/runs', '/run/500m_alerts']) {
+      await page.goto(`http://${base}${path}`);
+      await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+      await page.locator('.bell-button').click();
+      const box = await page.locator('.bell-panel').boundingBox();
+      expect(box, `${path} at ${width} px`).not.toBeNull();
+      expect(box!.x, `${path} at ${width} px`).toBeGreaterThanOrEqual(0);
+      expect(box!.x + box!.width, `${path} at ${width} px`).toBeLessThanOrEqual(width);
+    }
+  }
   expect(errors).toEqual([]);
 });
