@@ -61,6 +61,21 @@ def rss_mib(pid, field="VmRSS"):
     return 0
 
 
+def zooms(answer, ids):
+    """A 10k-step zoom of all the runs by time since each one's start, as a function of
+    where it starts, and the middle of the first run (the runs of one model are resumes,
+    so their steps do not overlap): from `answer`, a comparison of `ids`."""
+    clock = answer["runs"][0]["clock"]
+    (s0, t0), (s1, t1) = [(m["step"], m["time"]) for m in (clock[0], clock[-1])]
+    per_step = (t1 - t0) / max(1, s1 - s0)
+
+    def zoom_at(s):
+        return (f"/api/compare?runs={ids}&metrics=loss_total&max_points=2000&x=time"
+                f"&start={s:.0f}&end={s + 10_000 * per_step:.0f}")
+
+    return zoom_at, (t1 - t0) / 2
+
+
 def fresh(paths):
     """Median seconds of requests never asked before (nothing kept to send again), each
     followed by /api/models."""
@@ -111,18 +126,7 @@ def main():
             size = get(path)[1]
             rows.append((label, t, models, size))
 
-        # A 10k-step zoom of all 20: by time since each run's start (the runs of one model
-        # are resumes, so their steps do not overlap), 10k steps' worth of seconds from the
-        # middle of the first run.
-        clock = answer["runs"][0]["clock"]
-        (s0, t0), (s1, t1) = [(m["step"], m["time"]) for m in (clock[0], clock[-1])]
-        per_step = (t1 - t0) / max(1, s1 - s0)
-        start = (t1 - t0) / 2
-
-        def zoom_at(s):
-            return (f"/api/compare?runs={ids}&metrics=loss_total&max_points=2000&x=time"
-                    f"&start={s:.0f}&end={s + 10_000 * per_step:.0f}")
-
+        zoom_at, start = zooms(answer, ids)
         zoom = zoom_at(start)
         _, _, z = get(zoom)
         spans = [r["steps"][1] - r["steps"][0] for r in z["runs"] if r["steps"]]

@@ -61,6 +61,11 @@ const HEALTH_RECORDS: usize = 100_000;
 /// How long a training run's summary (best loss, tokens) in the runs table may be old.
 const DIGEST_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Turns at the CPU for the runs of a comparison being downsampled, one per core.
+static CORES: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
 /// Answers kept: a page's charts ask the same comparison again and again (each viewer, each
 /// reload), and twenty long runs take tens of milliseconds to downsample and more to
 /// compress. Until the data changes (the marks) the same bytes go out.
@@ -148,39 +153,58 @@ impl Store {
         };
         // The run's own steps within the range, `None` when it has none there.
         let steps = range.and_then(|r| columns.steps_in(r));
-        let mut answer = ComparedRun {
-            run_id: run.0.run_id.clone(),
-            model_id: run.0.model_id.clone(),
-            first_step: columns.first_step(),
-            max_step: columns.last_step(),
-            steps,
-            clock: columns.clock(),
-            ..Default::default()
-        };
-        if let Some(range) = steps {
-            answer.spikes = columns.spikes(range);
-            answer.evals = self
+        let evals: Points = match steps {
+            Some(range) => self
                 .sources()
                 .evals(run)
                 .await?
                 .iter()
                 .filter(|e| (range.0..=range.1).contains(&e.step) && e.eval_loss.is_finite())
                 .map(|e| (e.step, e.eval_loss))
-                .collect();
-            for &m in &ask.metrics {
-                match columns.series(m, range, ask.max_points, ask.smoothing) {
-                    Ok(series) => answer.series.extend(series),
-                    Err(e) => {
-                        held.columns = None; // read again from the sources next time
-                        return Err(AppError::Spill {
-                            run: run.0.run_id.clone(),
-                            why: e.to_string(),
-                        });
+                .collect(),
+            None => Points::default(),
+        };
+        // Downsampling and smoothing on the blocking pool, as many runs at once as there are
+        // cores: inline they took turns on this task's thread; all twenty at once would hold
+        // every run's column read back from disk at the same time.
+        let _turn = CORES.acquire().await.map_err(|_| AppError::Busy)?;
+        let (metrics, max_points, smoothing) = (ask.metrics.clone(), ask.max_points, ask.smoothing);
+        let (run_id, model_id) = (run.0.run_id.clone(), run.0.model_id.clone());
+        tokio::task::spawn_blocking(move || {
+            let columns = held.columns.as_mut().ok_or(AppError::Busy)?;
+            let mut answer = ComparedRun {
+                run_id,
+                model_id,
+                first_step: columns.first_step(),
+                max_step: columns.last_step(),
+                steps,
+                clock: columns.clock(),
+                evals,
+                ..Default::default()
+            };
+            if let Some(range) = steps {
+                answer.spikes = columns.spikes(range);
+                for m in metrics {
+                    match columns.series(m, range, max_points, smoothing) {
+                        Ok(series) => answer.series.extend(series),
+                        Err(e) => {
+                            held.columns = None; // read again from the sources next time
+                            return Err(AppError::Spill {
+                                run: answer.run_id,
+                                why: e.to_string(),
+                            });
+                        }
                     }
                 }
             }
-        }
-        Ok(answer)
+            Ok(answer)
+        })
+        .await
+        // Only a panic ends the task early (a bug; the panic itself is in the server log).
+        .map_err(|e| AppError::Spill {
+            run: run.0.run_id.clone(),
+            why: format!("downsampling them stopped: {e}"),
+        })?
     }
 
     /// What the compare page shows for `ask`: the series, the runs' rows and their config
