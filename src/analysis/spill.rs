@@ -88,7 +88,9 @@ impl Values {
         }
     }
 
-    /// Values `a..b`: borrowed when all are in memory, else read into `scratch`.
+    /// Values `a..b`: borrowed when all are in memory, else read into `scratch`, whose old
+    /// contents are overwritten, not cleared first (zeroing eight megabytes before reading
+    /// them over was a tenth of a new comparison's time).
     pub fn window<'a>(
         &'a self,
         a: usize,
@@ -103,7 +105,6 @@ impl Values {
                 values: &self.tail[a - self.spilled..b - self.spilled],
             });
         }
-        scratch.clear();
         scratch.resize(b - a, 0.0);
         let from_spill = self.spilled.min(b) - a;
         self.spill().read(a, &mut scratch[..from_spill])?;
