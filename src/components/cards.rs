@@ -74,10 +74,19 @@ fn best(_: &Run, s: &RunSummary, _: bool) -> String {
 /// What a token count without the trainer's own is made of.
 pub const TOKENS_ESTIMATED: &str = "estimated: batch × seq_len × accumulation";
 
+/// A token count as shown, `≈` before one [`TOKENS_ESTIMATED`].
+pub fn token_count(t: f64, estimated: bool) -> String {
+    let about = if estimated { "≈" } else { "" };
+    format!("{about}{}", tokens(t))
+}
+
 fn token_text(run: &Run, s: &RunSummary) -> (String, String) {
     match (run.total_tokens.filter(|t| *t > 0), s.tokens_estimate) {
-        (Some(t), _) => (tokens(t as f64), "recorded by the trainer".to_string()),
-        (None, Some(est)) => (format!("≈{}", tokens(est)), TOKENS_ESTIMATED.to_string()),
+        (Some(t), _) => (
+            token_count(t as f64, false),
+            "recorded by the trainer".to_string(),
+        ),
+        (None, Some(est)) => (token_count(est, true), TOKENS_ESTIMATED.to_string()),
         (None, None) => ("—".to_string(), "not recorded".to_string()),
     }
 }

@@ -4,10 +4,10 @@
 //! every few seconds, and the keyboard drives it: ↑/↓ move between runs, space ticks,
 //! `c` compares, `/` goes to the filter.
 
-use crate::analysis::format::{duration, path_segment, short_time, thousands, tokens};
+use crate::analysis::format::{duration, path_segment, short_time, thousands};
 use crate::analysis::runs_table::{matches, sort, SortBy};
 use crate::api::get_runs;
-use crate::components::cards::TOKENS_ESTIMATED;
+use crate::components::cards::{token_count, TOKENS_ESTIMATED};
 use crate::model::{RunRow, MAX_COMPARED};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -198,8 +198,7 @@ fn RunLine(row: RunRow, ticked: RwSignal<Vec<String>>, nodes: bool) -> impl Into
         _ => "—".into(),
     };
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-    let about = if row.tokens_estimated { "≈" } else { "" };
-    let token_count = or_dash(row.tokens.map(|t| format!("{about}{}", tokens(t))));
+    let tokens = or_dash(row.tokens.map(|t| token_count(t, row.tokens_estimated)));
     view! {
         <tr data-run=id.clone()>
             <td class="tick-column">
@@ -221,7 +220,7 @@ fn RunLine(row: RunRow, ticked: RwSignal<Vec<String>>, nodes: bool) -> impl Into
             <td class="num">{best}</td>
             <td class="num">{or_dash(row.eval_loss.map(|l| format!("{l:.4}")))}</td>
             <td class="num" title=row.tokens_estimated.then_some(TOKENS_ESTIMATED)>
-                {token_count}
+                {tokens}
             </td>
             <td class="num">{or_dash(row.tokens_per_sec.map(|t| format!("{t:.0}")))}</td>
             <td>{or_dash(row.started.as_deref().map(short_time))}</td>
