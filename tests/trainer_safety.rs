@@ -60,6 +60,60 @@ fn the_trainer_commits_while_every_heavy_endpoint_is_hammered() {
     assert_never_waited(&waits, locked);
 }
 
+/// Two connections read the file: two long reads at once, back to back, must still leave
+/// the trainer gaps to commit in (`src/server/sqlite/turns.rs`). With a run cache too small
+/// to hold a run, every chart request reads its run whole again, so two clients keep both
+/// connections reading for the writer's whole time.
+#[test]
+fn the_trainer_commits_while_two_runs_are_read_side_by_side() {
+    let dir = temp_dir("trainer-two-reads");
+    let db = make_db(&dir, &["--steps", "400000", "--every", "1", "--runs", "4"]);
+    let server = Server::start_with(&db, &["--cache-mb", "1"]);
+    let (_, runs) = server.json("/api/runs/500m");
+    let runs: Vec<String> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(runs.len(), 4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..2)
+        .map(|i| {
+            let (addr, runs, stop, served) = (
+                server.addr.clone(),
+                runs.clone(),
+                stop.clone(),
+                served.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut k = i;
+                while !stop.load(Ordering::Relaxed) {
+                    let path = format!("/api/metrics/{}?max_points=500", runs[k % runs.len()]);
+                    let (status, _) = http(&addr, "GET", &path);
+                    assert!(status < 500, "{path} answered {status}");
+                    served.fetch_add(1, Ordering::Relaxed);
+                    k += 2;
+                }
+            })
+        })
+        .collect();
+    let (waits, locked) = run_writer(&db, 8);
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    eprintln!(
+        "{} commits, slowest {:.0} ms, {} whole-run reads served",
+        waits.len(),
+        waits.last().copied().unwrap_or(0.0),
+        served.load(Ordering::Relaxed)
+    );
+    assert!(served.load(Ordering::Relaxed) >= 2, "the runs were read");
+    assert_never_waited(&waits, locked);
+}
+
 /// Issue 13: a live follower's catch-up reads in a transaction; one left open when its
 /// socket closes would hold the file's read lock, and the trainer's commits (rollback
 /// journal) would wait and fail. Followers connect from step 0 and leave mid-catch-up, again

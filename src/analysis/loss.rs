@@ -102,12 +102,25 @@ impl SpikeWindow {
         let spike = exceeds(&self.sorted, x, self.sigmas);
         self.arrival.push_back(x);
         let at = self.sorted.partition_point(|v| *v < x);
-        self.sorted.insert(at, x);
-        if self.arrival.len() > SPIKE_WINDOW {
-            if let Some(old) = self.arrival.pop_front() {
-                let at = self.sorted.partition_point(|v| *v < old);
-                self.sorted.remove(at);
+        let leaving = if self.arrival.len() > SPIKE_WINDOW {
+            self.arrival.pop_front()
+        } else {
+            None
+        };
+        match leaving {
+            // The oldest loss leaves as `x` comes in: one shift of the values between the
+            // two places, not a shift for each (this runs for every logged step of a run).
+            Some(old) => {
+                let gone = self.sorted.partition_point(|v| *v < old);
+                if at <= gone {
+                    self.sorted.copy_within(at..gone, at + 1);
+                    self.sorted[at] = x;
+                } else {
+                    self.sorted.copy_within(gone + 1..at, gone);
+                    self.sorted[at - 1] = x;
+                }
             }
+            None => self.sorted.insert(at, x),
         }
         spike
     }
@@ -190,38 +203,45 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-/// The median absolute deviation from `median` of a sorted, non-empty slice, in O(n)
-/// without allocating: the deviations grow as we walk outward from the middle, so merge the
-/// two sides up to the middle one.
+/// The median absolute deviation from `median` (the slice's own) of a sorted, non-empty
+/// slice, in O(log n) without allocating: the deviations left of the middle and those from
+/// it rightwards are each sorted, so the middle deviations are order statistics of two
+/// sorted sequences, found by bisection.
 fn mad(sorted: &[f64], median: f64) -> f64 {
     let n = sorted.len();
-    let (mut lo, mut hi) = (n / 2, n / 2); // next candidates: sorted[lo - 1], sorted[hi]
-                                           // The deviations in ascending order, of which the (n/2)-th and the one before are kept.
-    let (mut before, mut at) = (0.0, 0.0);
-    for _ in 0..=n / 2 {
-        let left = (lo > 0).then(|| median - sorted[lo - 1]);
-        let right = (hi < n).then(|| sorted[hi] - median);
-        let next = match (left, right) {
-            (Some(l), Some(r)) if l <= r => {
-                lo -= 1;
-                l
-            }
-            (_, Some(r)) => {
-                hi += 1;
-                r
-            }
-            (Some(l), None) => {
-                lo -= 1;
-                l
-            }
-            (None, None) => break,
-        };
-        (before, at) = (at, next);
-    }
     if n % 2 == 1 {
-        at
+        kth_deviation(sorted, median, n / 2)
     } else {
-        (before + at) / 2.0
+        (kth_deviation(sorted, median, n / 2 - 1) + kth_deviation(sorted, median, n / 2)) / 2.0
+    }
+}
+
+/// The `k`-th smallest (from 0) of `|v - median|` over `sorted`, `k < sorted.len()`. Left
+/// of the middle (`n / 2`) a deviation is `median - v`, growing leftwards; from the middle
+/// on it is `v - median`, growing rightwards. The `k + 1` smallest are the first `i` of the
+/// left and the first `k + 1 - i` of the right for the one `i` where neither side's next
+/// is smaller than the other's last taken.
+fn kth_deviation(sorted: &[f64], median: f64, k: usize) -> f64 {
+    let half = sorted.len() / 2;
+    let (n_left, n_right) = (half, sorted.len() - half);
+    let left = |j: usize| median - sorted[half - 1 - j];
+    let right = |j: usize| sorted[half + j] - median;
+    let take = k + 1;
+    let (mut lo, mut hi) = (take.saturating_sub(n_right), take.min(n_left));
+    while lo < hi {
+        let i = (lo + hi) / 2;
+        if left(i) < right(take - i - 1) {
+            lo = i + 1;
+        } else {
+            hi = i;
+        }
+    }
+    let (i, j) = (lo, take - lo);
+    match (i.checked_sub(1).map(left), j.checked_sub(1).map(right)) {
+        (Some(l), Some(r)) => l.max(r),
+        (Some(l), None) => l,
+        (None, Some(r)) => r,
+        (None, None) => f64::NAN, // k < n: never
     }
 }
 
@@ -267,6 +287,92 @@ mod tests {
     fn median_and_mad(sorted: &[f64]) -> (f64, f64) {
         let m = median(sorted);
         (m, mad(sorted, m))
+    }
+
+    /// The MAD as first written: the two sides' deviations merged outwards from the
+    /// middle, one at a time. The oracle for the bisection.
+    fn mad_by_walk(sorted: &[f64], median: f64) -> f64 {
+        let n = sorted.len();
+        let (mut lo, mut hi) = (n / 2, n / 2);
+        let (mut before, mut at) = (0.0, 0.0);
+        for _ in 0..=n / 2 {
+            let left = (lo > 0).then(|| median - sorted[lo - 1]);
+            let right = (hi < n).then(|| sorted[hi] - median);
+            let next = match (left, right) {
+                (Some(l), Some(r)) if l <= r => {
+                    lo -= 1;
+                    l
+                }
+                (_, Some(r)) => {
+                    hi += 1;
+                    r
+                }
+                (Some(l), None) => {
+                    lo -= 1;
+                    l
+                }
+                (None, None) => break,
+            };
+            (before, at) = (at, next);
+        }
+        if n % 2 == 1 {
+            at
+        } else {
+            (before + at) / 2.0
+        }
+    }
+
+    /// A small deterministic generator: windows with ties, outliers and both parities.
+    fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *seed >> 33
+    }
+
+    #[test]
+    fn mad_by_bisection_is_the_walks_to_the_bit() {
+        let mut seed = 7;
+        for n in 1..=130 {
+            for round in 0..40 {
+                let spread = [3, 10, 1000, 1 << 30][round % 4];
+                let mut w: Vec<f64> = (0..n)
+                    .map(|_| (lcg(&mut seed) % spread) as f64 * 0.013 + 2.0)
+                    .collect();
+                if round % 5 == 0 {
+                    w[0] += 50.0;
+                }
+                w.sort_by(f64::total_cmp);
+                let m = median(&w);
+                let (fast, walk) = (mad(&w, m), mad_by_walk(&w, m));
+                assert_eq!(fast.to_bits(), walk.to_bits(), "n={n} round={round}: {w:?}");
+            }
+        }
+    }
+
+    /// The window after each loss is the sorted trailing `SPIKE_WINDOW` losses, and judges
+    /// as a window sorted afresh each step would.
+    #[test]
+    fn the_window_stays_the_sorted_trailing_losses() {
+        let mut seed = 11;
+        let mut window = SpikeWindow::default();
+        let mut losses = Vec::new();
+        for i in 0..3_000 {
+            let x = match lcg(&mut seed) % 50 {
+                0 => 9.0,                                   // a spike
+                1 => losses.last().copied().unwrap_or(2.0), // a repeat
+                _ => 2.0 + (lcg(&mut seed) % 200) as f64 / 1000.0,
+            };
+            let mut trailing: Vec<f64> =
+                losses[losses.len().saturating_sub(SPIKE_WINDOW)..].to_vec();
+            trailing.sort_by(f64::total_cmp);
+            let expect = exceeds(&trailing, x, SPIKE_SIGMAS);
+            assert_eq!(window.judge(x), expect, "loss {i}");
+            losses.push(x);
+            let mut now: Vec<f64> = losses[losses.len().saturating_sub(SPIKE_WINDOW)..].to_vec();
+            now.sort_by(f64::total_cmp);
+            assert_eq!(window.sorted, now, "after loss {i}");
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Runs held for comparing, kept in the state directory between servers: a fresh server
 //! asked to compare twenty long runs takes up what the last one made — each run's steps,
 //! pyramids, spikes and clock, and its values in a file per column — instead of reading
-//! twenty million rows through the one connection it keeps to the trainer's file (seconds
-//! a run). A kept run is taken up only for the same run record and step span, and only
+//! twenty million rows through the two connections it keeps to the trainer's file (about
+//! half a second a run). A kept run is taken up only for the same run record and step span, and only
 //! after the compare cache has checked a sample of its steps against the source
 //! (`compare_cache::agrees`); anything else — another version's file, a damaged one, a run
 //! that changed — is read from the source as before. Nothing here ever touches the

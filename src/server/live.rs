@@ -427,7 +427,7 @@ pub struct StoreCatchUp {
     evals_sent: bool,
 }
 
-/// Catch-up pages read at the same time, across every follower. Reads share one connection
+/// Catch-up pages read at the same time, across every follower. Reads share two connections
 /// to the file; a burst of followers catching up from the start would otherwise queue
 /// hundreds of pages ahead of every other request (issue 13: `/api/models` unanswered for
 /// minutes after 150 followers connected and left). With a few turns, a page request waits

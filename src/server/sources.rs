@@ -99,7 +99,7 @@ pub struct Sources {
 
 /// A whole-run read someone waits for — a page, a chart, a comparison — while this lives.
 /// Reads of history in the background (the alerts' replay at start) step aside for it: on
-/// one connection to the file and two cores they would double the wait of the person
+/// two connections to the file and two cores they would double the wait of the person
 /// looking.
 pub struct Waiting(Arc<AtomicUsize>);
 

@@ -23,6 +23,7 @@ mod run_rows;
 mod runs;
 mod schema;
 mod steps;
+mod turns;
 
 use crate::model::{AdaptiveLr, DbInfo, Milestones, Model, ModelStats, Run, Step};
 use crate::server::error::{is_busy, AppError};
@@ -68,6 +69,8 @@ struct Inner {
     epoch: AtomicU64,
     /// What `steps` said about each run so far (`run_rows.rs`).
     seen_rows: Mutex<run_rows::SeenRows>,
+    /// Every statement on the file waits for its turn (`turns.rs`).
+    turns: turns::Turns,
 }
 
 struct CachedSchema {
@@ -143,6 +146,7 @@ impl SqliteSource {
                 counts: Mutex::new(None),
                 epoch: AtomicU64::new(0),
                 seen_rows: Mutex::default(),
+                turns: turns::Turns::default(),
             }),
         }
     }
@@ -276,7 +280,10 @@ impl SqliteSource {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
-            match read().await {
+            let turn = self.inner.turns.take().await;
+            let got = read().await;
+            drop(turn); // not held while waiting for the trainer
+            match got {
                 Ok(v) => return Ok(v),
                 Err(e) if is_busy(&e) && started.elapsed() < BUSY_PATIENCE => {
                     attempt += 1;
@@ -313,17 +320,21 @@ impl SqliteSource {
         .await
     }
 
-    /// A page of a long read, decoded by position: through SQLite's C API ([`raw`]), or
-    /// when that fails (a busy or damaged file) through sqlx, which waits out the trainer
-    /// and names the problem.
+    /// A page of a long read (at most `limit` rows), decoded by position: through SQLite's
+    /// C API ([`raw`]), or when that fails (a busy or damaged file) through sqlx, which
+    /// waits out the trainer and names the problem.
     async fn long_read<T>(
         &self,
         sql: &str,
         binds: &[Bind<'_>],
+        limit: usize,
         decode: impl Fn(&dyn Columns) -> T,
     ) -> Result<Vec<T>, AppError> {
         let pool = self.pool().await?;
-        match raw::rows(&pool, sql, binds, |r| decode(r)).await {
+        let turn = self.inner.turns.take().await;
+        let fast = raw::rows(&pool, sql, binds, limit, |r| decode(r)).await;
+        drop(turn); // the fallback takes its own
+        match fast {
             Ok(rows) => Ok(rows),
             Err(e) => {
                 tracing::debug!("reading through sqlx instead: {e}");
@@ -482,14 +493,11 @@ async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         .busy_timeout(Duration::from_secs(2))
         .statement_cache_capacity(64);
     SqlitePoolOptions::new()
-        // One connection, so our reads never overlap. Within one process SQLite shares a
-        // single OS-level shared lock among all connections to a file, and a connection
-        // that joins a shared lock already held does not check for a writer's pending
-        // lock: two overlapping readers of ours can keep the trainer from committing
-        // indefinitely (measured: 5 s waits, then "database is locked"). With one, the
-        // shared lock is released between every statement and the trainer gets in.
-        // Statements are short and most requests are served from the run cache.
-        .max_connections(1)
+        // Two connections, so two long reads use both cores. Overlapping readers of ours
+        // could keep the trainer from committing indefinitely (measured with one pool of
+        // several: 5 s waits, then "database is locked"); every statement takes a turn
+        // (`turns.rs`), and the turns leave gaps in which no read of ours holds the file.
+        .max_connections(turns::AT_ONCE)
         .min_connections(0)
         // Idle connections are let go by `close_when_idle`, not by sqlx (see there).
         .idle_timeout(None)

@@ -16,6 +16,10 @@ use std::ptr::{self, NonNull};
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqlitePool;
 
+/// The most rows a read makes room for before it knows how many there are: a page of a
+/// long read (`run_cache::SCAN_PAGE`).
+const RESERVED_ROWS: usize = 10_000;
+
 /// A value bound to `?N`.
 #[derive(Clone, Copy, Debug)]
 pub enum Bind<'a> {
@@ -151,6 +155,7 @@ pub async fn rows<T>(
     pool: &SqlitePool,
     sql: &str,
     binds: &[Bind<'_>],
+    limit: usize,
     mut decode: impl FnMut(&Row<'_>) -> T,
 ) -> Result<Vec<T>, RawError> {
     let mut conn = pool.acquire().await.map_err(|e| RawError(e.to_string()))?;
@@ -159,7 +164,9 @@ pub async fn rows<T>(
         .await
         .map_err(|e| RawError(e.to_string()))?;
     let db = handle.as_raw_handle().as_ptr();
-    let mut out = Vec::new();
+    // Room for a whole page at once: grown by doubling, a page of steps (3 MB) was copied
+    // over and over and its memory faulted in afresh each time.
+    let mut out = Vec::with_capacity(limit.min(RESERVED_ROWS));
     let mut run = || step_all(db, sql, binds, &mut |row: &Row<'_>| out.push(decode(row)));
     // A page is CPU work for a few milliseconds; on a multi-threaded runtime the other
     // tasks move to another worker meanwhile.
@@ -258,7 +265,7 @@ mod tests {
         };
         let sql = "SELECT i, r, s FROM t WHERE rowid >= ?1 AND s IS NOT ?2 ORDER BY rowid";
         let binds = [Bind::Int(1), Bind::Text("no such text")];
-        let fast = rows(&pool, sql, &binds, |r| decode(r)).await.unwrap();
+        let fast = rows(&pool, sql, &binds, 10, |r| decode(r)).await.unwrap();
         let slow: Vec<Decoded> = sqlx::query(sql)
             .bind(1_i64)
             .bind("no such text")
@@ -281,11 +288,11 @@ mod tests {
     #[tokio::test]
     async fn a_failed_read_leaves_the_connection_usable() {
         let pool = one_connection().await;
-        let err = rows(&pool, "SELECT * FROM missing", &[], |_| ()).await;
+        let err = rows(&pool, "SELECT * FROM missing", &[], 1, |_| ()).await;
         assert!(err.unwrap_err().0.contains("no such table"));
-        let err = rows(&pool, "SELECT ?1", &[Bind::Int(1), Bind::Int(2)], |_| ()).await;
+        let err = rows(&pool, "SELECT ?1", &[Bind::Int(1), Bind::Int(2)], 1, |_| ()).await;
         assert!(err.is_err(), "more binds than parameters");
-        let one = rows(&pool, "SELECT 41 + ?1", &[Bind::Int(1)], |r| r.int(0)).await;
+        let one = rows(&pool, "SELECT 41 + ?1", &[Bind::Int(1)], 1, |r| r.int(0)).await;
         assert_eq!(one.unwrap(), vec![Some(42)]);
         let n: i64 = sqlx::query_scalar("SELECT 2")
             .fetch_one(&pool)

@@ -30,9 +30,15 @@ impl SqliteSource {
         );
         let binds = span.binds(span.low, i64::try_from(limit).unwrap_or(i64::MAX));
         Ok(match kind {
-            RoutingKind::Mod => RoutingRows::Mod(self.long_read(&sql, &binds, mod_from).await?),
-            RoutingKind::Mor => RoutingRows::Mor(self.long_read(&sql, &binds, mor_from).await?),
-            RoutingKind::Moe => RoutingRows::Moe(self.long_read(&sql, &binds, moe_from).await?),
+            RoutingKind::Mod => {
+                RoutingRows::Mod(self.long_read(&sql, &binds, limit, mod_from).await?)
+            }
+            RoutingKind::Mor => {
+                RoutingRows::Mor(self.long_read(&sql, &binds, limit, mor_from).await?)
+            }
+            RoutingKind::Moe => {
+                RoutingRows::Moe(self.long_read(&sql, &binds, limit, moe_from).await?)
+            }
         })
     }
 
@@ -53,6 +59,6 @@ impl SqliteSource {
             schema.select_list("adaptive_lr", &ADAPTIVE_LR_COLUMNS),
         );
         let binds = span.binds(span.low, i64::try_from(limit).unwrap_or(i64::MAX));
-        self.long_read(&sql, &binds, adaptive_lr_from).await
+        self.long_read(&sql, &binds, limit, adaptive_lr_from).await
     }
 }

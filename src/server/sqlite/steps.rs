@@ -31,11 +31,11 @@ impl SqliteSource {
              ORDER BY step {order} LIMIT ?5",
             schema.select_list("steps", &columns_of(fields))
         );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut binds = span.binds(from, limit);
+        let mut binds = span.binds(from, i64::try_from(limit).unwrap_or(i64::MAX));
         if newest_first {
             binds[2] = super::raw::Bind::Int(span.low);
         }
-        self.long_read(&sql, &binds, decoder_of(fields)).await
+        self.long_read(&sql, &binds, limit, decoder_of(fields))
+            .await
     }
 }
