@@ -25,37 +25,13 @@ fn the_trainer_commits_while_every_heavy_endpoint_is_hammered() {
         format!("/run/{run}"),
         format!("/api/routing/mor/{run}?limit=1250"),
     ];
-    let stop = Arc::new(AtomicBool::new(false));
-    let served = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..4)
-        .map(|i| {
-            let (addr, paths, stop, served) = (
-                server.addr.clone(),
-                paths.clone(),
-                stop.clone(),
-                served.clone(),
-            );
-            std::thread::spawn(move || {
-                let mut k = i;
-                while !stop.load(Ordering::Relaxed) {
-                    let (status, _) = http(&addr, "GET", &paths[k % paths.len()]);
-                    assert!(status < 500, "{} answered {status}", paths[k % paths.len()]);
-                    served.fetch_add(1, Ordering::Relaxed);
-                    k += 1;
-                }
-            })
-        })
-        .collect();
+    let clients = Clients::start(&server.addr, &paths, 4, 1);
     let (waits, locked) = run_writer(&db, 8);
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
+    let served = clients.stop();
     eprintln!(
-        "{} commits, slowest {:.0} ms, {} requests served",
+        "{} commits, slowest {:.0} ms, {served} requests served",
         waits.len(),
         waits.last().copied().unwrap_or(0.0),
-        served.load(Ordering::Relaxed)
     );
     assert_never_waited(&waits, locked);
 }
@@ -77,40 +53,20 @@ fn the_trainer_commits_while_two_runs_are_read_side_by_side() {
         .map(|r| r["run_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(runs.len(), 4);
-    let stop = Arc::new(AtomicBool::new(false));
-    let served = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..2)
-        .map(|i| {
-            let (addr, runs, stop, served) = (
-                server.addr.clone(),
-                runs.clone(),
-                stop.clone(),
-                served.clone(),
-            );
-            std::thread::spawn(move || {
-                let mut k = i;
-                while !stop.load(Ordering::Relaxed) {
-                    let path = format!("/api/metrics/{}?max_points=500", runs[k % runs.len()]);
-                    let (status, _) = http(&addr, "GET", &path);
-                    assert!(status < 500, "{path} answered {status}");
-                    served.fetch_add(1, Ordering::Relaxed);
-                    k += 2;
-                }
-            })
-        })
+    let paths: Vec<String> = runs
+        .iter()
+        .map(|r| format!("/api/metrics/{r}?max_points=500"))
         .collect();
+    // Two clients, each on its own two runs, so both connections read at once.
+    let clients = Clients::start(&server.addr, &paths, 2, 2);
     let (waits, locked) = run_writer(&db, 8);
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
+    let served = clients.stop();
     eprintln!(
-        "{} commits, slowest {:.0} ms, {} whole-run reads served",
+        "{} commits, slowest {:.0} ms, {served} whole-run reads served",
         waits.len(),
         waits.last().copied().unwrap_or(0.0),
-        served.load(Ordering::Relaxed)
     );
-    assert!(served.load(Ordering::Relaxed) >= 2, "the runs were read");
+    assert!(served >= 2, "the runs were read");
     assert_never_waited(&waits, locked);
 }
 
@@ -168,6 +124,55 @@ async fn the_trainer_commits_while_followers_come_and_go_mid_catch_up() {
     assert_never_waited(&waits, locked);
     // And the dashboard still answers.
     assert_eq!(server.json("/api/models").0, 200);
+}
+
+/// Clients asking the server for `paths` over and over until stopped: client `i` asks
+/// path `i`, then every `stride`-th after it. Any 5xx fails the test.
+struct Clients {
+    stop: Arc<AtomicBool>,
+    served: Arc<AtomicUsize>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Clients {
+    fn start(addr: &str, paths: &[String], clients: usize, stride: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicUsize::new(0));
+        let threads = (0..clients)
+            .map(|i| {
+                let (addr, paths, stop, served) = (
+                    addr.to_string(),
+                    paths.to_vec(),
+                    stop.clone(),
+                    served.clone(),
+                );
+                std::thread::spawn(move || {
+                    let mut k = i;
+                    while !stop.load(Ordering::Relaxed) {
+                        let path = &paths[k % paths.len()];
+                        let (status, _) = http(&addr, "GET", path);
+                        assert!(status < 500, "{path} answered {status}");
+                        served.fetch_add(1, Ordering::Relaxed);
+                        k += stride;
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            served,
+            threads,
+        }
+    }
+
+    /// Stops them and says how many requests were served.
+    fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        self.served.load(Ordering::Relaxed)
+    }
 }
 
 /// Runs `bench/trainer_writer.py` on `db` for `seconds`: each commit's wait (ms, sorted)
